@@ -1,0 +1,177 @@
+"""Buyer requests, rejections and ticket events of the after-sales context."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from .envelope import Contract, Id, Money, message
+
+Text = Annotated[str, StringConstraints(max_length=500)]
+
+
+class AfterSalesType(StrEnum):
+    CANCEL = "CANCEL"
+    REFUND_ONLY = "REFUND_ONLY"
+    RETURN_AND_REFUND = "RETURN_AND_REFUND"
+    EXCHANGE = "EXCHANGE"
+    REPAIR = "REPAIR"
+
+
+class TicketStatus(StrEnum):
+    PENDING_REVIEW = "PENDING_REVIEW"
+    PENDING_MANAGER = "PENDING_MANAGER"
+    PENDING_REFUND = "PENDING_REFUND"
+    REFUNDING = "REFUNDING"
+    REFUND_FAILED = "REFUND_FAILED"
+    AWAITING_RETURN = "AWAITING_RETURN"
+    AWAITING_RECEIPT = "AWAITING_RECEIPT"
+    INTERVENTION = "INTERVENTION"
+    AWAITING_RESHIPMENT = "AWAITING_RESHIPMENT"
+    IN_REPAIR = "IN_REPAIR"
+    RESHIPPED = "RESHIPPED"
+    COMPLETED = "COMPLETED"
+    CLOSED = "CLOSED"
+
+
+class Role(StrEnum):
+    BUYER = "buyer"
+    OPS = "ops"
+    FINANCE = "finance"
+    MANAGER = "manager"
+    WAREHOUSE = "warehouse"
+    SYSTEM = "system"
+
+
+class Actor(Contract):
+    role: Role
+    id: Id
+
+
+class RequestedLine(Contract):
+    line_no: int = Field(ge=1, le=1000)
+    quantity: int = Field(ge=1, le=10_000)
+
+
+@message("RequestAfterSales")
+class RequestAfterSales(Contract):
+    """A buyer asks for after-sales on some units of an order; ``request_id`` makes it idempotent."""
+
+    request_id: uuid.UUID
+    order_id: Id
+    buyer_id: Id
+    type: AfterSalesType
+    lines: list[RequestedLine] = Field(default_factory=list, max_length=200,
+                                       description="Empty only for CANCEL (whole order)")
+    reason_code: Id
+    evidence: list[Annotated[str, StringConstraints(max_length=256)]] = Field(
+        default_factory=list, max_length=9, description="Photo references")
+    description: str = Field(default="", max_length=2000)
+
+
+@message("WithdrawTicket")
+class WithdrawTicket(Contract):
+    ticket_id: Id
+    order_id: Id
+    buyer_id: Id
+    note: Text = ""
+
+
+@message("SubmitReturnShipment")
+class SubmitReturnShipment(Contract):
+    """The buyer shipped the goods back: carrier and waybill."""
+
+    ticket_id: Id
+    order_id: Id
+    buyer_id: Id
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    waybill: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+@message("ConfirmExchangeReceived")
+class ConfirmExchangeReceived(Contract):
+    """The buyer received the exchanged or repaired goods."""
+
+    ticket_id: Id
+    order_id: Id
+    buyer_id: Id
+
+
+@message("RequestRejected")
+class RequestRejected(Contract):
+    """A buyer request that was refused; ``code`` is machine-readable, ``message`` buyer-readable."""
+
+    order_id: Id
+    request_type: str
+    code: str
+    message: str
+    request_id: uuid.UUID | None = None
+    ticket_id: Id | None = None
+    rejected_event_id: uuid.UUID | None = None
+
+
+@message("CommandRejected")
+class CommandRejected(Contract):
+    """A staff or system command that was refused and changed nothing."""
+
+    order_id: Id
+    command_type: str
+    code: str
+    message: str
+    ticket_id: Id | None = None
+    actor: Actor | None = None
+    rejected_event_id: uuid.UUID | None = None
+
+
+class TicketLineView(Contract):
+    line_no: int
+    sku: Id
+    quantity: int
+    cap: Money = Field(description="Most that may be refunded for these units")
+    refund: Money = Field(description="Amount to refund (cap, or lowered by the reviewer)")
+
+
+class TicketView(Contract):
+    """The state of a ticket after a change, so consumers need no lookup."""
+
+    ticket_id: Id
+    ticket_no: str
+    order_id: Id
+    shop_id: Id
+    buyer_id: Id
+    type: AfterSalesType
+    status: TicketStatus
+    lines: list[TicketLineView]
+    refund_total: Money
+    shipping_refund: Money = Money(cents=0)
+    refund_coupon: bool = False
+    refund_virtual_currency: bool = False
+    refund_shipping: bool = False
+    before_shipment: bool = False
+    reason_code: str = ""
+    return_carrier: str | None = None
+    return_waybill: str | None = None
+    applied_at: AwareDatetime
+    deadline_at: AwareDatetime | None = None
+
+
+@message("TicketOpened")
+class TicketOpened(Contract):
+    request_id: uuid.UUID
+    ticket: TicketView
+
+
+@message("TicketStatusChanged")
+class TicketStatusChanged(Contract):
+    """Every transition of a ticket, with who did it and why (the audit entry, as an event)."""
+
+    ticket: TicketView
+    from_status: TicketStatus
+    to_status: TicketStatus
+    actor: Actor
+    reason: str = ""
+    amount_before: Money | None = None
+    amount_after: Money | None = None

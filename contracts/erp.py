@@ -1,0 +1,37 @@
+"""Orders sent to a merchant's ERP and its acknowledgements."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from pydantic import Field
+
+from .envelope import Contract, Id, message
+from .warehouse import SkuQuantity
+
+
+class ErpOrderKind(StrEnum):
+    RETURN_RECEIPT = "RETURN_RECEIPT"
+    EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
+
+
+@message("ErpOrderRequested")
+class ErpOrderRequested(Contract):
+    erp_order_id: uuid.UUID
+    shop_id: Id
+    ticket_id: Id
+    ticket_no: str
+    order_id: Id
+    kind: ErpOrderKind
+    lines: list[SkuQuantity] = Field(min_length=1)
+    attempt: int = Field(ge=1)
+
+
+@message("ErpOrderAcknowledged")
+class ErpOrderAcknowledged(Contract):
+    erp_order_id: uuid.UUID
+    order_id: Id
+    accepted: bool
+    erp_ref: str | None = Field(default=None, max_length=64)
+    error: str = Field(default="", max_length=500)

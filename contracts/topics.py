@@ -1,0 +1,89 @@
+"""The topic catalogue: every topic, its key, its messages, who writes and who reads it.
+
+All topics are keyed by order id so that every message about one order stays in order.
+Dead letters of any consumer go to ``aftersales.dlq`` (one topic; the source is in the payload).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import aftersales as a
+from . import decisions as d
+from . import erp as e
+from . import ops as o
+from . import orders as od
+from . import payments as p
+from . import warehouse as w
+from .envelope import Contract
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    messages: tuple[type[Contract], ...]
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    key: str = "order_id"
+    partitions: int | None = None  # None: the configured default
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+
+ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
+                     (od.OrderPlaced, od.OrderPaid, od.OrderShipped, od.OrderCompleted, od.OrderClosed),
+                     ("order-system",), ("intake",))
+ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close an order",
+                       (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
+REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",
+                 (a.RequestAfterSales, a.WithdrawTicket, a.SubmitReturnShipment, a.ConfirmExchangeReceived),
+                 ("buyer-frontend",), ("intake",))
+REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
+                   (a.RequestRejected, a.CommandRejected),
+                   ("intake", "review", "finance", "warehouse"), ("buyer-frontend", "back-office"))
+TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
+                (a.TicketOpened, a.TicketStatusChanged),
+                ("intake", "review", "finance", "warehouse", "scheduler"),
+                ("review", "finance", "warehouse", "erp_sync", "monitoring"))
+DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
+                  (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
+                   d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
+                   d.RetryRefund),
+                  ("back-office",), ("review",))
+REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the original payment route",
+                        (p.ExecuteRefund,), ("finance",), ("payment-channel",))
+REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",
+                       (p.RefundSucceeded, p.RefundFailed), ("payment-channel",), ("finance",))
+WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, intercepts",
+                     (w.ExpectReturn, w.ShipAfterSales, w.InterceptShipment),
+                     ("warehouse",), ("wms",))
+WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results",
+                   (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult),
+                   ("wms",), ("warehouse",))
+ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs",
+                     (e.ErpOrderRequested,), ("erp_sync",), ("erp",))
+ERP_ACKS = Topic("erp.acks", "ERP acknowledgements", (e.ErpOrderAcknowledged,), ("erp",), ("erp_sync",))
+OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors)",
+                   (o.OpsAlert,), ("review", "finance", "scheduler", "erp_sync", "warehouse"), ("ops",))
+SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by completed refunds",
+                   (o.SettlementAdjusted,), ("finance",), ("settlement",))
+COMPENSATIONS = Topic("marketing.compensations", "Coupons and virtual currency to give back",
+                      (o.ReturnCompensation,), ("finance",), ("marketing",))
+COMPENSATION_ACKS = Topic("marketing.compensation-acks", "Marketing acknowledgements",
+                          (o.CompensationAcknowledged,), ("marketing",), ("finance",))
+DLQ = Topic("aftersales.dlq", "Dead letters: original message, error class, reason, source offset",
+            (o.DeadLetter,), ("all workers",), ("ops",), key="original key")
+
+CATALOGUE: tuple[Topic, ...] = (
+    ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, REJECTIONS, TICKETS, DECISIONS, REFUND_COMMANDS,
+    REFUND_RESULTS, WMS_COMMANDS, WMS_EVENTS, ERP_OUTBOUND, ERP_ACKS, OPS_ALERTS, SETTLEMENT,
+    COMPENSATIONS, COMPENSATION_ACKS, DLQ,
+)
+
+
+def topic_of(message_type: type[Contract]) -> Topic:
+    """The single topic a message type is published on."""
+    for topic in CATALOGUE:
+        if message_type in topic.messages:
+            return topic
+    raise KeyError(f"{message_type.__name__} is on no topic")

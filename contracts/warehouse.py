@@ -1,0 +1,102 @@
+"""Messages between the warehouse worker and the WMS: expected receipts, shipments, intercepts."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field
+
+from .envelope import Contract, Id, message
+
+
+class ReceiptType(StrEnum):
+    RETURN_RECEIPT = "RETURN_RECEIPT"
+    EXCHANGE_RECEIPT = "EXCHANGE_RECEIPT"
+    REPAIR_RECEIPT = "REPAIR_RECEIPT"
+
+
+class ShipmentType(StrEnum):
+    EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
+    REPAIR_SHIPMENT = "REPAIR_SHIPMENT"
+
+
+class Inspection(StrEnum):
+    PASSED = "PASSED"
+    WRONG_ITEM = "WRONG_ITEM"
+    DAMAGED_BY_BUYER = "DAMAGED_BY_BUYER"
+    FEWER_UNITS = "FEWER_UNITS"
+
+
+class SkuQuantity(Contract):
+    sku: Id
+    quantity: int = Field(ge=0, le=10_000)
+
+
+@message("ExpectReturn")
+class ExpectReturn(Contract):
+    ticket_id: Id
+    ticket_no: str
+    order_id: Id
+    receipt_type: ReceiptType
+    lines: list[SkuQuantity] = Field(min_length=1)
+    carrier: str
+    waybill: str
+
+
+@message("GoodsReceived")
+class GoodsReceived(Contract):
+    """The WMS received and inspected returned goods (售后入库)."""
+
+    receipt_id: uuid.UUID
+    ticket_id: Id
+    order_id: Id
+    receipt_type: ReceiptType
+    lines: list[SkuQuantity] = Field(min_length=1, max_length=200)
+    inspection: Inspection
+    operator: Id
+    received_at: AwareDatetime
+    note: str = Field(default="", max_length=500)
+
+
+@message("ShipAfterSales")
+class ShipAfterSales(Contract):
+    """An after-sales shipment order (售后出库) for an exchange or a repaired item."""
+
+    shipment_id: uuid.UUID
+    ticket_id: Id
+    order_id: Id
+    shipment_type: ShipmentType
+    lines: list[SkuQuantity] = Field(min_length=1)
+
+
+@message("AfterSalesDispatched")
+class AfterSalesDispatched(Contract):
+    shipment_id: uuid.UUID
+    ticket_id: Id
+    order_id: Id
+    carrier: str = Field(min_length=1, max_length=64)
+    waybill: str = Field(min_length=1, max_length=64)
+    operator: Id
+    dispatched_at: AwareDatetime
+
+
+class InterceptOutcome(StrEnum):
+    INTERCEPTED = "INTERCEPTED"
+    ALREADY_DISPATCHED = "ALREADY_DISPATCHED"
+
+
+@message("InterceptShipment")
+class InterceptShipment(Contract):
+    """Stop an order's outbound shipment: a refund-only ticket was opened before shipment."""
+
+    ticket_id: Id
+    order_id: Id
+
+
+@message("InterceptResult")
+class InterceptResult(Contract):
+    ticket_id: Id
+    order_id: Id
+    outcome: InterceptOutcome
+    decided_at: AwareDatetime

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Starts the local stack on loopback without Docker, idempotently:
+#   Kafka 3.9 (KRaft, jars from Maven Central), PostgreSQL and Redis (Debian packages).
+# Downloads and data live under .local/ (git-ignored); a second run reuses them.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/deploy/local"
+STATE="${AFTERSALES_STATE_DIR:-$ROOT/.local}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+PG_PORT="${PG_PORT:-5432}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+PG_DB="${PG_DB:-aftersales}"
+PG_USER="${PG_USER:-aftersales}"
+PG_PASSWORD="${PG_PASSWORD:-aftersales}"
+mkdir -p "$STATE/logs"
+
+log() { printf '[up] %s\n' "$*"; }
+fail() { printf '[up] FAILED: %s\n' "$*" >&2; exit 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"; DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$STATE/logs/apt.log" 2>&1 || fail "apt-get update (see $STATE/logs/apt.log)"
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$STATE/logs/apt.log" 2>&1 \
+    || fail "apt-get install $* (see $STATE/logs/apt.log)"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+start_postgres() {
+  local bindir
+  bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+  if [ -z "$bindir" ] || [ ! -x "$bindir/postgres" ]; then
+    apt_install postgresql
+    bindir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
+  fi
+  local data="$STATE/pg"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initdb $data"
+    mkdir -p "$data"; chown postgres:postgres "$data"; chmod 700 "$data"
+    su postgres -s /bin/sh -c "'$bindir/initdb' -D '$data' -U postgres -A trust -E UTF8 --locale=C.UTF-8" \
+      >"$STATE/logs/initdb.log" 2>&1 || fail "initdb (see $STATE/logs/initdb.log)"
+    cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$data'
+max_connections = 200
+shared_buffers = 256MB
+synchronous_commit = on
+fsync = on
+CONF
+  fi
+  touch "$STATE/logs/postgres.log"; chown postgres:postgres "$STATE/logs/postgres.log"
+  if su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' status" >/dev/null 2>&1; then
+    log "postgres already running on 127.0.0.1:$PG_PORT"
+  else
+    port_open "$PG_PORT" && fail "port $PG_PORT is taken by another process; set PG_PORT"
+    su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' -l '$STATE/logs/postgres.log' -w -t 60 start" \
+      >/dev/null || fail "postgres did not start (see $STATE/logs/postgres.log)"
+    log "postgres started on 127.0.0.1:$PG_PORT"
+  fi
+  local psql=("$bindir/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  if [ "$("${psql[@]}" -c "select 1 from pg_roles where rolname='$PG_USER'")" != 1 ]; then
+    "${psql[@]}" -c "create role $PG_USER login password '$PG_PASSWORD'" >/dev/null
+  fi
+  if [ "$("${psql[@]}" -c "select 1 from pg_database where datname='$PG_DB'")" != 1 ]; then
+    "${psql[@]}" -c "create database $PG_DB owner $PG_USER" >/dev/null
+    log "database $PG_DB created"
+  fi
+}
+
+# ---------------------------------------------------------------- Redis
+start_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if port_open "$REDIS_PORT"; then
+    log "redis already listening on 127.0.0.1:$REDIS_PORT"; return
+  fi
+  mkdir -p "$STATE/redis"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --dir "$STATE/redis" \
+    --pidfile "$STATE/redis/redis.pid" --logfile "$STATE/logs/redis.log" --save "" --appendonly no \
+    || fail "redis did not start (see $STATE/logs/redis.log)"
+  for _ in $(seq 50); do port_open "$REDIS_PORT" && break; sleep 0.1; done
+  port_open "$REDIS_PORT" || fail "redis not listening (see $STATE/logs/redis.log)"
+  log "redis started on 127.0.0.1:$REDIS_PORT"
+}
+
+# ---------------------------------------------------------------- Kafka
+start_kafka() {
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  local home="$STATE/kafka"
+  mkdir -p "$home"
+  if [ ! -f "$home/libs/.complete" ]; then
+    command -v mvn >/dev/null || apt_install maven
+    log "fetching Kafka jars from Maven Central (first run only)"
+    rm -rf "$home/libs"
+    mvn -q -f "$HERE/pom.xml" dependency:copy-dependencies -DoutputDirectory="$home/libs" \
+      -DincludeScope=runtime -Dmaven.repo.local="$STATE/m2" >"$STATE/logs/maven.log" 2>&1 \
+      || fail "maven could not fetch the Kafka jars (see $STATE/logs/maven.log)"
+    touch "$home/libs/.complete"
+  fi
+  sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+      -e "s#@DATA_DIR@#$home#g" "$HERE/server.properties.in" >"$home/server.properties"
+  local jvm=(java -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+             -XX:InitiatingHeapOccupancyPercent=35 -Djava.awt.headless=true
+             -Dkafka.logs.dir="$STATE/logs/kafka" -Dlog4j.configuration="file:$HERE/log4j.properties"
+             -cp "$home/libs/*")
+  mkdir -p "$STATE/logs/kafka"
+  if [ ! -f "$home/kafka-data/meta.properties" ]; then
+    local cluster_id
+    cluster_id="$("${jvm[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+    "${jvm[@]}" kafka.tools.StorageTool format -g -t "$cluster_id" -c "$home/server.properties" \
+      >"$STATE/logs/kafka-format.log" 2>&1 || fail "kafka storage format (see $STATE/logs/kafka-format.log)"
+    log "kafka storage formatted (cluster $cluster_id)"
+  fi
+  if [ -f "$home/kafka.pid" ] && kill -0 "$(cat "$home/kafka.pid")" 2>/dev/null; then
+    log "kafka already running on 127.0.0.1:$KAFKA_PORT"
+  else
+    port_open "$KAFKA_PORT" && fail "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
+    nohup "${jvm[@]}" kafka.Kafka "$home/server.properties" >"$STATE/logs/kafka-stdout.log" 2>&1 &
+    echo $! >"$home/kafka.pid"
+    log "kafka starting on 127.0.0.1:$KAFKA_PORT (pid $(cat "$home/kafka.pid"))"
+  fi
+  for _ in $(seq 300); do port_open "$KAFKA_PORT" && return; 
+    kill -0 "$(cat "$home/kafka.pid")" 2>/dev/null || fail "kafka exited (see $STATE/logs/kafka-stdout.log and $STATE/logs/kafka/server.log)"
+    sleep 0.2; done
+  fail "kafka not listening after 60 s (see $STATE/logs/kafka/server.log)"
+}
+
+start_postgres
+start_redis
+start_kafka
+cat >"$STATE/env" <<ENV
+export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
+export DATABASE_URL=postgresql+asyncpg://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+ENV
+log "stack up; environment in $STATE/env"

@@ -1,0 +1,87 @@
+"""Relays committed outbox rows to Kafka, in order, one relay per producer at a time.
+
+At-least-once: a crash after Kafka acknowledged a batch but before the rows were marked
+publishes that batch again on restart; consumers' inboxes drop the copies (same event_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .logging import get_logger
+from .tables import OutboxRow
+
+log = get_logger("outbox")
+
+
+class OutboxRelay:
+    def __init__(self, producer_name: str, sessions: async_sessionmaker[AsyncSession],
+                 producer: AIOKafkaProducer, *, batch: int = 500, poll_seconds: float = 0.5) -> None:
+        self.producer_name = producer_name
+        self._sessions = sessions
+        self._producer = producer
+        self._batch = batch
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._lock_key = zlib.crc32(f"outbox:{producer_name}".encode())
+        self.relayed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        last_cleanup = datetime.now(UTC)
+        while True:
+            try:
+                sent = await self.relay_once()
+            except Exception:  # the relay must survive broker or database hiccups; rows stay pending
+                log.exception("outbox_relay_failed", producer=self.producer_name)
+                await asyncio.sleep(1.0)
+                continue
+            if sent:
+                continue
+            if datetime.now(UTC) - last_cleanup > timedelta(minutes=10):
+                await self.delete_published(older_than=timedelta(days=1))
+                last_cleanup = datetime.now(UTC)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            except TimeoutError:
+                pass
+
+    async def relay_once(self) -> int:
+        """Publishes one batch and marks it; returns how many rows it published."""
+        async with self._sessions() as session, session.begin():
+            got_lock = (await session.execute(
+                select(func.pg_try_advisory_xact_lock(self._lock_key)))).scalar_one()
+            if not got_lock:
+                return 0
+            rows = (await session.execute(
+                select(OutboxRow.id, OutboxRow.topic, OutboxRow.key, OutboxRow.value, OutboxRow.type)
+                .where(OutboxRow.producer == self.producer_name, OutboxRow.published_at.is_(None))
+                .order_by(OutboxRow.id).limit(self._batch))).all()
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(row.topic, value=row.value, key=row.key.encode(),
+                                          headers=[("type", row.type.encode())])
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
+            await session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
+                .values(published_at=func.now()))
+        self.relayed += len(rows)
+        return len(rows)
+
+    async def delete_published(self, older_than: timedelta) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(OutboxRow).where(
+                OutboxRow.producer == self.producer_name,
+                OutboxRow.published_at < datetime.now(UTC) - older_than))

@@ -1,0 +1,66 @@
+"""All configuration, from the environment (prefix ``AFTERSALES_``; the three service URLs by
+their conventional names). Nothing else in the code reads the environment."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.domain.policy import Policy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "AFTERSALES_KAFKA_BOOTSTRAP_SERVERS"))
+    database_url: str = Field(
+        "postgresql+asyncpg://aftersales:aftersales@127.0.0.1:5432/aftersales",
+        validation_alias=AliasChoices("DATABASE_URL", "AFTERSALES_DATABASE_URL"))
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "AFTERSALES_REDIS_URL"))
+
+    topic_partitions: int = 6
+    consumer_group_prefix: str = "aftersales"
+    max_attempts: int = Field(5, description="Tries of a transiently failing message before the DLQ")
+    retry_backoff_seconds: float = 0.2
+    outbox_batch: int = 500
+    outbox_poll_seconds: float = 0.5
+    scheduler_tick_seconds: float = 1.0
+    parked_event_wait_seconds: float = 600.0
+    refund_retry_base_seconds: float = 2.0
+    refund_max_attempts: int = 5
+    erp_retry_base_seconds: float = 2.0
+    erp_max_attempts: int = 5
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    policy: str = Field("{}", description="JSON overrides of the default policy for every shop")
+    shop_policies: str = Field("{}", description='JSON {"shop_id": {overrides}}')
+
+    @cached_property
+    def _default_policy(self) -> Policy:
+        return Policy().with_overrides(_json_object(self.policy, "AFTERSALES_POLICY"))
+
+    @cached_property
+    def _shop_overrides(self) -> dict[str, dict[str, Any]]:
+        return _json_object(self.shop_policies, "AFTERSALES_SHOP_POLICIES")
+
+    def policy_for(self, shop_id: str) -> Policy:
+        overrides = self._shop_overrides.get(shop_id)
+        return self._default_policy.with_overrides(overrides) if overrides else self._default_policy
+
+    def group(self, worker: str) -> str:
+        return f"{self.consumer_group_prefix}.{worker}"
+
+
+def _json_object(text: str, name: str) -> dict[str, Any]:
+    value = json.loads(text or "{}")
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return value

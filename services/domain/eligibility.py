@@ -1,0 +1,166 @@
+"""Which after-sales an order allows, for which units, and for how much at most."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from . import errors
+from .model import MONEY_TYPES, AfterSalesType, OrderState, TicketStatus, FINAL_STATUSES
+from .order import Order
+from .policy import Policy
+from .reasons import Reason, needs_evidence
+from .refunds import cap_for_positions, pick_free_positions
+
+ALLOWED_TYPES: dict[OrderState, frozenset[AfterSalesType]] = {
+    OrderState.PENDING_PAYMENT: frozenset({AfterSalesType.CANCEL}),
+    OrderState.PAID: frozenset({AfterSalesType.REFUND_ONLY}),
+    OrderState.SHIPPED: frozenset(
+        {AfterSalesType.REFUND_ONLY, AfterSalesType.RETURN_AND_REFUND, AfterSalesType.EXCHANGE}),
+    OrderState.COMPLETED: frozenset(
+        {AfterSalesType.REFUND_ONLY, AfterSalesType.RETURN_AND_REFUND, AfterSalesType.EXCHANGE,
+         AfterSalesType.REPAIR}),
+    OrderState.CLOSED: frozenset(),
+}
+
+_STATE_WORDS = {
+    OrderState.PENDING_PAYMENT: "awaiting payment",
+    OrderState.PAID: "paid and not yet shipped",
+    OrderState.SHIPPED: "shipped",
+    OrderState.COMPLETED: "completed",
+    OrderState.CLOSED: "closed",
+}
+
+
+class ClaimKind(StrEnum):
+    ACTIVE = "ACTIVE"
+    REFUNDED = "REFUNDED"
+    EXCHANGED = "EXCHANGED"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Units of one order line held by an existing ticket."""
+
+    line_no: int
+    positions: tuple[int, ...]
+    kind: ClaimKind
+
+
+def claim_kind(ticket_type: AfterSalesType, status: TicketStatus) -> ClaimKind | None:
+    """How a ticket in this state holds its units; ``None`` frees them."""
+    if status not in FINAL_STATUSES:
+        return ClaimKind.ACTIVE
+    if status == TicketStatus.COMPLETED and ticket_type in MONEY_TYPES:
+        return ClaimKind.REFUNDED
+    if status == TicketStatus.COMPLETED and ticket_type == AfterSalesType.EXCHANGE:
+        return ClaimKind.EXCHANGED
+    return None
+
+
+@dataclass(frozen=True)
+class RequestedUnits:
+    line_no: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class AfterSalesRequest:
+    buyer_id: str
+    type: AfterSalesType
+    lines: tuple[RequestedUnits, ...]
+    reason_code: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    line_no: int
+    sku: str
+    quantity: int
+    positions: tuple[int, ...]
+    cap_cents: int
+    line_paid_cents: int
+    line_quantity: int
+
+
+def check_type_allowed(order: Order, ticket_type: AfterSalesType, policy: Policy, now: datetime) -> None:
+    if ticket_type not in ALLOWED_TYPES[order.state]:
+        allowed = ", ".join(sorted(t.value for t in ALLOWED_TYPES[order.state])) or "none"
+        raise errors.TypeNotAllowed(
+            f"A {ticket_type.value} request is not possible while the order is "
+            f"{_STATE_WORDS[order.state]} (allowed: {allowed}).")
+    if order.state == OrderState.COMPLETED:
+        assert order.completed_at is not None
+        if now - order.completed_at > policy.after_sales_window:
+            days = policy.after_sales_window.days
+            raise errors.OutsideAfterSalesWindow(
+                f"The after-sales period of {days} days after receipt has ended.")
+
+
+def assess(
+    order: Order,
+    request: AfterSalesRequest,
+    claims: Iterable[Claim],
+    reason: Reason | None,
+    policy: Policy,
+    now: datetime,
+) -> list[PlannedLine]:
+    """Checks every rule of a request and plans which units it takes and their refund cap.
+
+    Raises a named ``DomainError``; returns the planned lines when every rule holds.
+    """
+    if request.buyer_id != order.buyer_id:
+        raise errors.NotYourOrder("This order does not belong to you.")
+    check_type_allowed(order, request.type, policy, now)
+    if reason is None or not reason.visible or request.type not in reason.types:
+        raise errors.ReasonNotAvailable("Please choose one of the offered reasons.")
+    if needs_evidence(reason.code, request.type) and not request.evidence:
+        raise errors.EvidenceRequired(f"Please add photos for the reason '{reason.label}'.")
+
+    wanted = request.lines
+    if request.type == AfterSalesType.CANCEL:
+        wanted = tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in order.lines)
+    if not wanted:
+        raise errors.InvalidQuantity("Choose at least one item.")
+    if len({w.line_no for w in wanted}) != len(wanted):
+        raise errors.InvalidQuantity("Each order line may appear once per request.")
+
+    by_line: dict[int, dict[ClaimKind, set[int]]] = {}
+    for claim in claims:
+        by_line.setdefault(claim.line_no, {}).setdefault(claim.kind, set()).update(claim.positions)
+
+    planned = []
+    for want in wanted:
+        line = order.line(want.line_no)
+        if line is None:
+            raise errors.UnknownLine(f"Order line {want.line_no} does not exist.")
+        if not 1 <= want.quantity <= line.quantity:
+            raise errors.InvalidQuantity(
+                f"Quantity for {line.sku} must be between 1 and {line.quantity}.")
+        held = by_line.get(line.line_no, {})
+        active = held.get(ClaimKind.ACTIVE, set())
+        refunded = held.get(ClaimKind.REFUNDED, set())
+        exchanged = set() if policy.allow_after_sales_on_exchanged_units else held.get(
+            ClaimKind.EXCHANGED, set())
+        positions = pick_free_positions(line.quantity, active | refunded | exchanged, want.quantity)
+        if len(positions) < want.quantity:
+            free = len(positions)
+            if active and free + len(active) >= want.quantity:
+                raise errors.UnitsAlreadyInActiveTicket(
+                    f"{len(active)} of {line.sku} are already in an open after-sales request.")
+            if refunded and free + len(refunded - active) >= want.quantity:
+                raise errors.UnitsAlreadyRefunded(f"{len(refunded)} of {line.sku} were already refunded.")
+            if exchanged:
+                raise errors.UnitsAlreadyExchanged(
+                    f"{len(exchanged)} of {line.sku} were already exchanged.")
+            raise errors.UnitsAlreadyInActiveTicket(
+                f"Only {free} of {line.sku} are available for after-sales.")
+        cap = 0
+        if request.type in MONEY_TYPES:
+            cap = cap_for_positions(line.paid_cents, line.quantity, positions)
+        planned.append(PlannedLine(line.line_no, line.sku, want.quantity, positions, cap,
+                                   line.paid_cents, line.quantity))
+    return planned

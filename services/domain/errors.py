@@ -1,0 +1,83 @@
+"""Named domain errors. Each carries a machine-readable code and a message a buyer or staff can read."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "DOMAIN_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class OrderUnknown(DomainError):
+    code = "ORDER_UNKNOWN"
+
+
+class NotYourOrder(DomainError):
+    code = "NOT_YOUR_ORDER"
+
+
+class TypeNotAllowed(DomainError):
+    code = "TYPE_NOT_ALLOWED"
+
+
+class OutsideAfterSalesWindow(DomainError):
+    code = "OUTSIDE_AFTER_SALES_WINDOW"
+
+
+class UnknownLine(DomainError):
+    code = "UNKNOWN_LINE"
+
+
+class InvalidQuantity(DomainError):
+    code = "INVALID_QUANTITY"
+
+
+class UnitsAlreadyInActiveTicket(DomainError):
+    code = "UNITS_IN_ACTIVE_TICKET"
+
+
+class UnitsAlreadyRefunded(DomainError):
+    code = "UNITS_ALREADY_REFUNDED"
+
+
+class UnitsAlreadyExchanged(DomainError):
+    code = "UNITS_ALREADY_EXCHANGED"
+
+
+class ReasonNotAvailable(DomainError):
+    code = "REASON_NOT_AVAILABLE"
+
+
+class EvidenceRequired(DomainError):
+    code = "EVIDENCE_REQUIRED"
+
+
+class IllegalTransition(DomainError):
+    code = "ILLEGAL_TRANSITION"
+
+
+class NotPermitted(DomainError):
+    code = "NOT_PERMITTED"
+
+
+class MakerCheckerViolation(DomainError):
+    code = "MAKER_CHECKER"
+
+
+class AmountAboveCap(DomainError):
+    code = "AMOUNT_ABOVE_CAP"
+
+
+class ReasonRequired(DomainError):
+    code = "REASON_REQUIRED"
+
+
+class RefundExceedsPaid(DomainError):
+    code = "REFUND_EXCEEDS_PAID"
+
+
+class TicketUnknown(DomainError):
+    code = "TICKET_UNKNOWN"

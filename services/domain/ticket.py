@@ -1,0 +1,415 @@
+"""The after-sales ticket: a small aggregate whose methods check the rules and record transitions.
+
+Every method either raises a named ``DomainError`` and changes nothing, or changes the ticket
+and appends a ``Transition`` (the audit entry) and possibly an ``Alert``. The deadline of the
+state it lands in is set on every transition, so no state can wait forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from . import errors
+from .model import (
+    FINAL_STATUSES, GOODS_BACK_TYPES, MONEY_TYPES, SYSTEM, Actor, AfterSalesType, Inspection,
+    InterceptState, Role, TicketStatus,
+)
+from .policy import Policy
+
+S = TicketStatus
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    line_no: int
+    sku: str
+    quantity: int
+    positions: tuple[int, ...]
+    cap_cents: int
+    refund_cents: int
+    line_paid_cents: int
+    line_quantity: int
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One audit entry: who moved the ticket from where to where, when, why, and the amount."""
+
+    at: datetime
+    from_status: TicketStatus
+    to_status: TicketStatus
+    actor: Actor
+    action: str
+    reason: str = ""
+    amount_before_cents: int | None = None
+    amount_after_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    severity: str
+    message: str
+
+
+@dataclass
+class Ticket:
+    ticket_id: str
+    ticket_no: str
+    order_id: str
+    shop_id: str
+    buyer_id: str
+    type: AfterSalesType
+    lines: list[TicketLine]
+    applied_at: datetime
+    reason_code: str = ""
+    description: str = ""
+    evidence: tuple[str, ...] = ()
+    status: TicketStatus = S.PENDING_REVIEW
+    before_shipment: bool = False
+    paid_at: datetime | None = None
+    refund_coupon: bool = False
+    refund_virtual_currency: bool = False
+    refund_shipping: bool = False
+    ops_reviewer_id: str | None = None
+    reviewed_at: datetime | None = None
+    manager_id: str | None = None
+    finance_reviewer_id: str | None = None
+    goods_received: bool = False
+    intercept: InterceptState = InterceptState.NONE
+    return_carrier: str | None = None
+    return_waybill: str | None = None
+    close_reason: str = ""
+    deadline_at: datetime | None = None
+    deadline_kind: str | None = None
+    version: int = 0
+    changes: list[Transition] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def refund_total_cents(self) -> int:
+        return sum(ln.refund_cents for ln in self.lines)
+
+    @property
+    def cap_total_cents(self) -> int:
+        return sum(ln.cap_cents for ln in self.lines)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def has_money(self) -> bool:
+        return self.type in MONEY_TYPES
+
+    # ------------------------------------------------------------- opening
+    def opened(self, policy: Policy) -> None:
+        """Sets the first deadline; a cancel completes at once (the order system closes the order)."""
+        if self.type == AfterSalesType.CANCEL:
+            self._move(S.COMPLETED, SYSTEM, self.applied_at, "cancel", "unpaid order cancelled", policy)
+        else:
+            self._set_deadline(policy, self.applied_at)
+
+    def qualifies_for_instant_refund(self, policy: Policy) -> bool:
+        """Refund only, asked within 30 minutes of payment and before shipment: approve automatically."""
+        return (self.type == AfterSalesType.REFUND_ONLY and self.before_shipment
+                and self.paid_at is not None
+                and self.applied_at - self.paid_at <= policy.auto_approve_refund_within)
+
+    # ------------------------------------------------------------- ops review
+    def approve(self, actor: Actor, now: datetime, policy: Policy, note: str = "") -> None:
+        self._require(actor, {Role.OPS, Role.SYSTEM}, "approve")
+        self._require_status({S.PENDING_REVIEW}, "approve")
+        self.ops_reviewer_id = actor.id
+        self.reviewed_at = now
+        if self.type in GOODS_BACK_TYPES and not self.goods_received:
+            self._move(S.AWAITING_RETURN, actor, now, "approve", note, policy)
+        else:
+            self._route_money(actor, now, policy, "approve", note)
+
+    def reject(self, actor: Actor, now: datetime, policy: Policy, reason: str) -> None:
+        self._require(actor, {Role.OPS, Role.MANAGER}, "reject")
+        allowed = {S.PENDING_REVIEW} if actor.role == Role.OPS else {S.PENDING_MANAGER}
+        self._require_status(allowed, "reject")
+        if not reason.strip():
+            raise errors.ReasonRequired("A rejection needs a reason the buyer can read.")
+        self.ops_reviewer_id = self.ops_reviewer_id or actor.id
+        self.reviewed_at = self.reviewed_at or now
+        self.close_reason = reason
+        self._move(S.CLOSED, actor, now, "reject", reason, policy)
+
+    def adjust_refund(self, actor: Actor, now: datetime, policy: Policy,
+                      amounts: dict[int, int], reason: str) -> None:
+        """Ops lowers the refund; nobody may raise it above the computed cap."""
+        self._require(actor, {Role.OPS}, "adjust the refund")
+        self._require_status({S.PENDING_REVIEW, S.INTERVENTION}, "adjust the refund")
+        if not self.has_money:
+            raise errors.IllegalTransition(f"A {self.type.value} ticket has no refund amount.")
+        if not reason.strip():
+            raise errors.ReasonRequired("Changing the refund amount needs a recorded reason.")
+        self._apply_amounts(amounts)
+        before = self.refund_total_cents
+        self.lines = [replace(ln, refund_cents=amounts.get(ln.line_no, ln.refund_cents)) for ln in self.lines]
+        self._record(self.status, actor, now, "adjust_refund", reason, before, self.refund_total_cents)
+
+    def set_flags(self, actor: Actor, now: datetime, *, coupon: bool, virtual_currency: bool,
+                  shipping: bool) -> None:
+        self._require(actor, {Role.OPS}, "set refund flags")
+        self._require_status({S.PENDING_REVIEW, S.INTERVENTION}, "set refund flags")
+        if not self.has_money:
+            raise errors.IllegalTransition(f"A {self.type.value} ticket refunds no money.")
+        self.refund_coupon, self.refund_virtual_currency, self.refund_shipping = (
+            coupon, virtual_currency, shipping)
+        flags = f"coupon={coupon} virtual_currency={virtual_currency} shipping={shipping}"
+        self._record(self.status, actor, now, "set_flags", flags)
+
+    # ------------------------------------------------------------- money approval
+    def approve_large_amount(self, actor: Actor, now: datetime, policy: Policy, note: str = "") -> None:
+        self._require(actor, {Role.MANAGER}, "approve a large amount")
+        self._require_status({S.PENDING_MANAGER}, "approve a large amount")
+        if actor.id == self.ops_reviewer_id:
+            raise errors.MakerCheckerViolation("The ops reviewer cannot also approve as manager.")
+        self.manager_id = actor.id
+        self._route_money(actor, now, policy, "manager_approve", note)
+
+    def approve_refund(self, actor: Actor, now: datetime, policy: Policy, note: str = "") -> None:
+        self._require(actor, {Role.FINANCE}, "approve the refund")
+        self._require_status({S.PENDING_REFUND}, "approve the refund")
+        if actor.id in {self.ops_reviewer_id, self.manager_id}:
+            raise errors.MakerCheckerViolation(
+                "The same person cannot make both the review and the finance decision.")
+        self.finance_reviewer_id = actor.id
+        self._move(S.REFUNDING, actor, now, "finance_approve", note, policy)
+
+    def send_back(self, actor: Actor, now: datetime, policy: Policy, reason: str) -> None:
+        """Finance sends the ticket back to ops review (打回)."""
+        self._require(actor, {Role.FINANCE}, "send back")
+        self._require_status({S.PENDING_REFUND}, "send back")
+        if not reason.strip():
+            raise errors.ReasonRequired("Sending back needs a reason for ops.")
+        if actor.id in {self.ops_reviewer_id, self.manager_id}:
+            raise errors.MakerCheckerViolation(
+                "The same person cannot make both the review and the finance decision.")
+        self.manager_id = None
+        self._move(S.PENDING_REVIEW, actor, now, "finance_send_back", reason, policy)
+
+    def _route_money(self, actor: Actor, now: datetime, policy: Policy, action: str, note: str) -> None:
+        amount = self.refund_total_cents
+        if amount >= policy.large_amount_threshold_cents and self.manager_id is None:
+            self._move(S.PENDING_MANAGER, actor, now, action, note, policy)
+        elif self._finance_auto(policy, amount):
+            self.finance_reviewer_id = SYSTEM.id
+            self._move(S.REFUNDING, actor, now, action, (note + " (finance approved by policy)").strip(), policy)
+        else:
+            self._move(S.PENDING_REFUND, actor, now, action, note, policy)
+
+    def _finance_auto(self, policy: Policy, amount: int) -> bool:
+        return ((policy.finance_auto_approve_refund_only and self.type == AfterSalesType.REFUND_ONLY)
+                or amount < policy.finance_auto_approve_below_cents)
+
+    # ------------------------------------------------------------- refund execution
+    def refund_succeeded(self, now: datetime, policy: Policy, amount_cents: int) -> None:
+        self._require_status({S.REFUNDING}, "complete the refund")
+        self._move(S.COMPLETED, SYSTEM, now, "refund_succeeded", "refunded to the original payment route",
+                   policy, self.refund_total_cents, amount_cents)
+
+    def refund_failed(self, now: datetime, policy: Policy, reason: str) -> None:
+        self._require_status({S.REFUNDING}, "fail the refund")
+        self.alerts.append(Alert("REFUND_FAILED", "CRITICAL", f"Refund for ticket {self.ticket_no} failed: {reason}"))
+        self._move(S.REFUND_FAILED, SYSTEM, now, "refund_failed", reason, policy)
+
+    def retry_refund(self, actor: Actor, now: datetime, policy: Policy) -> None:
+        self._require(actor, {Role.FINANCE}, "retry the refund")
+        self._require_status({S.REFUND_FAILED}, "retry the refund")
+        self._move(S.REFUNDING, actor, now, "retry_refund", "finance retried the refund", policy)
+
+    # ------------------------------------------------------------- buyer
+    def withdraw(self, actor: Actor, now: datetime, policy: Policy, note: str = "") -> None:
+        self._require(actor, {Role.BUYER}, "withdraw")
+        if actor.id != self.buyer_id:
+            raise errors.NotPermitted("Only the buyer who asked can withdraw this request.")
+        self._require_status({S.PENDING_REVIEW, S.PENDING_MANAGER, S.PENDING_REFUND, S.AWAITING_RETURN},
+                             "withdraw")
+        self.close_reason = "withdrawn by the buyer"
+        self._move(S.CLOSED, actor, now, "withdraw", note or "withdrawn by the buyer", policy)
+
+    def submit_return_shipment(self, actor: Actor, now: datetime, policy: Policy,
+                               carrier: str, waybill: str) -> None:
+        self._require(actor, {Role.BUYER}, "submit the return shipment")
+        if actor.id != self.buyer_id:
+            raise errors.NotPermitted("Only the buyer who asked can submit the return shipment.")
+        self._require_status({S.AWAITING_RETURN}, "submit the return shipment")
+        self.return_carrier, self.return_waybill = carrier, waybill
+        self._move(S.AWAITING_RECEIPT, actor, now, "return_shipped", f"{carrier} {waybill}", policy)
+
+    def confirm_received(self, actor: Actor, now: datetime, policy: Policy) -> None:
+        self._require(actor, {Role.BUYER, Role.SYSTEM}, "confirm receipt")
+        if actor.role == Role.BUYER and actor.id != self.buyer_id:
+            raise errors.NotPermitted("Only the buyer can confirm receipt.")
+        self._require_status({S.RESHIPPED}, "confirm receipt")
+        self._move(S.COMPLETED, actor, now, "confirm_received", "goods received", policy)
+
+    # ------------------------------------------------------------- warehouse
+    def record_inspection(self, actor: Actor, now: datetime, policy: Policy, result: Inspection,
+                          received: dict[str, int], note: str = "") -> None:
+        """Inspection of returned goods; anything that doesn't match the request goes to intervention."""
+        self._require(actor, {Role.WAREHOUSE}, "record an inspection")
+        self._require_status({S.AWAITING_RECEIPT}, "record an inspection")
+        expected: dict[str, int] = {}
+        for ln in self.lines:
+            expected[ln.sku] = expected.get(ln.sku, 0) + ln.quantity
+        mismatch = ""
+        if result != Inspection.PASSED:
+            mismatch = result.value
+        elif received != expected:
+            mismatch = "QUANTITY_OR_SKU_MISMATCH"
+        self.goods_received = True
+        if mismatch:
+            self.alerts.append(Alert("INSPECTION_MISMATCH", "WARNING",
+                                     f"Ticket {self.ticket_no}: inspection {mismatch}"))
+            self._move(S.INTERVENTION, actor, now, "inspection", f"{mismatch} {note}".strip(), policy)
+        elif self.type == AfterSalesType.RETURN_AND_REFUND:
+            self._route_money(actor, now, policy, "inspection", "inspection passed")
+        elif self.type == AfterSalesType.EXCHANGE:
+            self._move(S.AWAITING_RESHIPMENT, actor, now, "inspection", "inspection passed", policy)
+        else:
+            self._move(S.IN_REPAIR, actor, now, "inspection", "inspection passed", policy)
+
+    def resolve_intervention(self, actor: Actor, now: datetime, policy: Policy, *, send_back: bool,
+                             amounts: dict[int, int], note: str) -> None:
+        self._require(actor, {Role.OPS}, "resolve an intervention")
+        self._require_status({S.INTERVENTION}, "resolve an intervention")
+        if send_back:
+            self.close_reason = "goods sent back to the buyer"
+            self._move(S.CLOSED, actor, now, "intervention_send_back", note, policy)
+            return
+        if self.type == AfterSalesType.RETURN_AND_REFUND:
+            if amounts:
+                self._apply_amounts(amounts)
+                before = self.refund_total_cents
+                self.lines = [replace(ln, refund_cents=amounts.get(ln.line_no, ln.refund_cents))
+                              for ln in self.lines]
+                self._record(self.status, actor, now, "negotiated_amount", note, before,
+                             self.refund_total_cents)
+            self.ops_reviewer_id = actor.id
+            self._route_money(actor, now, policy, "intervention_negotiated", note)
+        elif self.type == AfterSalesType.EXCHANGE:
+            self._move(S.AWAITING_RESHIPMENT, actor, now, "intervention_negotiated", note, policy)
+        else:
+            self._move(S.IN_REPAIR, actor, now, "intervention_negotiated", note, policy)
+
+    def record_reshipment(self, actor: Actor, now: datetime, policy: Policy, carrier: str, waybill: str) -> None:
+        self._require(actor, {Role.WAREHOUSE}, "record the after-sales shipment")
+        self._require_status({S.AWAITING_RESHIPMENT, S.IN_REPAIR}, "record the after-sales shipment")
+        self._move(S.RESHIPPED, actor, now, "reshipped", f"{carrier} {waybill}", policy)
+
+    def record_intercept(self, now: datetime, policy: Policy, intercepted: bool) -> None:
+        """Refund only before shipment: a successful intercept approves by itself; otherwise a person reviews."""
+        if self.intercept not in {InterceptState.REQUESTED}:
+            raise errors.IllegalTransition("No intercept was requested for this ticket.")
+        self.intercept = InterceptState.INTERCEPTED if intercepted else InterceptState.ALREADY_DISPATCHED
+        if self.status != S.PENDING_REVIEW:
+            self._record(self.status, SYSTEM, now, "intercept_result", self.intercept.value)
+            return
+        if intercepted:
+            self.approve(SYSTEM, now, policy, "shipment intercepted; approved automatically")
+        else:
+            self._record(self.status, SYSTEM, now, "intercept_result",
+                         "goods already dispatched; a person reviews")
+
+    def request_intercept(self, now: datetime, policy: Policy) -> None:
+        self.intercept = InterceptState.REQUESTED
+        if self.status == S.PENDING_REVIEW:
+            self._set_deadline(policy, now)
+
+    # ------------------------------------------------------------- deadlines
+    def on_deadline(self, now: datetime, policy: Policy) -> None:
+        """What happens when the current state's deadline passes."""
+        if self.deadline_at is None or now < self.deadline_at or self.is_final:
+            return
+        kind = self.deadline_kind
+        if self.status == S.AWAITING_RETURN:
+            self.close_reason = "timed out waiting for the buyer's return"
+            self._move(S.CLOSED, SYSTEM, now, "timeout", self.close_reason, policy)
+        elif self.status == S.AWAITING_RECEIPT:
+            self.alerts.append(Alert("RECEIPT_OVERDUE", "WARNING",
+                                     f"Ticket {self.ticket_no}: returned goods not received in time"))
+            self._move(S.INTERVENTION, SYSTEM, now, "timeout", "warehouse receipt overdue", policy)
+        elif self.status == S.RESHIPPED:
+            self._move(S.COMPLETED, SYSTEM, now, "auto_confirm", "receipt confirmed automatically", policy)
+        elif self.status == S.PENDING_REVIEW and self.intercept == InterceptState.REQUESTED and kind == "intercept":
+            self.intercept = InterceptState.ALREADY_DISPATCHED
+            self._record(self.status, SYSTEM, now, "intercept_timeout", "no intercept answer; a person reviews")
+            self._set_deadline(policy, self.applied_at)
+        elif (self.status == S.PENDING_REVIEW and policy.auto_approve_refund_only_on_review_sla
+              and self.type == AfterSalesType.REFUND_ONLY):
+            self.alerts.append(Alert("REVIEW_SLA_BREACHED", "WARNING",
+                                     f"Ticket {self.ticket_no} waited for review; approved automatically"))
+            self.approve(SYSTEM, now, policy, "review SLA passed; approved automatically by shop policy")
+        else:
+            self.alerts.append(Alert(f"{self.status.value}_SLA_BREACHED", "WARNING",
+                                     f"Ticket {self.ticket_no} is overdue in {self.status.value}"))
+            self.deadline_at = now + policy.sla_realert_every
+            self.deadline_kind = "sla_realert"
+
+    # ------------------------------------------------------------- internals
+    def _apply_amounts(self, amounts: dict[int, int]) -> None:
+        by_no = {ln.line_no: ln for ln in self.lines}
+        for line_no, cents in amounts.items():
+            line = by_no.get(line_no)
+            if line is None:
+                raise errors.UnknownLine(f"Line {line_no} is not part of this ticket.")
+            if cents < 0:
+                raise errors.AmountAboveCap("A refund amount cannot be negative.")
+            if cents > line.cap_cents:
+                raise errors.AmountAboveCap(
+                    f"Line {line_no}: {cents} cents is above the cap of {line.cap_cents} cents.")
+
+    def _require(self, actor: Actor, roles: Iterable[Role], what: str) -> None:
+        if actor.role not in set(roles):
+            raise errors.NotPermitted(f"A {actor.role.value} may not {what}.")
+
+    def _require_status(self, allowed: set[TicketStatus], what: str) -> None:
+        if self.status not in allowed:
+            raise errors.IllegalTransition(
+                f"Cannot {what}: ticket {self.ticket_no} is {self.status.value}.")
+
+    def _record(self, to: TicketStatus, actor: Actor, now: datetime, action: str, reason: str = "",
+                before: int | None = None, after: int | None = None) -> None:
+        self.changes.append(Transition(now, self.status, to, actor, action, reason, before, after))
+
+    def _move(self, to: TicketStatus, actor: Actor, now: datetime, action: str, reason: str,
+              policy: Policy, before: int | None = None, after: int | None = None) -> None:
+        self._record(to, actor, now, action, reason, before, after)
+        self.status = to
+        self._set_deadline(policy, now)
+
+    def _set_deadline(self, policy: Policy, now: datetime) -> None:
+        self.deadline_kind, wait = _deadline_for(self, policy)
+        self.deadline_at = None if wait is None else now + wait
+
+
+def _deadline_for(ticket: Ticket, policy: Policy) -> tuple[str | None, timedelta | None]:
+    status = ticket.status
+    if status in FINAL_STATUSES:
+        return None, None
+    if status == S.PENDING_REVIEW and ticket.intercept == InterceptState.REQUESTED:
+        return "intercept", policy.intercept_wait
+    table: dict[TicketStatus, tuple[str, timedelta]] = {
+        S.PENDING_REVIEW: ("review_sla", policy.review_sla),
+        S.PENDING_MANAGER: ("approval_sla", policy.approval_sla),
+        S.PENDING_REFUND: ("approval_sla", policy.approval_sla),
+        S.REFUNDING: ("refund_result_sla", policy.refund_result_sla),
+        S.REFUND_FAILED: ("approval_sla", policy.approval_sla),
+        S.AWAITING_RETURN: ("return_window", policy.return_window),
+        S.AWAITING_RECEIPT: ("receipt_window", policy.receipt_window),
+        S.INTERVENTION: ("approval_sla", policy.approval_sla),
+        S.AWAITING_RESHIPMENT: ("approval_sla", policy.approval_sla),
+        S.IN_REPAIR: ("repair_sla", policy.repair_sla),
+        S.RESHIPPED: ("auto_confirm", policy.reshipped_auto_confirm),
+    }
+    kind, wait = table[status]
+    return kind, wait
