@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -99,10 +100,11 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
     def build_app(self) -> FastStream:
         broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=self.name,
-                             enable_idempotence=True, acks="all")
+                             enable_idempotence=True, acks="all", log_level=logging.DEBUG,
+                             logger=logging.getLogger("faststream.broker"))
         for sub in self.subscriptions:
             self._subscribe(broker, sub)
-        app = FastStream(broker)
+        app = FastStream(broker, logger=logging.getLogger("faststream.app"))
         stack = AsyncExitStack()
         tasks: list[asyncio.Task[None]] = []
 
@@ -186,7 +188,10 @@ class Worker:
                 self.processed += 1
                 return
             except DomainError as err:
-                await self._reject(envelope, err, sub)
+                if sub.on_rejected is None:
+                    await self.dead_letter(record, Unprocessable(f"{err.code}: {err.message}"), attempt)
+                else:
+                    await self._reject(envelope, err, sub.on_rejected)
                 return
             except InvalidMessage as exc:
                 await self.dead_letter(record, exc, attempts=attempt)
@@ -210,15 +215,13 @@ class Worker:
         if uow.published:
             self.ctx.relay.wake()
 
-    async def _reject(self, envelope: Envelope[Any], err: DomainError, sub: Subscription) -> None:
+    async def _reject(self, envelope: Envelope[Any], err: DomainError, rejector: Rejector) -> None:
         assert self.ctx is not None
         log.info("rejected", code=err.code)
-        if sub.on_rejected is None:
-            raise RuntimeError("no rejection topic")  # pragma: no cover - wiring error
         async with self.ctx.uow() as uow:
             if not await uow.first_time(self.group, envelope.event_id):
                 return
-            uow.publish(sub.on_rejected(envelope, err), key=envelope.key, cause=envelope)
+            uow.publish(rejector(envelope, err), key=envelope.key, cause=envelope)
             await uow.commit()
         self.ctx.relay.wake()
 

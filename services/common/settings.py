@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     erp_retry_base_seconds: float = 2.0
     erp_max_attempts: int = 5
     db_pool_size: int = 10
+    sim_wms_mismatch_rate: float = 0.0
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     def policy_for(self, shop_id: str) -> Policy:
         overrides = self._shop_overrides.get(shop_id)
         return self._default_policy.with_overrides(overrides) if overrides else self._default_policy
+
+    def shops_with_overrides(self) -> list[str]:
+        return list(self._shop_overrides)
 
     def group(self, worker: str) -> str:
         return f"{self.consumer_group_prefix}.{worker}"

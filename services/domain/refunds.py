@@ -58,3 +58,79 @@ def proportional_share(total_cents: int, line_quantity: int, positions: Iterable
 def settlement(paid_cents: int, platform_subsidy_cents: int, platform_fee_cents: int) -> int:
     """What the merchant is settled for an order."""
     return paid_cents + platform_subsidy_cents - platform_fee_cents
+
+
+class LedgerLine:
+    """What one order line was paid, and how much of it is reserved (in flight) or refunded."""
+
+    __slots__ = ("paid_cents", "quantity", "reserved_cents", "reserved_units", "refunded_cents",
+                 "refunded_units")
+
+    def __init__(self, paid_cents: int, quantity: int, reserved_cents: int = 0, reserved_units: int = 0,
+                 refunded_cents: int = 0, refunded_units: int = 0) -> None:
+        self.paid_cents = paid_cents
+        self.quantity = quantity
+        self.reserved_cents = reserved_cents
+        self.reserved_units = reserved_units
+        self.refunded_cents = refunded_cents
+        self.refunded_units = refunded_units
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class RefundLedger:
+    """Per order: the invariant Σ refunds of a line ≤ its paid amount, reservations included.
+
+    A refund reserves its amounts before the payment channel is asked, so two refunds racing
+    for the last units of a line cannot both pass; a refund that finally fails releases them.
+    """
+
+    def __init__(self, lines: dict[int, LedgerLine], shipping_fee_cents: int,
+                 shipping_refunded_cents: int = 0) -> None:
+        self.lines = lines
+        self.shipping_fee_cents = shipping_fee_cents
+        self.shipping_refunded_cents = shipping_refunded_cents
+
+    def reserve(self, amounts: dict[int, tuple[int, int]], shipping_cents: int = 0) -> None:
+        """``amounts``: line_no → (cents, units). Raises ``RefundExceedsPaid`` and changes nothing."""
+        from .errors import RefundExceedsPaid
+
+        for line_no, (cents, units) in amounts.items():
+            line = self.lines.get(line_no)
+            if line is None:
+                raise RefundExceedsPaid(f"Line {line_no} is not part of this order.")
+            if cents < 0 or units < 0:
+                raise RefundExceedsPaid("Refund amounts cannot be negative.")
+            if line.reserved_cents + cents > line.paid_cents:
+                raise RefundExceedsPaid(
+                    f"Line {line_no}: refunding {cents} more cents would exceed the "
+                    f"{line.paid_cents} cents paid ({line.reserved_cents} already refunded or in flight).")
+            if line.reserved_units + units > line.quantity:
+                raise RefundExceedsPaid(f"Line {line_no}: more units refunded than bought.")
+        if self.shipping_refunded_cents + shipping_cents > self.shipping_fee_cents:
+            raise RefundExceedsPaid("Shipping would be refunded twice.")
+        for line_no, (cents, units) in amounts.items():
+            self.lines[line_no].reserved_cents += cents
+            self.lines[line_no].reserved_units += units
+        self.shipping_refunded_cents += shipping_cents
+
+    def release(self, amounts: dict[int, tuple[int, int]], shipping_cents: int = 0) -> None:
+        for line_no, (cents, units) in amounts.items():
+            self.lines[line_no].reserved_cents -= cents
+            self.lines[line_no].reserved_units -= units
+        self.shipping_refunded_cents -= shipping_cents
+
+    def confirm(self, amounts: dict[int, tuple[int, int]]) -> None:
+        for line_no, (cents, units) in amounts.items():
+            self.lines[line_no].refunded_cents += cents
+            self.lines[line_no].refunded_units += units
+
+    def all_units_reserved_with(self, amounts: dict[int, tuple[int, int]]) -> bool:
+        """Would every unit of the order be refunded once these amounts are?"""
+        return all(line.reserved_units + amounts.get(no, (0, 0))[1] >= line.quantity
+                   for no, line in self.lines.items())
+
+    @property
+    def fully_refunded(self) -> bool:
+        return all(line.refunded_units >= line.quantity for line in self.lines.values())

@@ -106,8 +106,10 @@ class Ticket:
         return self.type in MONEY_TYPES
 
     # ------------------------------------------------------------- opening
-    def opened(self, policy: Policy) -> None:
-        """Sets the first deadline; a cancel completes at once (the order system closes the order)."""
+    def opened(self, policy: Policy, buyer: Actor) -> None:
+        """Records the request, sets the first deadline; a cancel completes at once."""
+        self._record(self.status, buyer, self.applied_at, "open", self.reason_code, None,
+                     self.refund_total_cents)
         if self.type == AfterSalesType.CANCEL:
             self._move(S.COMPLETED, SYSTEM, self.applied_at, "cancel", "unpaid order cancelled", policy)
         else:
@@ -212,7 +214,8 @@ class Ticket:
 
     # ------------------------------------------------------------- refund execution
     def refund_succeeded(self, now: datetime, policy: Policy, amount_cents: int) -> None:
-        self._require_status({S.REFUNDING}, "complete the refund")
+        """Also from REFUND_FAILED: a late success means the money did move."""
+        self._require_status({S.REFUNDING, S.REFUND_FAILED}, "complete the refund")
         self._move(S.COMPLETED, SYSTEM, now, "refund_succeeded", "refunded to the original payment route",
                    policy, self.refund_total_cents, amount_cents)
 

@@ -1,0 +1,161 @@
+"""Loading and saving the ticket aggregate, and announcing its transitions.
+
+Loading takes a row lock (``SELECT … FOR UPDATE``): two decisions on one ticket serialize,
+and the second sees the first's outcome, so every race resolves to one consistent result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import Envelope, Money
+from contracts import aftersales as c
+from contracts.ops import OpsAlert, Severity
+from services.domain.model import Actor, AfterSalesType, InterceptState, Role, TicketStatus
+from services.domain.ticket import Ticket, TicketLine
+
+from .tables import TicketAuditRow, TicketRow
+from .uow import UnitOfWork
+
+
+def _line_to_json(ln: TicketLine) -> dict[str, Any]:
+    return {"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity,
+            "positions": list(ln.positions), "cap_cents": ln.cap_cents,
+            "refund_cents": ln.refund_cents, "line_paid_cents": ln.line_paid_cents,
+            "line_quantity": ln.line_quantity}
+
+
+def _line_from_json(d: dict[str, Any]) -> TicketLine:
+    return TicketLine(d["line_no"], d["sku"], d["quantity"], tuple(d["positions"]), d["cap_cents"],
+                      d["refund_cents"], d["line_paid_cents"], d["line_quantity"])
+
+
+_COPIED = ("ticket_id", "ticket_no", "order_id", "shop_id", "buyer_id", "applied_at", "reason_code",
+           "description", "before_shipment", "paid_at", "refund_coupon", "refund_virtual_currency",
+           "refund_shipping", "ops_reviewer_id", "reviewed_at", "manager_id", "finance_reviewer_id",
+           "goods_received", "return_carrier", "return_waybill", "close_reason", "deadline_at",
+           "deadline_kind", "version")
+
+
+def to_domain(row: TicketRow) -> Ticket:
+    fields = {name: getattr(row, name) for name in _COPIED}
+    return Ticket(type=AfterSalesType(row.type), status=TicketStatus(row.status),
+                  lines=[_line_from_json(d) for d in row.lines], evidence=tuple(row.evidence),
+                  intercept=InterceptState(row.intercept), **fields)
+
+
+def _row_values(ticket: Ticket) -> dict[str, Any]:
+    values = {name: getattr(ticket, name) for name in _COPIED}
+    values.update(type=ticket.type.value, status=ticket.status.value,
+                  lines=[_line_to_json(ln) for ln in ticket.lines], evidence=list(ticket.evidence),
+                  intercept=ticket.intercept.value, refund_total_cents=ticket.refund_total_cents)
+    return values
+
+
+class TicketStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None:
+        stmt = select(TicketRow).where(TicketRow.ticket_id == ticket_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await self.session.execute(stmt)).scalar_one_or_none()
+        return to_domain(row) if row else None
+
+    async def for_order(self, order_id: str) -> list[Ticket]:
+        rows = (await self.session.execute(
+            select(TicketRow).where(TicketRow.order_id == order_id).order_by(TicketRow.applied_at)
+        )).scalars().all()
+        return [to_domain(r) for r in rows]
+
+    async def add(self, ticket: Ticket, request_id: Any) -> None:
+        self.session.add(TicketRow(request_id=request_id, **_row_values(ticket)))
+        await self.session.flush()
+        self._add_audit(ticket)
+
+    async def save(self, ticket: Ticket) -> None:
+        """Writes the new state with an optimistic version check on top of the row lock."""
+        values = _row_values(ticket)
+        values["version"] = ticket.version + 1
+        result = await self.session.execute(
+            update(TicketRow).where(TicketRow.ticket_id == ticket.ticket_id,
+                                    TicketRow.version == ticket.version).values(**values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"ticket {ticket.ticket_id} changed concurrently")
+        ticket.version += 1
+        self._add_audit(ticket)
+
+    def _add_audit(self, ticket: Ticket) -> None:
+        for t in ticket.changes:
+            self.session.add(TicketAuditRow(
+                ticket_id=ticket.ticket_id, at=t.at, from_status=t.from_status.value,
+                to_status=t.to_status.value, actor_role=t.actor.role.value, actor_id=t.actor.id,
+                action=t.action, reason=t.reason, amount_before_cents=t.amount_before_cents,
+                amount_after_cents=t.amount_after_cents))
+
+    async def history(self, ticket_id: str) -> list[TicketAuditRow]:
+        return list((await self.session.execute(
+            select(TicketAuditRow).where(TicketAuditRow.ticket_id == ticket_id)
+            .order_by(TicketAuditRow.id))).scalars().all())
+
+
+def view(ticket: Ticket) -> c.TicketView:
+    return c.TicketView(
+        ticket_id=ticket.ticket_id, ticket_no=ticket.ticket_no, order_id=ticket.order_id,
+        shop_id=ticket.shop_id, buyer_id=ticket.buyer_id, type=c.AfterSalesType(ticket.type.value),
+        status=c.TicketStatus(ticket.status.value),
+        lines=[c.TicketLineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity,
+                                cap=Money.cny(ln.cap_cents), refund=Money.cny(ln.refund_cents))
+               for ln in ticket.lines],
+        refund_total=Money.cny(ticket.refund_total_cents), refund_coupon=ticket.refund_coupon,
+        refund_virtual_currency=ticket.refund_virtual_currency, refund_shipping=ticket.refund_shipping,
+        before_shipment=ticket.before_shipment, reason_code=ticket.reason_code,
+        return_carrier=ticket.return_carrier, return_waybill=ticket.return_waybill,
+        applied_at=ticket.applied_at, deadline_at=ticket.deadline_at)
+
+
+def actor_from(a: c.Actor) -> Actor:
+    return Actor(Role(a.role.value), a.id)
+
+
+def _actor_contract(a: Actor) -> c.Actor:
+    return c.Actor(role=c.Role(a.role.value), id=a.id)
+
+
+def announce(uow: UnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
+    """Publishes one TicketStatusChanged per recorded transition and one OpsAlert per alert."""
+    snapshot = view(ticket)
+    for t in ticket.changes:
+        if t.action == "open":
+            continue  # announced by TicketOpened
+        uow.publish(c.TicketStatusChanged(
+            ticket=snapshot, from_status=c.TicketStatus(t.from_status.value),
+            to_status=c.TicketStatus(t.to_status.value), actor=_actor_contract(t.actor),
+            reason=t.reason[:500],
+            amount_before=None if t.amount_before_cents is None else Money.cny(t.amount_before_cents),
+            amount_after=None if t.amount_after_cents is None else Money.cny(t.amount_after_cents),
+        ), key=ticket.order_id, cause=cause)
+    for alert in ticket.alerts:
+        uow.publish(OpsAlert(kind=alert.kind, severity=Severity(alert.severity),
+                             message=alert.message[:500], order_id=ticket.order_id,
+                             ticket_id=ticket.ticket_id), key=ticket.order_id, cause=cause)
+    ticket.changes.clear()
+    ticket.alerts.clear()
+
+
+async def save_and_announce(uow: UnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
+    await TicketStore(uow.session).save(ticket)
+    announce(uow, ticket, cause)
+
+
+def command_rejected(envelope: Envelope[Any], err: Any) -> c.CommandRejected:
+    """The rejection event for a staff/system command refused by a domain rule."""
+    payload = envelope.payload
+    actor = getattr(payload, "actor", None)
+    return c.CommandRejected(order_id=envelope.key, command_type=envelope.type, code=err.code,
+                             message=err.message[:500], ticket_id=getattr(payload, "ticket_id", None),
+                             actor=actor, rejected_event_id=envelope.event_id)

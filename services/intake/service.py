@@ -1,0 +1,178 @@
+"""Intake use cases: keep the order projection, open tickets, route the buyer's follow-ups."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts import Envelope, decode
+from contracts import aftersales as c
+from contracts import orders as o
+from services.common.settings import Settings
+from services.common.tickets import TicketStore, announce, save_and_announce, view
+from services.common.uow import UnitOfWork
+from services.domain import errors
+from services.domain.eligibility import AfterSalesRequest, Claim, RequestedUnits, assess, claim_kind
+from services.domain.model import Actor, AfterSalesType, OrderState, Role
+from services.domain.order import Applied, Order, OrderLine
+from services.domain.ticket import Ticket, TicketLine
+
+from .repository import OrderRepository, ReasonRepository, RequestRepository, new_ticket_no
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    clock: Callable[[], datetime]
+
+
+# ---------------------------------------------------------------- order projection
+def _order_from(p: o.OrderPlaced) -> Order:
+    return Order(
+        order_id=p.order_id, shop_id=p.shop_id, buyer_id=p.buyer_id, placed_at=p.placed_at,
+        lines=[OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity,
+                         unit_price_cents=ln.unit_price.cents, paid_cents=ln.paid.cents,
+                         category=ln.category, coupon_cents=ln.coupon_deduction.cents,
+                         points_cents=ln.points_deduction.cents) for ln in p.lines],
+        shipping_fee_cents=p.shipping_fee.cents, platform_subsidy_cents=p.platform_subsidy.cents,
+        platform_fee_cents=p.platform_fee.cents)
+
+
+def _apply(order: Order, payload: Any) -> Applied:
+    if isinstance(payload, o.OrderPaid):
+        return order.mark_paid(payload.paid_at)
+    if isinstance(payload, o.OrderShipped):
+        return order.mark_shipped(payload.shipped_at)
+    if isinstance(payload, o.OrderCompleted):
+        return order.mark_completed(payload.completed_at)
+    if isinstance(payload, o.OrderClosed):
+        return order.mark_closed(payload.closed_at)
+    raise TypeError(type(payload).__name__)
+
+
+async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    """Applies an upstream fact; one that arrives before what it follows is parked, not lost."""
+    orders = OrderRepository(uow.session)
+    payload = envelope.payload
+    if isinstance(payload, o.OrderPlaced):
+        if not await orders.add(_order_from(payload)):
+            return  # duplicate OrderPlaced
+        order = await orders.get(payload.order_id)
+        assert order is not None
+    else:
+        found = await orders.get(payload.order_id)
+        if found is None:
+            await orders.park(payload.order_id, envelope.event_id, envelope.type,
+                              _raw(envelope), "order not known yet")
+            return
+        order = found
+        outcome = _apply(order, payload)
+        if outcome == Applied.NOT_YET:
+            await orders.park(order.order_id, envelope.event_id, envelope.type, _raw(envelope),
+                              f"{envelope.type} arrived while the order is {order.state.value}")
+            return
+        if outcome == Applied.STALE:
+            return
+    await _drain_parked(orders, order)
+    await orders.save(order)
+
+
+async def _drain_parked(orders: OrderRepository, order: Order) -> None:
+    """Applies parked events that have become valid, until none makes progress."""
+    progress = True
+    while progress:
+        progress = False
+        for parked in await orders.parked(order.order_id):
+            outcome = _apply(order, decode(parked.value).payload)
+            if outcome != Applied.NOT_YET:
+                await orders.unpark(parked.id)
+                progress = True
+
+
+def _raw(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+# ---------------------------------------------------------------- after-sales requests
+async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    """Checks every rule and opens a ticket, or raises a named error (→ RequestRejected)."""
+    req: c.RequestAfterSales = envelope.payload
+    if await RequestRepository(uow.session).seen(req.request_id):
+        return  # the same request twice opens one ticket
+    orders = OrderRepository(uow.session)
+    order = await orders.get(req.order_id)  # row lock: requests on one order run one at a time
+    if order is None:
+        raise errors.OrderUnknown("We could not find this order. Please try again shortly.")
+    ticket_type = AfterSalesType(req.type.value)
+    now = deps.clock()
+    policy = deps.settings.policy_for(order.shop_id)
+    store = TicketStore(uow.session)
+    claims = [Claim(ln.line_no, ln.positions, kind)
+              for t in await store.for_order(order.order_id)
+              if (kind := claim_kind(t.type, t.status)) is not None for ln in t.lines]
+    reason = await ReasonRepository(uow.session).get(ticket_type, req.reason_code)
+    request = AfterSalesRequest(
+        buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
+        lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines),
+        evidence=tuple(req.evidence))
+    planned = assess(order, request, claims, reason, policy, now)
+    ticket = Ticket(
+        ticket_id=str(uuid.uuid4()), ticket_no=new_ticket_no(now), order_id=order.order_id,
+        shop_id=order.shop_id, buyer_id=order.buyer_id, type=ticket_type,
+        lines=[TicketLine(p.line_no, p.sku, p.quantity, p.positions, p.cap_cents, p.cap_cents,
+                          p.line_paid_cents, p.line_quantity) for p in planned],
+        applied_at=now, reason_code=req.reason_code, description=req.description,
+        evidence=tuple(req.evidence), before_shipment=order.state == OrderState.PAID,
+        paid_at=order.paid_at)
+    ticket.opened(policy, Actor(Role.BUYER, req.buyer_id))
+    await store.add(ticket, req.request_id)
+    uow.publish(c.TicketOpened(request_id=req.request_id, ticket=view(ticket)), key=order.order_id,
+                cause=envelope)
+    announce(uow, ticket, envelope)
+    if ticket_type == AfterSalesType.CANCEL:
+        order.close_requested = True
+        await orders.save(order)
+        uow.publish(o.CloseOrder(order_id=order.order_id, reason="cancelled by the buyer",
+                                 ticket_id=ticket.ticket_id), key=order.order_id, cause=envelope)
+
+
+async def _ticket_of(uow: UnitOfWork, ticket_id: str, order_id: str) -> Ticket:
+    ticket = await TicketStore(uow.session).get(ticket_id)
+    if ticket is None or ticket.order_id != order_id:
+        raise errors.TicketUnknown("We could not find this after-sales request.")
+    return ticket
+
+
+async def withdraw(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    cmd: c.WithdrawTicket = envelope.payload
+    ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
+    ticket.withdraw(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
+                    deps.settings.policy_for(ticket.shop_id), cmd.note)
+    await save_and_announce(uow, ticket, envelope)
+
+
+async def submit_return_shipment(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    cmd: c.SubmitReturnShipment = envelope.payload
+    ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
+    ticket.submit_return_shipment(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
+                                  deps.settings.policy_for(ticket.shop_id), cmd.carrier, cmd.waybill)
+    await save_and_announce(uow, ticket, envelope)
+
+
+async def confirm_exchange_received(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    cmd: c.ConfirmExchangeReceived = envelope.payload
+    ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
+    ticket.confirm_received(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
+                            deps.settings.policy_for(ticket.shop_id))
+    await save_and_announce(uow, ticket, envelope)
+
+
+def request_rejected(envelope: Envelope[Any], err: errors.DomainError) -> c.RequestRejected:
+    payload = envelope.payload
+    return c.RequestRejected(
+        order_id=envelope.key, request_type=envelope.type, code=err.code, message=err.message[:500],
+        request_id=getattr(payload, "request_id", None), ticket_id=getattr(payload, "ticket_id", None),
+        rejected_event_id=envelope.event_id)

@@ -1,0 +1,40 @@
+"""Scheduler's queries: tickets past their deadline, unpaid orders past the payment timeout,
+parked order events past their wait. Each batch is claimed with SKIP LOCKED, so several
+schedulers can run without doing the same work twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.tables import OrderRow, ParkedOrderEvent, TicketRow
+from services.common.tickets import to_domain
+from services.domain.ticket import Ticket
+
+
+class SchedulerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def overdue_tickets(self, now: datetime, limit: int = 100) -> list[Ticket]:
+        rows = (await self.session.execute(
+            select(TicketRow).where(TicketRow.deadline_at <= now).order_by(TicketRow.deadline_at)
+            .limit(limit).with_for_update(skip_locked=True))).scalars().all()
+        return [to_domain(r) for r in rows]
+
+    async def unpaid_orders(self, placed_before: datetime, limit: int = 100) -> list[OrderRow]:
+        return list((await self.session.execute(
+            select(OrderRow).where(OrderRow.state == "PENDING_PAYMENT", OrderRow.close_requested.is_(False),
+                                   OrderRow.placed_at <= placed_before)
+            .limit(limit).with_for_update(skip_locked=True))).scalars().all())
+
+    async def expired_parked(self, parked_before: datetime, limit: int = 100) -> list[ParkedOrderEvent]:
+        return list((await self.session.execute(
+            select(ParkedOrderEvent).where(ParkedOrderEvent.parked_at <= parked_before)
+            .limit(limit).with_for_update(skip_locked=True))).scalars().all())
+
+    async def drop_parked(self, parked_id: int) -> None:
+        await self.session.execute(delete(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id))
+

@@ -1,0 +1,54 @@
+"""Deadlines that fire: every waiting state of a ticket, unpaid orders, parked order events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from contracts.ops import DeadLetter
+from contracts.orders import CloseOrder
+from contracts.topics import DLQ, ORDER_EVENTS
+from services.common.settings import Settings
+from services.common.tickets import save_and_announce
+from services.common.uow import UnitOfWork
+
+from .repository import SchedulerRepository
+
+
+async def fire_ticket_deadlines(uow: UnitOfWork, settings: Settings, now: datetime) -> int:
+    repo = SchedulerRepository(uow.session)
+    tickets = await repo.overdue_tickets(now)
+    for ticket in tickets:
+        ticket.on_deadline(now, settings.policy_for(ticket.shop_id))
+        await save_and_announce(uow, ticket, None)
+    return len(tickets)
+
+
+async def cancel_unpaid_orders(uow: UnitOfWork, settings: Settings, now: datetime) -> int:
+    """Passive cancel: the order system is asked to close orders not paid in time."""
+    repo = SchedulerRepository(uow.session)
+    shortest = min([settings.policy_for("").payment_timeout] + [
+        settings.policy_for(shop).payment_timeout for shop in settings.shops_with_overrides()])
+    count = 0
+    for order in await repo.unpaid_orders(now - shortest):
+        if now - order.placed_at < settings.policy_for(order.shop_id).payment_timeout:
+            continue
+        order.close_requested = True
+        uow.publish(CloseOrder(order_id=order.order_id, reason="payment timed out"),
+                    key=order.order_id)
+        count += 1
+    return count
+
+
+async def expire_parked_events(uow: UnitOfWork, settings: Settings, now: datetime) -> int:
+    """Order events that never became applicable go to the DLQ with the reason, not into silence."""
+    repo = SchedulerRepository(uow.session)
+    expired = await repo.expired_parked(now - timedelta(seconds=settings.parked_event_wait_seconds))
+    for parked in expired:
+        uow.publish(DeadLetter(
+            source_topic=ORDER_EVENTS.name, partition=-1, offset=-1,
+            consumer_group=settings.group("intake"), error_class="ParkedTooLong",
+            reason=f"{parked.reason}; still not applicable after {settings.parked_event_wait_seconds:.0f} s",
+            original_key=parked.order_id, original_value=parked.value.decode(), attempts=1,
+            failed_at=datetime.now(UTC)), key=parked.order_id, topic=DLQ.name)
+        await repo.drop_parked(parked.id)
+    return len(expired)

@@ -1,0 +1,59 @@
+"""The WMS simulator: receives and inspects returns, dispatches after-sales shipments, answers
+intercepts. Scenario ``sim:wms:<order_id>``: ``pass`` (default), an inspection result such as
+``WRONG_ITEM`` / ``DAMAGED_BY_BUYER`` / ``FEWER_UNITS``, or ``already_dispatched`` for
+intercepts. ``AFTERSALES_SIM_WMS_MISMATCH_RATE`` makes a share of inspections fail at random."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from contracts import Envelope
+from contracts import warehouse as w
+from contracts.topics import WMS_COMMANDS
+from services.common.runtime import Subscription, Worker
+from services.common.settings import Settings
+from services.common.uow import UnitOfWork
+
+from . import scenarios
+
+
+def build_worker(settings: Settings) -> Worker:
+    redis = Redis.from_url(settings.redis_url)
+    rng = random.Random()
+
+    async def on_expect_return(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        cmd: w.ExpectReturn = envelope.payload
+        scenario = await scenarios.get(redis, "wms", cmd.order_id, "pass")
+        if scenario == "pass" and rng.random() < settings.sim_wms_mismatch_rate:
+            scenario = "DAMAGED_BY_BUYER"
+        inspection = w.Inspection.PASSED if scenario == "pass" else w.Inspection(scenario)
+        lines = list(cmd.lines)
+        if inspection == w.Inspection.FEWER_UNITS:
+            lines = [w.SkuQuantity(sku=ln.sku, quantity=max(ln.quantity - 1, 0)) for ln in lines]
+        uow.publish(w.GoodsReceived(
+            receipt_id=uuid.uuid4(), ticket_id=cmd.ticket_id, order_id=cmd.order_id,
+            receipt_type=cmd.receipt_type, lines=lines, inspection=inspection, operator="wh-op-7",
+            received_at=datetime.now(UTC), note=f"waybill {cmd.waybill}"), key=cmd.order_id, cause=envelope)
+
+    async def on_ship(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        cmd: w.ShipAfterSales = envelope.payload
+        uow.publish(w.AfterSalesDispatched(
+            shipment_id=cmd.shipment_id, ticket_id=cmd.ticket_id, order_id=cmd.order_id, carrier="SF",
+            waybill=f"SF{uuid.uuid4().int % 10**12:012d}", operator="wh-op-3",
+            dispatched_at=datetime.now(UTC)), key=cmd.order_id, cause=envelope)
+
+    async def on_intercept(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        cmd: w.InterceptShipment = envelope.payload
+        scenario = await scenarios.get(redis, "wms", cmd.order_id, "pass")
+        outcome = (w.InterceptOutcome.ALREADY_DISPATCHED if scenario == "already_dispatched"
+                   else w.InterceptOutcome.INTERCEPTED)
+        uow.publish(w.InterceptResult(ticket_id=cmd.ticket_id, order_id=cmd.order_id, outcome=outcome,
+                                      decided_at=datetime.now(UTC)), key=cmd.order_id, cause=envelope)
+
+    return Worker("wms", settings, [Subscription(WMS_COMMANDS.name, {
+        "ExpectReturn": on_expect_return, "ShipAfterSales": on_ship, "InterceptShipment": on_intercept})])

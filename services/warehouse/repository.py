@@ -1,0 +1,75 @@
+"""Warehouse records: after-sales receipts, shipments and intercepts, listable per ticket, sku, day."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.tables import InterceptRow, ReceiptRow, ShipmentRow
+from services.common.tickets import TicketStore
+from services.domain.ticket import Ticket
+
+
+class WarehouseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.tickets = TicketStore(session)
+
+    async def ticket(self, ticket_id: str) -> Ticket | None:
+        return await self.tickets.get(ticket_id)
+
+    async def add_receipt(self, row: ReceiptRow) -> bool:
+        """False if this receipt id was already recorded (the WMS sent it twice)."""
+        values = {c.name: getattr(row, c.name) for c in ReceiptRow.__table__.columns}
+        stmt = insert(ReceiptRow).values(**values).on_conflict_do_nothing().returning(ReceiptRow.receipt_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    def add_shipment(self, row: ShipmentRow) -> None:
+        self.session.add(row)
+
+    async def shipment(self, shipment_id: uuid.UUID) -> ShipmentRow | None:
+        return await self.session.get(ShipmentRow, shipment_id, with_for_update=True)
+
+    async def open_shipment_for(self, ticket_id: str) -> ShipmentRow | None:
+        return (await self.session.execute(select(ShipmentRow).where(
+            ShipmentRow.ticket_id == ticket_id, ShipmentRow.status == "REQUESTED"))).scalars().first()
+
+    async def record_intercept_request(self, ticket_id: str, order_id: str, at: datetime) -> None:
+        await self.session.execute(insert(InterceptRow).values(
+            ticket_id=ticket_id, order_id=order_id, requested_at=at).on_conflict_do_nothing())
+
+    async def record_intercept_result(self, ticket_id: str, outcome: str, at: datetime) -> bool:
+        row = await self.session.get(InterceptRow, ticket_id, with_for_update=True)
+        if row is None:
+            return False
+        row.outcome, row.decided_at = outcome, at
+        return True
+
+    async def receipts(self, *, ticket_id: str | None = None, sku: str | None = None,
+                       day: date | None = None) -> list[ReceiptRow]:
+        stmt = select(ReceiptRow).order_by(ReceiptRow.received_at)
+        if ticket_id:
+            stmt = stmt.where(ReceiptRow.ticket_id == ticket_id)
+        if sku:
+            stmt = stmt.where(ReceiptRow.lines.contains([{"sku": sku}]))
+        if day:
+            start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            stmt = stmt.where(ReceiptRow.received_at >= start, ReceiptRow.received_at < start + timedelta(days=1))
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def shipments(self, *, ticket_id: str | None = None, sku: str | None = None,
+                        day: date | None = None) -> list[ShipmentRow]:
+        stmt = select(ShipmentRow).order_by(ShipmentRow.requested_at)
+        if ticket_id:
+            stmt = stmt.where(ShipmentRow.ticket_id == ticket_id)
+        if sku:
+            stmt = stmt.where(ShipmentRow.lines.contains([{"sku": sku}]))
+        if day:
+            start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            stmt = stmt.where(ShipmentRow.dispatched_at >= start,
+                              ShipmentRow.dispatched_at < start + timedelta(days=1))
+        return list((await self.session.execute(stmt)).scalars().all())
