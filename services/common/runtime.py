@@ -102,8 +102,8 @@ class Worker:
         broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=self.name,
                              enable_idempotence=True, acks="all", log_level=logging.DEBUG,
                              logger=logging.getLogger("faststream.broker"))
-        for sub in self.subscriptions:
-            self._subscribe(broker, sub)
+        if self.subscriptions:
+            self._subscribe(broker)
         app = FastStream(broker, logger=logging.getLogger("faststream.app"))
         stack = AsyncExitStack()
         tasks: list[asyncio.Task[None]] = []
@@ -152,12 +152,16 @@ class Worker:
             log.exception("background_loop_crashed", worker=self.name, loop=what)
             self._stop_process()
 
-    def _subscribe(self, broker: KafkaBroker, sub: Subscription) -> None:
-        @broker.subscriber(sub.topic, group_id=self.group, ack_policy=AckPolicy.MANUAL,
+    def _subscribe(self, broker: KafkaBroker) -> None:
+        """One consumer (one group member) per worker process, reading all of its topics."""
+        by_topic = {sub.topic: sub for sub in self.subscriptions}
+
+        @broker.subscriber(*by_topic, group_id=self.group, ack_policy=AckPolicy.MANUAL,
                            auto_offset_reset="earliest", max_poll_interval_ms=300_000,
-                           title=f"{self.name}:{sub.topic}")
+                           title=self.name)
         async def on_message(msg: KafkaMessage) -> None:
-            await self.handle(msg.raw_message, sub)  # type: ignore[arg-type]
+            record: ConsumerRecord = msg.raw_message  # type: ignore[assignment]
+            await self.handle(record, by_topic[record.topic])
             await msg.ack()
 
     # ------------------------------------------------------------------ delivery

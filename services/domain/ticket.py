@@ -322,6 +322,7 @@ class Ticket:
         else:
             self._record(self.status, SYSTEM, now, "intercept_result",
                          "goods already dispatched; a person reviews")
+            self._set_deadline(policy, self.applied_at)
 
     def request_intercept(self, now: datetime, policy: Policy) -> None:
         self.intercept = InterceptState.REQUESTED

@@ -1,0 +1,248 @@
+"""The main job: starts every worker as its own process, drives realistic orders and tickets
+through every after-sales flow over the real Kafka/PostgreSQL/Redis, prints each ticket's
+journey and a summary, then stops the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from contracts import aftersales as c
+from contracts import decisions as d
+from contracts.topics import CATALOGUE
+from services.actors import Line, World
+from services.common.bus import Bus, Watcher
+from services.common.db import make_engine, make_session_factory
+from services.common.procs import ALL_WORKERS, WorkerProcesses
+from services.common.settings import Settings
+from services.common.tables import PaymentChannelRefund, RefundRow
+from services.simulators.scenarios import set_scenario
+
+DEMO_ENV = {
+    "AFTERSALES_SHOP_POLICIES": json.dumps({
+        "shop-erp": {"has_erp": True},
+        "shop-fast": {"finance_auto_approve_refund_only": True},
+    }),
+    "AFTERSALES_REFUND_RETRY_BASE_SECONDS": "1",
+    "AFTERSALES_ERP_RETRY_BASE_SECONDS": "1",
+    "AFTERSALES_SCHEDULER_TICK_SECONDS": "0.5",
+    "AFTERSALES_LOG_LEVEL": "WARNING",
+}
+
+PHONE = Line("SKU-PHONE-128G", 1, 399_900, 379_900, coupon_cents=20_000)
+CASE = Line("SKU-CASE-BLK", 3, 3_900, 10_000)
+SOCKS = Line("SKU-SOCKS-5P", 2, 2_990, 5_000)
+KETTLE = Line("SKU-KETTLE-1L7", 1, 19_900, 17_900)
+LAPTOP = Line("SKU-LAPTOP-14", 1, 899_900, 869_900)
+PHOTO = ["oss://evidence/photo-1.jpg"]
+
+
+def yuan(cents: int) -> str:
+    return f"¥{cents / 100:,.2f}"
+
+
+async def cancel_unpaid(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([SOCKS], state="PENDING_PAYMENT")
+    await w.request(oid, "CANCEL", [], reason="NO_LONGER_WANTED")
+    t = await w.opened(oid)
+    await w.watcher.wait_for(oid, lambda e: e.type == "OrderClosed")
+    return "Cancel an unpaid order (order system closes it)", t, "COMPLETED"
+
+
+async def instant_refund(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([CASE, SOCKS], shop="shop-fast", shipping_cents=800)
+    await w.request(oid, "REFUND_ONLY", [(1, 3), (2, 2)])
+    t = await w.opened(oid)
+    await w.status(t, "COMPLETED")
+    await w.watcher.wait_for(oid, lambda e: e.type == "OrderClosed")
+    return "Refund only within 30 min of payment: intercept, auto-approve, shipping refunded", t, "COMPLETED"
+
+
+async def two_step_refund(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([KETTLE], state="SHIPPED")
+    await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="DAMAGED_IN_TRANSIT", evidence=PHOTO)
+    t = await w.opened(oid)
+    await w.decide(d.AdjustRefundAmount, t, "ops", "ops-li", lines=[d.LineAmount(line_no=1, refund_cents=15_000)],
+                   reason="buyer keeps the kettle; 150 agreed by phone")
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
+    await w.status(t, "PENDING_REFUND")
+    await w.decide(d.SendBackRefund, t, "finance", "fin-wang", reason="attach the phone-call note")
+    await w.status(t, "PENDING_REVIEW")
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li", note="call note attached")
+    await w.status(t, "PENDING_REFUND", nth=2)
+    await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
+    await w.status(t, "COMPLETED")
+    return "Refund after shipment: amount lowered, finance sends back, ops re-approves", t, "COMPLETED"
+
+
+async def large_amount(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([LAPTOP], state="SHIPPED")
+    await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
+    t = await w.opened(oid)
+    await w.decide(d.ApproveTicket, t, "ops", "ops-zhao")
+    await w.status(t, "PENDING_MANAGER")
+    await w.decide(d.ApproveLargeRefund, t, "manager", "mgr-chen")
+    await w.status(t, "PENDING_REFUND")
+    await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
+    await w.status(t, "COMPLETED")
+    return "Large amount: manager approves between ops and finance", t, "COMPLETED"
+
+
+async def return_with_erp(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([CASE], shop="shop-erp", state="COMPLETED")
+    await w.request(oid, "RETURN_AND_REFUND", [(1, 2)], reason="NO_LONGER_WANTED")
+    t = await w.opened(oid)
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
+    await w.status(t, "AWAITING_RETURN")
+    await w.watcher.wait_for(oid, lambda e: e.type == "ErpOrderAcknowledged")
+    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                         carrier="ZTO", waybill="ZT7788990011"))
+    await w.status(t, "PENDING_REFUND")
+    await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
+    await w.status(t, "COMPLETED")
+    return "Return and refund, merchant with ERP (receipt order acknowledged)", t, "COMPLETED"
+
+
+async def return_mismatch(w: World, redis: Redis) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([KETTLE], state="COMPLETED")
+    await set_scenario(redis, "wms", oid, "DAMAGED_BY_BUYER")
+    await w.request(oid, "RETURN_AND_REFUND", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
+    t = await w.opened(oid)
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
+    await w.status(t, "AWAITING_RETURN")
+    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                         carrier="YTO", waybill="YT1234567"))
+    await w.status(t, "INTERVENTION")
+    await w.decide(d.ResolveIntervention, t, "ops", "ops-zhao", outcome=d.InterventionOutcome.NEGOTIATED,
+                   lines=[d.LineAmount(line_no=1, refund_cents=9_000)], note="scratched lid; 90 agreed")
+    await w.status(t, "PENDING_REFUND")
+    await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
+    await w.status(t, "COMPLETED")
+    return "Return with inspection mismatch: intervention, negotiated amount", t, "COMPLETED"
+
+
+async def exchange(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([SOCKS], shop="shop-erp", state="COMPLETED")
+    await w.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
+    t = await w.opened(oid)
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
+    await w.status(t, "AWAITING_RETURN")
+    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                         carrier="SF", waybill="SF55511122"))
+    await w.status(t, "RESHIPPED")
+    await w.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await w.status(t, "COMPLETED")
+    return "Exchange: return, inspection, exchange shipment, buyer confirms", t, "COMPLETED"
+
+
+async def repair(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([KETTLE], state="COMPLETED")
+    await w.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
+    t = await w.opened(oid)
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
+    await w.status(t, "AWAITING_RETURN")
+    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                         carrier="SF", waybill="SF99900011"))
+    await w.status(t, "RESHIPPED")
+    await w.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await w.status(t, "COMPLETED")
+    return "Repair: return, repair, ship back, buyer confirms", t, "COMPLETED"
+
+
+async def channel_timeout(w: World, redis: Redis) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([PHONE], shop="shop-fast", state="SHIPPED")
+    await set_scenario(redis, "payment", oid, "timeout_once")
+    await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
+    t = await w.opened(oid)
+    await w.decide(d.SetRefundFlags, t, "ops", "ops-li", refund_coupon=True)
+    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
+    await w.status(t, "COMPLETED", timeout=60)
+    await w.watcher.wait_for(oid, lambda e: e.type == "CompensationAcknowledged")
+    return "Payment channel loses its first answer: resent with the same refund id", t, "COMPLETED"
+
+
+async def refused(w: World) -> list[str]:
+    lines = []
+    oid = await w.place_order([KETTLE], state="COMPLETED", completed_at=datetime.now(UTC) - timedelta(days=10))
+    await w.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    lines.append(_rejection(await w.rejected(oid)))
+    oid = await w.place_order([CASE], state="SHIPPED")
+    await w.request(oid, "RETURN_AND_REFUND", [(1, 1)], reason="QUALITY_PROBLEM")
+    lines.append(_rejection(await w.rejected(oid)))
+    await w.request(oid, "REFUND_ONLY", [(1, 3)])
+    await w.opened(oid)
+    await w.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    lines.append(_rejection(await w.rejected(oid)))
+    await w.bus.send_raw("aftersales.requests", b'{"type": "RequestAfterSales", "payload": ', key=oid)
+    dlq = await w.watcher.wait_for(oid, lambda e: e.type == "DeadLetter")
+    lines.append(f"malformed message -> aftersales.dlq: {dlq.payload.error_class}: {dlq.payload.reason}")
+    return lines
+
+
+def _rejection(env: Any) -> str:
+    return f"{env.payload.code}: {env.payload.message}"
+
+
+async def main(settings: Settings) -> int:
+    from services.common.kafka import ensure_topics
+
+    started = time.monotonic()
+    await ensure_topics(settings)
+    procs = WorkerProcesses(ALL_WORKERS, Path(".local/logs/demo"), env=DEMO_ENV)
+    procs.start()
+    print(f"started {len(ALL_WORKERS)} worker processes: {', '.join(ALL_WORKERS)} (logs in .local/logs/demo)")
+    redis = Redis.from_url(settings.redis_url)
+    engine = make_engine(settings)
+    try:
+        async with Bus(settings, "demo") as bus, Watcher(settings, [t.name for t in CATALOGUE]) as watcher:
+            world = World(bus, watcher)
+            flows: list[Callable[[], Awaitable[tuple[str, c.TicketView, str]]]] = [
+                lambda: cancel_unpaid(world), lambda: instant_refund(world), lambda: two_step_refund(world),
+                lambda: large_amount(world), lambda: return_with_erp(world),
+                lambda: return_mismatch(world, redis), lambda: exchange(world), lambda: repair(world),
+                lambda: channel_timeout(world, redis)]
+            results = await asyncio.gather(*(asyncio.wait_for(f(), 120) for f in flows),
+                                           asyncio.wait_for(refused(world), 60), return_exceptions=True)
+            ok = 0
+            for result in results[:-1]:
+                if isinstance(result, BaseException):
+                    print(f"\n✗ flow failed: {type(result).__name__}: {result}")
+                    continue
+                title, ticket, expected = result
+                ok += 1
+                print(f"\n✓ {title}\n  ticket {ticket.ticket_no} ({ticket.type.value}), order {ticket.order_id}, "
+                      f"refund cap {yuan(ticket.refund_total.cents)}")
+                for step in world.journey(ticket):
+                    print(f"    {step}")
+            print("\nRefused requests and bad input:")
+            refusals = results[-1]
+            if isinstance(refusals, BaseException):
+                print(f"  ✗ {type(refusals).__name__}: {refusals}")
+            else:
+                for line in refusals:
+                    print(f"  - {line}")
+        async with make_session_factory(engine)() as session:
+            refunds = (await session.execute(select(func.count(), func.coalesce(func.sum(RefundRow.amount_cents), 0))
+                                             .where(RefundRow.status == "SUCCEEDED"))).one()
+            executions = (await session.execute(select(func.coalesce(func.max(PaymentChannelRefund.executions), 0)))).scalar()
+        print(f"\nSummary: {ok}/{len(results) - 1} flows completed, "
+              f"{'refusals ok' if not isinstance(results[-1], BaseException) else 'refusals FAILED'}; "
+              f"refunds succeeded so far: {refunds[0]} totalling {yuan(refunds[1])}; "
+              f"most requests the channel got for one refund id: {executions}, paid once (idempotency key); "
+              f"{time.monotonic() - started:.1f} s")
+        dead = procs.dead()
+        if dead:
+            print(f"workers that died: {dead}")
+        return 0 if ok == len(results) - 1 and not isinstance(results[-1], BaseException) and not dead else 1
+    finally:
+        procs.stop()
+        await redis.aclose()
+        await engine.dispose()

@@ -1,0 +1,130 @@
+"""Which after-sales an order allows: one test row per row of DOMAIN.md's table, and the unit rules."""
+
+from datetime import timedelta
+
+import pytest
+
+from services.domain import errors
+from services.domain.eligibility import (
+    ALLOWED_TYPES, AfterSalesRequest, Claim, ClaimKind, RequestedUnits, assess, claim_kind,
+)
+from services.domain.model import AfterSalesType as A
+from services.domain.model import OrderState as O
+from services.domain.model import TicketStatus
+from services.domain.policy import Policy
+from services.domain.reasons import DEFAULT_REASONS, Reason
+
+from .builders import T0, order
+
+REASONS = {r.code: r for r in DEFAULT_REASONS}
+NOW = T0 + timedelta(days=3)
+ALLOWED = {
+    O.PENDING_PAYMENT: {A.CANCEL},
+    O.PAID: {A.REFUND_ONLY},
+    O.SHIPPED: {A.REFUND_ONLY, A.RETURN_AND_REFUND, A.EXCHANGE},
+    O.COMPLETED: {A.REFUND_ONLY, A.RETURN_AND_REFUND, A.EXCHANGE, A.REPAIR},
+    O.CLOSED: set(),
+}
+
+
+def request(type_: A, lines=((1, 1),), reason="OTHER", evidence=(), buyer="B1") -> AfterSalesRequest:
+    return AfterSalesRequest(buyer, type_, tuple(RequestedUnits(n, q) for n, q in lines), reason, tuple(evidence))
+
+
+def check(o, req, claims=(), policy=Policy(), now=NOW, reason=None):
+    return assess(o, req, claims, reason or REASONS.get(req.reason_code), policy, now)
+
+
+@pytest.mark.parametrize("state,type_", [(s, t) for s in O for t in A])
+def test_allowed_types_table(state, type_):
+    o = order(state)
+    if type_ in ALLOWED[state]:
+        planned = check(o, request(type_))
+        assert planned
+    else:
+        with pytest.raises(errors.TypeNotAllowed):
+            check(o, request(type_))
+
+
+def test_allowed_types_table_matches_the_domain_document():
+    assert {s: set(t) for s, t in ALLOWED_TYPES.items()} == ALLOWED
+
+
+def test_cancel_covers_the_whole_order_and_refunds_nothing():
+    planned = check(order(O.PENDING_PAYMENT), request(A.CANCEL, lines=()))
+    assert [(p.line_no, p.quantity, p.cap_cents) for p in planned] == [(1, 3, 0), (2, 1, 0)]
+
+
+def test_completed_order_outside_the_window_is_refused_with_a_reason():
+    o = order(O.COMPLETED, completed_at=NOW - timedelta(days=8))
+    with pytest.raises(errors.OutsideAfterSalesWindow, match="7 days"):
+        check(o, request(A.RETURN_AND_REFUND))
+
+
+def test_a_shop_may_extend_the_window_to_15_days():
+    o = order(O.COMPLETED, completed_at=NOW - timedelta(days=8))
+    assert check(o, request(A.RETURN_AND_REFUND), policy=Policy().with_overrides({"after_sales_window_days": 15}))
+
+
+def test_refund_cap_is_the_units_share_of_the_paid_amount():
+    planned = check(order(O.SHIPPED), request(A.RETURN_AND_REFUND, lines=((1, 2),)))
+    assert planned[0].cap_cents == 6666 and planned[0].positions == (0, 1)
+
+
+def test_units_in_an_active_ticket_cannot_be_requested_again():
+    claims = [Claim(1, (0, 1), ClaimKind.ACTIVE)]
+    with pytest.raises(errors.UnitsAlreadyInActiveTicket):
+        check(order(O.SHIPPED), request(A.REFUND_ONLY, lines=((1, 2),)), claims)
+    assert check(order(O.SHIPPED), request(A.REFUND_ONLY, lines=((1, 1),)), claims)[0].positions == (2,)
+
+
+def test_refunded_units_cannot_start_another_ticket():
+    claims = [Claim(1, (0, 1, 2), ClaimKind.REFUNDED)]
+    with pytest.raises(errors.UnitsAlreadyRefunded):
+        check(order(O.COMPLETED), request(A.EXCHANGE), claims)
+
+
+def test_exchanged_units_get_no_second_after_sales_unless_the_shop_allows_it():
+    claims = [Claim(2, (0,), ClaimKind.EXCHANGED)]
+    req = request(A.RETURN_AND_REFUND, lines=((2, 1),))
+    with pytest.raises(errors.UnitsAlreadyExchanged):
+        check(order(O.COMPLETED), req, claims)
+    allowing = Policy().with_overrides({"allow_after_sales_on_exchanged_units": True})
+    assert check(order(O.COMPLETED), req, claims, policy=allowing)
+
+
+@pytest.mark.parametrize("status,kind", [
+    (TicketStatus.PENDING_REVIEW, ClaimKind.ACTIVE), (TicketStatus.REFUNDING, ClaimKind.ACTIVE),
+    (TicketStatus.CLOSED, None), (TicketStatus.COMPLETED, ClaimKind.REFUNDED)])
+def test_closed_tickets_free_their_units(status, kind):
+    assert claim_kind(A.RETURN_AND_REFUND, status) == kind
+
+
+def test_completed_exchange_marks_units_exchanged_and_repair_frees_them():
+    assert claim_kind(A.EXCHANGE, TicketStatus.COMPLETED) == ClaimKind.EXCHANGED
+    assert claim_kind(A.REPAIR, TicketStatus.COMPLETED) is None
+
+
+@pytest.mark.parametrize("lines", [((1, 0),), ((1, 4),), ((9, 1),), ((1, 1), (1, 1)), ()])
+def test_bad_quantities_and_lines_are_refused(lines):
+    with pytest.raises((errors.InvalidQuantity, errors.UnknownLine)):
+        check(order(O.SHIPPED), request(A.REFUND_ONLY, lines=lines))
+
+
+def test_quality_reasons_need_photos_for_returns():
+    with pytest.raises(errors.EvidenceRequired):
+        check(order(O.SHIPPED), request(A.RETURN_AND_REFUND, reason="QUALITY_PROBLEM"))
+    assert check(order(O.SHIPPED), request(A.RETURN_AND_REFUND, reason="QUALITY_PROBLEM", evidence=["p.jpg"]))
+
+
+def test_hidden_or_foreign_reasons_are_refused():
+    hidden = Reason("OTHER", "Other", (A.REFUND_ONLY,), visible=False)
+    with pytest.raises(errors.ReasonNotAvailable):
+        check(order(O.PAID), request(A.REFUND_ONLY), reason=hidden)
+    with pytest.raises(errors.ReasonNotAvailable):
+        check(order(O.COMPLETED), request(A.REPAIR, reason="NO_LONGER_WANTED"))
+
+
+def test_only_the_buyer_of_the_order_may_ask():
+    with pytest.raises(errors.NotYourOrder):
+        check(order(O.PAID), request(A.REFUND_ONLY, buyer="someone-else"))

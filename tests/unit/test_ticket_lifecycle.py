@@ -1,0 +1,262 @@
+"""The ticket state machine: every flow of DOMAIN.md, roles, maker-checker, caps, deadlines."""
+
+from datetime import timedelta
+
+import pytest
+
+from services.domain import errors
+from services.domain.model import SYSTEM, Actor, AfterSalesType, Inspection, Role, TicketStatus as S
+from services.domain.policy import Policy
+
+from .builders import T0, ticket
+
+OPS = Actor(Role.OPS, "ops-1")
+OPS2 = Actor(Role.OPS, "ops-2")
+FIN = Actor(Role.FINANCE, "fin-1")
+MGR = Actor(Role.MANAGER, "mgr-1")
+BUYER = Actor(Role.BUYER, "B1")
+WH = Actor(Role.WAREHOUSE, "wh-1")
+P = Policy()
+NOW = T0 + timedelta(hours=2)
+
+
+def test_refund_only_goes_from_review_to_finance_to_completed():
+    t = ticket()
+    t.approve(OPS, NOW, P)
+    assert t.status == S.PENDING_REFUND
+    t.approve_refund(FIN, NOW, P)
+    assert t.status == S.REFUNDING
+    t.refund_succeeded(NOW, P, 6666)
+    assert t.status == S.COMPLETED and t.deadline_at is None
+    assert [c.action for c in t.changes] == ["approve", "finance_approve", "refund_succeeded"]
+
+
+def test_finance_can_send_back_and_ops_can_re_approve():
+    t = ticket()
+    t.approve(OPS, NOW, P)
+    t.send_back(FIN, NOW, P, "missing call note")
+    assert t.status == S.PENDING_REVIEW
+    t.approve(OPS, NOW, P)
+    assert t.status == S.PENDING_REFUND
+
+
+def test_the_same_person_cannot_review_and_approve_the_money():
+    t = ticket()
+    t.approve(OPS, NOW, P)
+    with pytest.raises(errors.MakerCheckerViolation):
+        t.approve_refund(Actor(Role.FINANCE, "ops-1"), NOW, P)
+    assert t.status == S.PENDING_REFUND
+
+
+def test_large_amounts_need_a_manager_between_ops_and_finance():
+    t = ticket(refund=600_000, cap=600_000)
+    t.approve(OPS, NOW, P)
+    assert t.status == S.PENDING_MANAGER
+    with pytest.raises(errors.IllegalTransition):
+        t.approve_refund(FIN, NOW, P)
+    with pytest.raises(errors.MakerCheckerViolation):
+        t.approve_large_amount(Actor(Role.MANAGER, "ops-1"), NOW, P)
+    t.approve_large_amount(MGR, NOW, P)
+    assert t.status == S.PENDING_REFUND
+
+
+def test_finance_approval_may_be_automatic_by_policy():
+    t = ticket()
+    t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
+    assert t.status == S.REFUNDING and t.finance_reviewer_id == "system"
+    small = ticket()
+    small.approve(OPS, NOW, Policy(finance_auto_approve_below_cents=10_000))
+    assert small.status == S.REFUNDING
+
+
+def test_reject_needs_a_reason_the_buyer_can_read():
+    t = ticket()
+    with pytest.raises(errors.ReasonRequired):
+        t.reject(OPS, NOW, P, "  ")
+    t.reject(OPS, NOW, P, "goods were used")
+    assert t.status == S.CLOSED and t.close_reason == "goods were used"
+
+
+def test_nobody_may_raise_the_refund_above_the_cap_and_lowering_needs_a_reason():
+    t = ticket()
+    with pytest.raises(errors.AmountAboveCap):
+        t.adjust_refund(OPS, NOW, P, {1: 6667}, "more")
+    with pytest.raises(errors.AmountAboveCap):
+        t.adjust_refund(OPS, NOW, P, {1: -1}, "negative")
+    with pytest.raises(errors.ReasonRequired):
+        t.adjust_refund(OPS, NOW, P, {1: 5000}, "")
+    t.adjust_refund(OPS, NOW, P, {1: 5000}, "restocking fee")
+    assert t.refund_total_cents == 5000
+    assert (t.changes[-1].amount_before_cents, t.changes[-1].amount_after_cents) == (6666, 5000)
+
+
+@pytest.mark.parametrize("actor,method", [
+    (BUYER, "approve"), (FIN, "approve"), (WH, "approve"), (OPS, "approve_refund"), (BUYER, "approve_refund")])
+def test_roles_are_enforced(actor, method):
+    t = ticket()
+    if method == "approve_refund":
+        t.approve(OPS2, NOW, P)
+    with pytest.raises(errors.NotPermitted):
+        getattr(t, method)(actor, NOW, P)
+
+
+def test_illegal_transitions_change_nothing():
+    t = ticket()
+    with pytest.raises(errors.IllegalTransition):
+        t.approve_refund(FIN, NOW, P)
+    with pytest.raises(errors.IllegalTransition):
+        t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == S.PENDING_REVIEW and not t.changes
+
+
+def test_a_second_approval_is_an_illegal_transition():
+    t = ticket()
+    t.approve(OPS, NOW, P)
+    with pytest.raises(errors.IllegalTransition):
+        t.approve(OPS2, NOW, P)
+
+
+def test_buyer_can_withdraw_before_money_moves_but_not_after():
+    t = ticket()
+    t.withdraw(BUYER, NOW, P)
+    assert t.status == S.CLOSED
+    paid = ticket()
+    paid.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
+    with pytest.raises(errors.IllegalTransition):
+        paid.withdraw(BUYER, NOW, P)
+    other = ticket()
+    with pytest.raises(errors.NotPermitted):
+        other.withdraw(Actor(Role.BUYER, "stranger"), NOW, P)
+
+
+def test_return_and_refund_flow_with_passed_inspection():
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    assert t.status == S.AWAITING_RETURN and t.deadline_at == NOW + timedelta(days=7)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    assert t.status == S.AWAITING_RECEIPT and t.deadline_at == NOW + timedelta(days=14)
+    t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == S.PENDING_REFUND
+
+
+@pytest.mark.parametrize("result,received", [
+    (Inspection.WRONG_ITEM, {"SKU-A": 2}), (Inspection.PASSED, {"SKU-A": 1}), (Inspection.PASSED, {"SKU-Z": 2}),
+    (Inspection.PASSED, {"SKU-A": 3})])
+def test_inspection_mismatch_goes_to_intervention(result, received):
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.record_inspection(WH, NOW, P, result, received)
+    assert t.status == S.INTERVENTION and t.alerts[0].kind == "INSPECTION_MISMATCH"
+
+
+def test_intervention_negotiates_an_amount_or_sends_goods_back():
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.record_inspection(WH, NOW, P, Inspection.DAMAGED_BY_BUYER, {"SKU-A": 2})
+    with pytest.raises(errors.AmountAboveCap):
+        t.resolve_intervention(OPS2, NOW, P, send_back=False, amounts={1: 7000}, note="x")
+    t.resolve_intervention(OPS2, NOW, P, send_back=False, amounts={1: 3000}, note="agreed 30")
+    assert t.status == S.PENDING_REFUND and t.refund_total_cents == 3000
+    back = ticket(AfterSalesType.RETURN_AND_REFUND)
+    back.approve(OPS, NOW, P)
+    back.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    back.record_inspection(WH, NOW, P, Inspection.WRONG_ITEM, {"SKU-A": 2})
+    back.resolve_intervention(OPS2, NOW, P, send_back=True, amounts={}, note="not our item")
+    assert back.status == S.CLOSED
+
+
+def test_exchange_flow_completes_on_buyer_confirmation_or_after_ten_days():
+    t = ticket(AfterSalesType.EXCHANGE, refund=0, cap=0)
+    t.approve(OPS, NOW, P)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == S.AWAITING_RESHIPMENT
+    t.record_reshipment(WH, NOW, P, "SF", "SF2")
+    assert t.status == S.RESHIPPED and t.deadline_at == NOW + timedelta(days=10)
+    t.on_deadline(NOW + timedelta(days=10), P)
+    assert t.status == S.COMPLETED and t.changes[-1].actor == SYSTEM
+
+
+def test_repair_flow():
+    t = ticket(AfterSalesType.REPAIR, refund=0, cap=0)
+    t.approve(OPS, NOW, P)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == S.IN_REPAIR
+    t.record_reshipment(WH, NOW, P, "SF", "SF3")
+    t.confirm_received(BUYER, NOW, P)
+    assert t.status == S.COMPLETED
+
+
+def test_instant_refund_rule_needs_refund_only_before_shipment_within_30_minutes():
+    assert ticket(before_shipment=True, applied_at=T0 + timedelta(minutes=20)).qualifies_for_instant_refund(P)
+    assert not ticket(before_shipment=True, applied_at=T0 + timedelta(minutes=40)).qualifies_for_instant_refund(P)
+    assert not ticket(before_shipment=False, applied_at=T0 + timedelta(minutes=20)).qualifies_for_instant_refund(P)
+
+
+def test_intercept_success_approves_and_failure_leaves_it_to_a_person():
+    t = ticket(before_shipment=True)
+    t.request_intercept(NOW, P)
+    assert t.deadline_kind == "intercept"
+    t.record_intercept(NOW, P, intercepted=True)
+    assert t.status == S.PENDING_REFUND and t.changes[-1].actor == SYSTEM
+    u = ticket(before_shipment=True)
+    u.request_intercept(NOW, P)
+    u.record_intercept(NOW, P, intercepted=False)
+    assert u.status == S.PENDING_REVIEW and u.deadline_kind == "review_sla"
+
+
+def test_waiting_for_the_buyers_return_times_out_and_closes():
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    t.on_deadline(NOW + timedelta(days=6), P)
+    assert t.status == S.AWAITING_RETURN
+    t.on_deadline(NOW + timedelta(days=7), P)
+    assert t.status == S.CLOSED and "timed out" in t.close_reason
+
+
+def test_overdue_receipt_raises_an_alert_and_goes_to_intervention():
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.on_deadline(NOW + timedelta(days=14), P)
+    assert t.status == S.INTERVENTION and t.alerts[0].kind == "RECEIPT_OVERDUE"
+
+
+def test_review_sla_alerts_and_re_arms_and_may_auto_approve_refund_only():
+    t = ticket()
+    t.opened(P, BUYER)
+    t.on_deadline(t.applied_at + timedelta(hours=72), P)
+    assert t.status == S.PENDING_REVIEW and t.alerts[0].kind == "PENDING_REVIEW_SLA_BREACHED"
+    assert t.deadline_at == t.applied_at + timedelta(hours=96)
+    shop = Policy(auto_approve_refund_only_on_review_sla=True)
+    u = ticket()
+    u.opened(shop, BUYER)
+    u.on_deadline(u.applied_at + timedelta(hours=72), shop)
+    assert u.status == S.PENDING_REFUND
+
+
+@pytest.mark.parametrize("status", [s for s in S if s not in (S.COMPLETED, S.CLOSED)])
+def test_every_waiting_state_has_a_deadline(status):
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.status = status
+    t._set_deadline(P, NOW)
+    assert t.deadline_at is not None and t.deadline_at > NOW
+
+
+def test_refund_failure_alerts_and_finance_can_retry():
+    t = ticket()
+    t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
+    t.refund_failed(NOW, P, "declined")
+    assert t.status == S.REFUND_FAILED and t.alerts[0].severity == "CRITICAL"
+    t.retry_refund(FIN, NOW, P)
+    assert t.status == S.REFUNDING
+
+
+def test_cancel_completes_at_once():
+    t = ticket(AfterSalesType.CANCEL, refund=0, cap=0)
+    t.opened(P, BUYER)
+    assert t.status == S.COMPLETED
+    assert [c.action for c in t.changes] == ["open", "cancel"]
