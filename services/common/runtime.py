@@ -127,6 +127,11 @@ class Worker:
 
         return app
 
+    async def open(self, stack: AsyncExitStack) -> Context:
+        """Opens the worker's resources without consuming (for tools and tests driving ``handle``)."""
+        self.ctx = await self._open(stack)
+        return self.ctx
+
     async def _open(self, stack: AsyncExitStack) -> Context:
         engine = make_engine(self.settings)
         stack.push_async_callback(engine.dispose)

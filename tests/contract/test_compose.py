@@ -1,0 +1,31 @@
+"""docker-compose.yml runs the same stack and the same workers, configured by the same env vars."""
+
+from pathlib import Path
+
+import yaml
+
+from services.cli import WORKERS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_the_same_infrastructure_and_every_worker():
+    services = compose()["services"]
+    assert {"kafka", "postgres", "redis", "init"} <= set(services)
+    assert set(WORKERS) <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:3.9")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_workers_get_the_same_env_vars_as_the_local_stack():
+    services = compose()["services"]
+    local_env = (ROOT / "deploy/local/up.sh").read_text()
+    for name in WORKERS:
+        env = services[name]["environment"]
+        for var in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL"):
+            assert var in env and f"export {var}=" in local_env
+        assert services[name]["command"] == ["run", name]

@@ -1,0 +1,250 @@
+"""The shared runtime on the real Kafka and PostgreSQL: inbox, manual offsets, outbox, DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select, update
+
+from contracts import encode, new_envelope
+from contracts.ops import OpsAlert, Severity
+from contracts.topics import DLQ
+from services.common.bus import Bus
+from services.common.kafka import make_producer
+from services.common.outbox import OutboxRelay
+from services.common.runtime import Subscription, Worker
+from services.common.tables import OutboxRow
+from services.domain.errors import IllegalTransition
+
+from .helpers import eventually, new_topic, outbox_count, read_topic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def alert(order_id: str, text: str = "probe") -> OpsAlert:
+    return OpsAlert(kind="TEST", severity=Severity.INFO, message=text, order_id=order_id)
+
+
+def echo_handler(calls: list[str]):
+    """Writes one outbox row per applied message: the observable effect."""
+    async def handle(envelope: Any, uow: Any) -> None:
+        calls.append(envelope.key)
+        uow.publish(alert(envelope.key, f"seen {envelope.event_id}"), key=envelope.key)
+    return handle
+
+
+async def started(worker: Worker):  # type: ignore[no-untyped-def]
+    app = worker.build_app()
+    await app.start()
+    return app
+
+
+async def test_a_redelivered_message_is_applied_once(stack, sessions):
+    topic = await new_topic(stack)
+    name = f"t-redeliver-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": echo_handler(calls)})]))
+    try:
+        envelope = new_envelope(alert("O-r1"), key="O-r1", producer="test")
+        async with Bus(stack) as bus:
+            for _ in range(3):
+                await bus.send_raw(topic, encode(envelope), key="O-r1")
+        await eventually(lambda: _done(calls, 1))
+        await asyncio.sleep(1.0)
+        assert await outbox_count(sessions, name) == 1
+    finally:
+        await app.stop()
+
+
+async def _done(calls: list[str], n: int) -> bool:
+    return len(calls) >= n
+
+
+async def test_a_crash_between_db_commit_and_offset_commit_creates_no_duplicate(stack, sessions):
+    """Consumer 1 applies the message (DB commit) and dies before committing the offset;
+    consumer 2 in the same group gets it again and the inbox makes that a no-op."""
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-crash-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    sub = Subscription(topic, {"OpsAlert": echo_handler(calls)})
+    worker = Worker(name, stack, [sub])
+    async with AsyncExitStack() as resources:
+        await worker.open(resources)
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert("O-c1"), key="O-c1", producer="t")), key="O-c1")
+        for attempt in range(2):
+            consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap_servers,
+                                        group_id=worker.group, enable_auto_commit=False,
+                                        auto_offset_reset="earliest")
+            await consumer.start()
+            record = await asyncio.wait_for(consumer.getone(), 20)
+            await worker.handle(record, sub)
+            if attempt == 0:
+                await consumer.stop()  # crash: the offset was never committed
+            else:
+                await consumer.commit()
+                await consumer.stop()
+    assert calls == ["O-c1"]
+    assert await outbox_count(sessions, name) == 1
+
+
+async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_keeps_going(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-dlq-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": echo_handler(calls)})]))
+    try:
+        key = f"O-{uuid.uuid4().hex[:8]}"
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, b"{definitely not json", key=key)
+            await bus.send_raw(topic, b'{"type": "OpsAlert", "schema_version": 1, "payload": {"kind": 5}}', key=key)
+            await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == key, 2)
+        assert {e.payload.error_class for e in letters} == {"MalformedMessage", "SchemaViolation"}
+        assert all(e.payload.source_topic == topic and e.payload.consumer_group == f"aftersales.{name}"
+                   for e in letters)
+        assert letters[0].payload.original_value == "{definitely not json"
+        assert letters[0].payload.offset == 0 and letters[1].payload.offset == 1
+        await eventually(lambda: _done(calls, 1))
+    finally:
+        await app.stop()
+
+
+async def test_transient_errors_are_retried_then_dead_lettered(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-retry-{uuid.uuid4().hex[:6]}"
+    attempts: dict[str, int] = {}
+
+    async def flaky(envelope: Any, uow: Any) -> None:
+        attempts[envelope.key] = attempts.get(envelope.key, 0) + 1
+        uow.publish(alert(envelope.key), key=envelope.key)  # must not survive a failed attempt
+        if envelope.key.startswith("always") or attempts[envelope.key] == 1:
+            raise ConnectionResetError("database went away")
+
+    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": flaky})]))
+    try:
+        once, always = f"once-{uuid.uuid4().hex[:6]}", f"always-{uuid.uuid4().hex[:6]}"
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert(always), key=always, producer="t")), key=always)
+            await bus.send_raw(topic, encode(new_envelope(alert(once), key=once, producer="t")), key=once)
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == always, 1)
+        assert letters[0].payload.error_class == "ConnectionResetError"
+        assert letters[0].payload.attempts == stack.max_attempts
+        assert "database went away" in letters[0].payload.reason
+        await eventually(lambda: _done(list(attempts.get(once, 0) * "x"), 2))
+        await asyncio.sleep(0.5)
+        assert await outbox_count(sessions, name) == 1  # only the successful attempt wrote
+    finally:
+        await app.stop()
+
+
+async def test_a_domain_refusal_writes_nothing_but_the_rejection(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-reject-{uuid.uuid4().hex[:6]}"
+
+    async def refuses(envelope: Any, uow: Any) -> None:
+        uow.publish(alert(envelope.key, "partial write"), key=envelope.key)
+        raise IllegalTransition("Cannot approve: ticket is CLOSED.")
+
+    def rejection(envelope: Any, err: Any) -> OpsAlert:
+        return alert(envelope.key, f"rejected {err.code}")
+
+    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": refuses}, on_rejected=rejection)]))
+    try:
+        key = f"O-{uuid.uuid4().hex[:8]}"
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+        await eventually(lambda: _count(sessions, name, 1))
+        async with sessions() as session:
+            values = (await session.execute(select(OutboxRow.value).where(OutboxRow.producer == name))).scalars().all()
+        assert len(values) == 1 and b"rejected ILLEGAL_TRANSITION" in values[0]
+    finally:
+        await app.stop()
+
+
+async def _count(sessions: Any, name: str, n: int) -> bool:
+    return await outbox_count(sessions, name) >= n
+
+
+async def test_an_outbox_row_is_published_exactly_once_across_relay_restarts(stack, sessions):
+    name = f"t-relay-{uuid.uuid4().hex[:6]}"
+    topic = await new_topic(stack, partitions=3)
+    ids = []
+    async with sessions() as session, session.begin():
+        for i in range(25):
+            env = new_envelope(alert(f"O-{i % 5}"), key=f"O-{i % 5}", producer=name)
+            ids.append(env.event_id)
+            session.add(OutboxRow(producer=name, topic=topic, key=env.key, event_id=env.event_id,
+                                  type=env.type, value=encode(env)))
+    for _ in range(3):  # three relay processes in turn, each stopped after one small batch
+        producer = make_producer(stack, client_id=name)
+        await producer.start()
+        try:
+            await OutboxRelay(name, sessions, producer, batch=7).relay_once()
+        finally:
+            await producer.stop()
+    producer = make_producer(stack, client_id=name)
+    await producer.start()
+    relay = OutboxRelay(name, sessions, producer, batch=7)
+    task = asyncio.create_task(relay.run())
+    try:
+        seen = await read_topic(stack, topic, lambda e: True, 25, settle=1.5)
+    finally:
+        task.cancel()
+        await producer.stop()
+    assert sorted(e.event_id for e in seen) == sorted(ids)
+    async with sessions() as session:
+        pending = (await session.execute(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.producer == name, OutboxRow.published_at.is_(None)))).scalar_one()
+    assert pending == 0
+
+
+async def test_relayed_messages_keep_their_order_per_key(stack, sessions):
+    name = f"t-order-{uuid.uuid4().hex[:6]}"
+    topic = await new_topic(stack, partitions=3)
+    async with sessions() as session, session.begin():
+        for i in range(30):
+            env = new_envelope(alert("O-same", f"n={i:02d}"), key="O-same", producer=name)
+            session.add(OutboxRow(producer=name, topic=topic, key=env.key, event_id=env.event_id,
+                                  type=env.type, value=encode(env)))
+    producer = make_producer(stack, client_id=name)
+    await producer.start()
+    try:
+        relay = OutboxRelay(name, sessions, producer, batch=8)
+        while await relay.relay_once():
+            pass
+    finally:
+        await producer.stop()
+    seen = await read_topic(stack, topic, lambda e: True, 30)
+    assert [e.payload.message for e in seen] == [f"n={i:02d}" for i in range(30)]
+
+
+async def test_two_relays_never_publish_the_same_rows_concurrently(stack, sessions):
+    name = f"t-2relays-{uuid.uuid4().hex[:6]}"
+    topic = await new_topic(stack, partitions=1)
+    async with sessions() as session, session.begin():
+        for i in range(40):
+            env = new_envelope(alert("O-x", str(i)), key="O-x", producer=name)
+            session.add(OutboxRow(producer=name, topic=topic, key=env.key, event_id=env.event_id,
+                                  type=env.type, value=encode(env)))
+    producers = [make_producer(stack, client_id=f"{name}-{i}") for i in range(2)]
+    for p in producers:
+        await p.start()
+    try:
+        relays = [OutboxRelay(name, sessions, p, batch=5) for p in producers]
+
+        async def drain(relay: OutboxRelay) -> None:
+            for _ in range(30):
+                await relay.relay_once()
+                await asyncio.sleep(0)
+        await asyncio.gather(*(drain(r) for r in relays))
+    finally:
+        for p in producers:
+            await p.stop()
+    seen = await read_topic(stack, topic, lambda e: True, 40, settle=1.0)
+    assert len(seen) == 40 and len({e.event_id for e in seen}) == 40
