@@ -1,0 +1,236 @@
+"""Intake on the real stack: projection ordering and duplicates, concurrent requests for the same
+units, refusals reaching the rejection topic, hostile inputs, and the reasons catalogue cache."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from contracts import Money, encode, new_envelope
+from contracts import aftersales as c
+from contracts import orders as o
+from contracts.topics import DLQ, REJECTIONS, REQUESTS
+from services.common.bus import Bus
+from services.common.tables import OutboxRow, ParkedOrderEvent, TicketRow
+from services.common.uow import UnitOfWork
+from services.domain import errors
+from services.domain.model import AfterSalesType
+from services.intake import service
+from services.intake.app import build_worker
+from services.intake.reasons import ReasonCatalogue
+from services.intake.repository import OrderRepository
+from services.scheduler.service import expire_parked_events
+
+from .helpers import eventually, read_topic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+NOW = datetime.now(UTC)
+
+
+def placed(oid: str, qty: int = 3, paid: int = 10_000) -> o.OrderPlaced:
+    return o.OrderPlaced(order_id=oid, shop_id="shop-it", buyer_id="buyer-it", placed_at=NOW - timedelta(hours=1),
+                         lines=[o.OrderLine(line_no=1, sku="SKU-IT", quantity=qty, unit_price=Money.cny(3500),
+                                            paid=Money.cny(paid))], shipping_fee=Money.cny(600))
+
+
+def env(payload: Any, oid: str) -> Any:
+    return new_envelope(payload, key=oid, producer="test")
+
+
+async def apply(sessions: Any, envelope: Any) -> None:
+    async with UnitOfWork(sessions, "intake") as uow:
+        await service.apply_order_event(envelope, uow)
+        await uow.commit()
+
+
+@pytest.fixture(scope="module")
+def deps(stack):  # type: ignore[no-untyped-def]
+    return service.Deps(stack, clock=lambda: datetime.now(UTC))
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def reasons(stack, sessions):  # type: ignore[no-untyped-def]
+    redis = Redis.from_url(stack.redis_url)
+    await ReasonCatalogue(sessions, redis).seed_defaults()
+    yield
+    await redis.aclose()
+
+
+async def test_out_of_order_events_are_parked_then_applied_and_duplicates_ignored(sessions):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    completed = env(o.OrderCompleted(order_id=oid, completed_at=NOW), oid)
+    await apply(sessions, completed)
+    await apply(sessions, env(o.OrderShipped(order_id=oid, shipped_at=NOW - timedelta(minutes=5)), oid))
+    await apply(sessions, env(placed(oid), oid))
+    async with sessions() as session:
+        order = await OrderRepository(session).get(oid, lock=False)
+        assert order is not None and order.state.value == "PENDING_PAYMENT"  # shipped/completed parked
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW - timedelta(minutes=50)), oid))
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))  # duplicate fact
+    await apply(sessions, env(placed(oid), oid))  # duplicate OrderPlaced
+    async with sessions() as session:
+        order = await OrderRepository(session).get(oid, lock=False)
+        parked = (await session.execute(select(func.count()).select_from(ParkedOrderEvent)
+                                        .where(ParkedOrderEvent.order_id == oid))).scalar_one()
+    assert order.state.value == "COMPLETED" and parked == 0
+    assert order.paid_at == NOW - timedelta(minutes=50)
+
+
+async def test_an_event_that_never_becomes_valid_goes_to_the_dlq_after_the_wait(stack, sessions):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await apply(sessions, env(o.OrderShipped(order_id=oid, shipped_at=NOW), oid))
+    async with UnitOfWork(sessions, "scheduler-test") as uow:
+        expired = await expire_parked_events(uow, stack.model_copy(update={"parked_event_wait_seconds": 0}),
+                                             datetime.now(UTC))
+        await uow.commit()
+    assert expired >= 1
+    async with sessions() as session:
+        row = (await session.execute(select(OutboxRow).where(OutboxRow.producer == "scheduler-test",
+                                                              OutboxRow.key == oid))).scalar_one()
+    letter = json.loads(row.value)
+    assert row.topic == DLQ.name and "order not known yet" in letter["payload"]["reason"]
+
+
+async def request(sessions: Any, deps: Any, oid: str, qty: int, request_id: uuid.UUID | None = None) -> Any:
+    envelope = env(c.RequestAfterSales(request_id=request_id or uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
+                                       type=c.AfterSalesType.REFUND_ONLY,
+                                       lines=[c.RequestedLine(line_no=1, quantity=qty)],
+                                       reason_code="NO_LONGER_WANTED"), oid)
+    async with UnitOfWork(sessions, "intake") as uow:
+        await service.request_after_sales(envelope, uow, deps)
+        await uow.commit()
+
+
+async def tickets_of(sessions: Any, oid: str) -> list[TicketRow]:
+    async with sessions() as session:
+        return list((await session.execute(select(TicketRow).where(TicketRow.order_id == oid))).scalars().all())
+
+
+async def test_concurrent_requests_for_the_same_units_open_exactly_one_ticket(sessions, deps):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await apply(sessions, env(placed(oid), oid))
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    results = await asyncio.gather(*(request(sessions, deps, oid, 2) for _ in range(4)), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, errors.UnitsAlreadyInActiveTicket)]
+    assert len(refused) == 3 and results.count(None) == 1
+    assert len(await tickets_of(sessions, oid)) == 1
+
+
+async def test_concurrent_partial_requests_never_share_a_unit(sessions, deps):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await apply(sessions, env(placed(oid, qty=3, paid=10_000), oid))
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    await asyncio.gather(*(request(sessions, deps, oid, 1) for _ in range(5)), return_exceptions=True)
+    tickets = await tickets_of(sessions, oid)
+    positions = [p for t in tickets for ln in t.lines for p in ln["positions"]]
+    assert sorted(positions) == [0, 1, 2]
+    assert sum(t.refund_total_cents for t in tickets) == 10_000
+
+
+async def test_the_same_request_id_twice_opens_one_ticket(sessions, deps):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await apply(sessions, env(placed(oid), oid))
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    rid = uuid.uuid4()
+    results = await asyncio.gather(request(sessions, deps, oid, 1, rid), request(sessions, deps, oid, 1, rid),
+                                   return_exceptions=True)
+    assert None in results
+    await request(sessions, deps, oid, 1, rid)  # a later retry (as the runtime would do) is a no-op
+    assert len(await tickets_of(sessions, oid)) == 1
+
+
+async def test_a_hidden_reason_is_refused_even_when_the_cache_is_stale(stack, sessions, deps):
+    redis = Redis.from_url(stack.redis_url)
+    catalogue = ReasonCatalogue(sessions, redis)
+    code = f"TEMP_{uuid.uuid4().hex[:6].upper()}"
+    try:
+        await catalogue.add(AfterSalesType.REFUND_ONLY, code, "Temporary reason")
+        listing = await catalogue.visible(AfterSalesType.REFUND_ONLY)
+        assert code in [r["code"] for r in listing]
+        await catalogue.hide(AfterSalesType.REFUND_ONLY, code)
+        assert code not in [r["code"] for r in await catalogue.visible(AfterSalesType.REFUND_ONLY)]
+        await redis.set("aftersales:reasons:REFUND_ONLY", json.dumps(listing))  # a stale cache
+        oid = f"O-{uuid.uuid4().hex[:8]}"
+        await apply(sessions, env(placed(oid), oid))
+        await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+        envelope = env(c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
+                                           type=c.AfterSalesType.REFUND_ONLY,
+                                           lines=[c.RequestedLine(line_no=1, quantity=1)], reason_code=code), oid)
+        async with UnitOfWork(sessions, "intake") as uow:
+            with pytest.raises(errors.ReasonNotAvailable):
+                await service.request_after_sales(envelope, uow, deps)
+    finally:
+        await catalogue.delete(AfterSalesType.REFUND_ONLY, code)
+        await redis.aclose()
+
+
+async def test_reasons_can_be_reordered_and_edited(stack, sessions):
+    redis = Redis.from_url(stack.redis_url)
+    catalogue = ReasonCatalogue(sessions, redis)
+    try:
+        before = [r.code for r in await catalogue.all(AfterSalesType.REPAIR)]
+        await catalogue.visible(AfterSalesType.REPAIR)  # warm the cache
+        await catalogue.reorder(AfterSalesType.REPAIR, list(reversed(before)))
+        assert [r["code"] for r in await catalogue.visible(AfterSalesType.REPAIR)] == list(reversed(before))
+        await catalogue.edit(AfterSalesType.REPAIR, before[0], "Renamed")
+        assert {r.code: r.label for r in await catalogue.all(AfterSalesType.REPAIR)}[before[0]] == "Renamed"
+    finally:
+        await catalogue.reorder(AfterSalesType.REPAIR, before)
+        await redis.aclose()
+
+
+def request_doc(oid: str, **payload: Any) -> bytes:
+    base = {"request_id": str(uuid.uuid4()), "order_id": oid, "buyer_id": "buyer-it", "type": "REFUND_ONLY",
+            "lines": [{"line_no": 1, "quantity": 1}], "reason_code": "NO_LONGER_WANTED"}
+    base.update(payload)
+    doc = orjson.loads(encode(env(c.WithdrawTicket(ticket_id="x", order_id=oid, buyer_id="b"), oid)))
+    doc.update(type="RequestAfterSales", payload=base)
+    return orjson.dumps(doc)
+
+
+HOSTILE = {
+    "negative quantity": {"lines": [{"line_no": 1, "quantity": -2}]},
+    "huge quantity": {"lines": [{"line_no": 1, "quantity": 10**12}]},
+    "float quantity": {"lines": [{"line_no": 1, "quantity": 1.5}]},
+    "string quantity": {"lines": [{"line_no": 1, "quantity": "1"}]},
+    "lines of the wrong type": {"lines": "all"},
+    "megabyte description": {"description": "x" * 1_000_000},
+    "missing buyer": {"buyer_id": None},
+    "unknown type": {"type": "STEAL"},
+}
+
+
+async def test_hostile_requests_end_as_rejections_or_dead_letters_never_a_crash(stack):
+    worker = build_worker(stack)
+    app = worker.build_app()
+    await app.start()
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    try:
+        async with Bus(stack) as bus:
+            await bus.publish(placed(oid), key=oid, topic="orders.events")
+            await bus.publish(o.OrderPaid(order_id=oid, paid_at=NOW), key=oid, topic="orders.events")
+            for values in HOSTILE.values():
+                await bus.send_raw(REQUESTS.name, request_doc(oid, **values), key=oid)
+            await bus.send_raw(REQUESTS.name, request_doc(oid, lines=[{"line_no": 7, "quantity": 1}]), key=oid)
+            await bus.send_raw(REQUESTS.name, request_doc(oid, lines=[{"line_no": 1, "quantity": 4}]), key=oid)
+            await bus.send_raw(REQUESTS.name, request_doc(f"O-none-{oid}"), key=f"O-none-{oid}")
+            await bus.send_raw(REQUESTS.name, request_doc(oid), key=oid)  # a good one, after all that
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == oid, len(HOSTILE))
+        assert len(letters) == len(HOSTILE)
+        assert {e.payload.error_class for e in letters} <= {"SchemaViolation", "MalformedMessage"}
+        rejections = await read_topic(stack, REJECTIONS.name, lambda e: e.key in (oid, f"O-none-{oid}"), 3)
+        assert sorted(e.payload.code for e in rejections) == ["INVALID_QUANTITY", "ORDER_UNKNOWN", "UNKNOWN_LINE"]
+        opened = await read_topic(stack, "aftersales.tickets",
+                                  lambda e: e.type == "TicketOpened" and e.key == oid, 1)
+        assert opened[0].payload.ticket.lines[0].quantity == 1
+        assert worker.dead_lettered == len(HOSTILE)
+    finally:
+        await app.stop()
