@@ -14,7 +14,8 @@ from services.domain.policy import Policy
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore",
+                                      populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "AFTERSALES_KAFKA_BOOTSTRAP_SERVERS"))
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     def policy_for(self, shop_id: str) -> Policy:
         overrides = self._shop_overrides.get(shop_id)
         return self._default_policy.with_overrides(overrides) if overrides else self._default_policy
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (policy caches are rebuilt, unlike ``model_copy``)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     def shops_with_overrides(self) -> list[str]:
         return list(self._shop_overrides)

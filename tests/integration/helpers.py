@@ -76,3 +76,42 @@ async def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND_ONLY", state: str = "SHIPPED",
+                      qty: int = 3, paid: int = 10_000, take: int = 2, shop: str = "shop-it") -> Any:
+    """An order projected to ``state`` and a ticket opened on it through intake's use case."""
+    from datetime import UTC, datetime, timedelta
+
+    from contracts import Money, new_envelope
+    from contracts import aftersales as c
+    from contracts import orders as o
+    from services.common.tickets import TicketStore
+    from services.common.uow import UnitOfWork
+    from services.intake import service
+
+    oid = f"O-{uuid.uuid4().hex[:10]}"
+    now = datetime.now(UTC)
+    facts: list[Any] = [o.OrderPlaced(
+        order_id=oid, shop_id=shop, buyer_id="buyer-it", placed_at=now - timedelta(days=1),
+        lines=[o.OrderLine(line_no=1, sku="SKU-IT", quantity=qty, unit_price=Money.cny(paid // qty + 100),
+                           paid=Money.cny(paid))], shipping_fee=Money.cny(600)),
+        o.OrderPaid(order_id=oid, paid_at=now - timedelta(hours=20))]
+    if state in ("SHIPPED", "COMPLETED"):
+        facts.append(o.OrderShipped(order_id=oid, shipped_at=now - timedelta(hours=10)))
+    if state == "COMPLETED":
+        facts.append(o.OrderCompleted(order_id=oid, completed_at=now - timedelta(hours=1)))
+    for fact in facts:
+        async with UnitOfWork(sessions, "intake") as uow:
+            await service.apply_order_event(new_envelope(fact, key=oid, producer="test"), uow)
+            await uow.commit()
+    request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
+                                  type=c.AfterSalesType(type_), lines=[c.RequestedLine(line_no=1, quantity=take)],
+                                  reason_code="NO_LONGER_WANTED")
+    deps = service.Deps(settings, clock=lambda: datetime.now(UTC))
+    async with UnitOfWork(sessions, "intake") as uow:
+        await service.request_after_sales(new_envelope(request, key=oid, producer="test"), uow, deps)
+        ticket_id = uow.published[0].payload.ticket.ticket_id
+        await uow.commit()
+    async with sessions() as session:
+        return await TicketStore(session).get(ticket_id, lock=False)

@@ -88,7 +88,7 @@ async def test_an_event_that_never_becomes_valid_goes_to_the_dlq_after_the_wait(
     oid = f"O-{uuid.uuid4().hex[:8]}"
     await apply(sessions, env(o.OrderShipped(order_id=oid, shipped_at=NOW), oid))
     async with UnitOfWork(sessions, "scheduler-test") as uow:
-        expired = await expire_parked_events(uow, stack.model_copy(update={"parked_event_wait_seconds": 0}),
+        expired = await expire_parked_events(uow, stack.with_changes(parked_event_wait_seconds=0),
                                              datetime.now(UTC))
         await uow.commit()
     assert expired >= 1

@@ -1,0 +1,171 @@
+"""Review and finance on the real database: races resolve to one outcome, money moves once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from contracts import new_envelope
+from contracts import aftersales as c
+from contracts import decisions as d
+from contracts.topics import REJECTIONS
+from services.common.bus import Bus
+from services.common.tables import OutboxRow, RefundLedgerRow, RefundRow, TicketAuditRow, TicketRow
+from services.common.tickets import TicketStore
+from services.common.uow import UnitOfWork
+from services.domain import errors
+from services.finance import service as finance
+from services.review import service as review
+from services.review.app import build_worker
+
+from .helpers import open_ticket, read_topic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+async def decide(sessions: Any, settings: Any, message: type, ticket: Any, role: str, who: str, **kw: Any) -> None:
+    cmd = message(ticket_id=ticket.ticket_id, order_id=ticket.order_id, actor=c.Actor(role=c.Role(role), id=who), **kw)
+    async with UnitOfWork(sessions, "review") as uow:
+        await review.decide(new_envelope(cmd, key=ticket.order_id, producer="test"), uow,
+                            review.Deps(settings, clock))
+        await uow.commit()
+
+
+async def reload(sessions: Any, ticket_id: str) -> Any:
+    async with sessions() as session:
+        return await TicketStore(session).get(ticket_id, lock=False)
+
+
+async def actions(sessions: Any, ticket_id: str) -> list[str]:
+    async with sessions() as session:
+        return list((await session.execute(select(TicketAuditRow.action).where(
+            TicketAuditRow.ticket_id == ticket_id).order_by(TicketAuditRow.id))).scalars().all())
+
+
+async def race(*coros: Any) -> list[Any]:
+    return await asyncio.gather(*coros, return_exceptions=True)
+
+
+async def test_double_approve_resolves_to_one_approval(stack, sessions):
+    t = await open_ticket(sessions, stack)
+    results = await race(decide(sessions, stack, d.ApproveTicket, t, "ops", "ops-1"),
+                         decide(sessions, stack, d.ApproveTicket, t, "ops", "ops-2"))
+    assert sum(r is None for r in results) == 1
+    assert sum(isinstance(r, errors.IllegalTransition) for r in results) == 1
+    assert (await reload(sessions, t.ticket_id)).status.value == "PENDING_REFUND"
+    assert (await actions(sessions, t.ticket_id)).count("approve") == 1
+
+
+async def test_approve_versus_withdraw_has_one_winner(stack, sessions):
+    auto = stack.with_changes(policy='{"finance_auto_approve_refund_only": true}')
+    for _ in range(3):
+        t = await open_ticket(sessions, auto)
+        withdraw = c.WithdrawTicket(ticket_id=t.ticket_id, order_id=t.order_id, buyer_id="buyer-it")
+
+        async def buyer_withdraws() -> None:
+            from services.intake import service as intake
+            async with UnitOfWork(sessions, "intake") as uow:
+                await intake.withdraw(new_envelope(withdraw, key=t.order_id, producer="t"), uow,
+                                      intake.Deps(auto, clock))
+                await uow.commit()
+
+        results = await race(decide(sessions, auto, d.ApproveTicket, t, "ops", "ops-1"), buyer_withdraws())
+        assert sum(r is None for r in results) == 1
+        final = (await reload(sessions, t.ticket_id)).status.value
+        assert final == ("REFUNDING" if results[0] is None else "CLOSED")
+
+
+async def test_finance_approve_versus_send_back_has_one_winner(stack, sessions):
+    t = await open_ticket(sessions, stack)
+    await decide(sessions, stack, d.ApproveTicket, t, "ops", "ops-1")
+    results = await race(decide(sessions, stack, d.ApproveRefund, t, "finance", "fin-1"),
+                         decide(sessions, stack, d.SendBackRefund, t, "finance", "fin-2", reason="check"))
+    assert sum(r is None for r in results) == 1
+    final = (await reload(sessions, t.ticket_id)).status.value
+    assert final == ("REFUNDING" if results[0] is None else "PENDING_REVIEW")
+
+
+@pytest.mark.parametrize("message,role,fields,error", [
+    (d.ApproveTicket, "buyer", {}, errors.NotPermitted),
+    (d.ApproveRefund, "finance", {}, errors.IllegalTransition),
+    (d.AdjustRefundAmount, "ops", {"lines": [d.LineAmount(line_no=1, refund_cents=999_999)], "reason": "x"},
+     errors.AmountAboveCap),
+    (d.RejectTicket, "finance", {"reason": "no"}, errors.NotPermitted),
+])
+async def test_bad_commands_are_refused_and_change_nothing(stack, sessions, message, role, fields, error):
+    t = await open_ticket(sessions, stack)
+    with pytest.raises(error):
+        await decide(sessions, stack, message, t, role, "someone", **fields)
+    after = await reload(sessions, t.ticket_id)
+    assert after.version == t.version and after.status == t.status and after.lines == t.lines
+
+
+async def test_refused_commands_reach_the_rejection_topic(stack, sessions):
+    t = await open_ticket(sessions, stack)
+    app = build_worker(stack).build_app()
+    await app.start()
+    try:
+        async with Bus(stack) as bus:
+            await bus.publish(d.ApproveRefund(ticket_id=t.ticket_id, order_id=t.order_id,
+                                              actor=c.Actor(role=c.Role.FINANCE, id="fin-1")), key=t.order_id)
+            await bus.publish(d.ApproveTicket(ticket_id="no-such-ticket", order_id=t.order_id,
+                                              actor=c.Actor(role=c.Role.OPS, id="ops-1")), key=t.order_id)
+        seen = await read_topic(stack, REJECTIONS.name, lambda e: e.key == t.order_id, 2)
+        assert sorted(e.payload.code for e in seen) == ["ILLEGAL_TRANSITION", "TICKET_UNKNOWN"]
+        assert all(e.payload.message for e in seen)
+    finally:
+        await app.stop()
+
+
+async def refunding_ticket(sessions: Any, settings: Any, take: int = 2) -> Any:
+    auto = settings.with_changes(policy='{"finance_auto_approve_refund_only": true}')
+    t = await open_ticket(sessions, auto, take=take)
+    await decide(sessions, auto, d.ApproveTicket, t, "ops", "ops-1")
+    return await reload(sessions, t.ticket_id)
+
+
+async def start(sessions: Any, settings: Any, ticket_id: str) -> None:
+    async with UnitOfWork(sessions, "finance") as uow:
+        await finance.start_refund(ticket_id, uow, finance.Deps(settings, clock), None)
+        await uow.commit()
+
+
+async def test_duplicate_refund_starts_create_one_refund(stack, sessions):
+    t = await refunding_ticket(sessions, stack)
+    await race(*(start(sessions, stack, t.ticket_id) for _ in range(4)))
+    async with sessions() as session:
+        refunds = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == t.ticket_id))).scalars().all()
+        commands = (await session.execute(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.type == "ExecuteRefund", OutboxRow.key == t.order_id))).scalar_one()
+    assert len(refunds) == 1 and commands == 1
+
+
+async def test_two_refunds_racing_for_the_last_units_of_a_line_cannot_both_pass(stack, sessions):
+    """Two tickets that both hold the line's last unit (as a bad data fix could make them):
+    the ledger lock lets one refund through and refuses the other with an alert."""
+    t = await refunding_ticket(sessions, stack, take=3)
+    twin_id = str(uuid.uuid4())
+    async with sessions() as session, session.begin():
+        row = await session.get(TicketRow, t.ticket_id)
+        clone = {col.name: getattr(row, col.name) for col in TicketRow.__table__.columns}
+        clone.update(ticket_id=twin_id, ticket_no=f"AS-TWIN-{twin_id[:8]}", request_id=uuid.uuid4())
+        session.add(TicketRow(**clone))
+    await race(start(sessions, stack, t.ticket_id), start(sessions, stack, twin_id))
+    statuses = sorted([(await reload(sessions, t.ticket_id)).status.value,
+                       (await reload(sessions, twin_id)).status.value])
+    assert statuses == ["REFUNDING", "REFUND_FAILED"]
+    async with sessions() as session:
+        ledger = await session.get(RefundLedgerRow, t.order_id)
+        alerts = (await session.execute(select(OutboxRow.value).where(
+            OutboxRow.type == "OpsAlert", OutboxRow.key == t.order_id))).scalars().all()
+    assert ledger.lines["1"]["reserved_cents"] == 10_000
+    assert any(b"REFUND_FAILED" in a and b"exceed" in a for a in alerts)
