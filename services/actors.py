@@ -112,6 +112,9 @@ class World:
             return len(earlier) >= nth
         return await self.watcher.wait_for(ticket.order_id, entered, timeout)
 
+    def messages_of(self, oid: str, type_name: str) -> list[Envelope[Any]]:
+        return self.watcher.messages(oid, type_name)
+
     def journey(self, ticket: c.TicketView) -> list[str]:
         steps = []
         for env in self.watcher.messages(ticket.order_id, "TicketStatusChanged"):

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     scheduler_tick_seconds: float = 1.0
     parked_event_wait_seconds: float = 600.0
+    parked_request_wait_seconds: float = Field(
+        30.0, description="How long a request waits for lagging order facts before it is refused")
     refund_retry_base_seconds: float = 2.0
     refund_max_attempts: int = 5
     erp_retry_base_seconds: float = 2.0

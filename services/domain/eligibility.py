@@ -34,6 +34,17 @@ _STATE_WORDS = {
 }
 
 
+_ORDER_PROGRESS = (OrderState.PENDING_PAYMENT, OrderState.PAID, OrderState.SHIPPED, OrderState.COMPLETED)
+
+
+def may_become_allowed(state: OrderState, ticket_type: AfterSalesType) -> bool:
+    """Not allowed now but allowed in a later state? Then the order's facts may just be lagging."""
+    if state not in _ORDER_PROGRESS or ticket_type in ALLOWED_TYPES[state]:
+        return False
+    later = _ORDER_PROGRESS[_ORDER_PROGRESS.index(state) + 1:]
+    return any(ticket_type in ALLOWED_TYPES[s] for s in later)
+
+
 class ClaimKind(StrEnum):
     ACTIVE = "ACTIVE"
     REFUNDED = "REFUNDED"

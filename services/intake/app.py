@@ -14,9 +14,6 @@ from . import handlers
 from .reasons import ReasonCatalogue
 from .service import Deps, request_rejected
 
-ORDER_EVENT_TYPES = ("OrderPlaced", "OrderPaid", "OrderShipped", "OrderCompleted", "OrderClosed")
-
-
 def build_worker(settings: Settings) -> Worker:
     deps = Deps(settings, clock=lambda: datetime.now(UTC))
 
@@ -28,6 +25,6 @@ def build_worker(settings: Settings) -> Worker:
             await redis.aclose()
 
     return Worker("intake", settings, [
-        Subscription(ORDER_EVENTS.name, {t: handlers.on_order_event for t in ORDER_EVENT_TYPES}),
+        Subscription(ORDER_EVENTS.name, handlers.order_handlers(deps)),
         Subscription(REQUESTS.name, handlers.request_handlers(deps), on_rejected=request_rejected),
     ], on_start=seed_reasons)

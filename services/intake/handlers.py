@@ -11,8 +11,11 @@ from . import service
 from .service import Deps
 
 
-async def on_order_event(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-    await service.apply_order_event(envelope, uow)
+def order_handlers(deps: Deps) -> dict[str, Any]:
+    async def on_order_event(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        await service.apply_order_event(envelope, uow, deps)
+
+    return {t: on_order_event for t in service.ORDER_FACTS}
 
 
 def request_handlers(deps: Deps) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from services.common.settings import Settings
 from services.common.tickets import TicketStore, announce, save_and_announce, view
 from services.common.uow import UnitOfWork
 from services.domain import errors
-from services.domain.eligibility import AfterSalesRequest, Claim, RequestedUnits, assess, claim_kind
+from services.domain.eligibility import (
+    AfterSalesRequest, Claim, RequestedUnits, assess, claim_kind, may_become_allowed,
+)
 from services.domain.model import Actor, AfterSalesType, OrderState, Role
 from services.domain.order import Applied, Order, OrderLine
 from services.domain.ticket import Ticket, TicketLine
@@ -27,6 +29,9 @@ from .repository import OrderRepository, ReasonRepository, RequestRepository, ne
 class Deps:
     settings: Settings
     clock: Callable[[], datetime]
+
+
+ORDER_FACTS = frozenset({"OrderPlaced", "OrderPaid", "OrderShipped", "OrderCompleted", "OrderClosed"})
 
 
 # ---------------------------------------------------------------- order projection
@@ -53,8 +58,9 @@ def _apply(order: Order, payload: Any) -> Applied:
     raise TypeError(type(payload).__name__)
 
 
-async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-    """Applies an upstream fact; one that arrives before what it follows is parked, not lost."""
+async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    """Applies an upstream fact; one that arrives before what it follows is parked, not lost.
+    Buyer requests that were waiting for this order's facts are tried again afterwards."""
     orders = OrderRepository(uow.session)
     payload = envelope.payload
     if isinstance(payload, o.OrderPlaced):
@@ -78,6 +84,7 @@ async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork) -> None:
             return
     await _drain_parked(orders, order)
     await orders.save(order)
+    await _retry_parked_requests(orders, order, uow, deps)
 
 
 async def _drain_parked(orders: OrderRepository, order: Order) -> None:
@@ -86,10 +93,32 @@ async def _drain_parked(orders: OrderRepository, order: Order) -> None:
     while progress:
         progress = False
         for parked in await orders.parked(order.order_id):
+            if parked.type not in ORDER_FACTS:
+                continue
             outcome = _apply(order, decode(parked.value).payload)
             if outcome != Applied.NOT_YET:
                 await orders.unpark(parked.id)
                 progress = True
+
+
+async def _retry_parked_requests(orders: OrderRepository, order: Order, uow: UnitOfWork, deps: Deps) -> None:
+    """Each waiting request runs in a savepoint: its refusal never undoes the order fact."""
+    for parked in await orders.parked(order.order_id):
+        if parked.type != "RequestAfterSales":
+            continue
+        waiting = decode(parked.value)
+        savepoint = await uow.session.begin_nested()
+        published = len(uow.published)
+        try:
+            if await request_after_sales(waiting, uow, deps) == "parked":
+                await savepoint.commit()
+                continue  # still waiting for a later fact
+            await savepoint.commit()
+        except errors.DomainError as err:
+            await savepoint.rollback()
+            del uow.published[published:]
+            uow.publish(request_rejected(waiting, err), key=order.order_id, cause=waiting)
+        await orders.unpark(parked.id)
 
 
 def _raw(envelope: Envelope[Any]) -> bytes:
@@ -97,16 +126,20 @@ def _raw(envelope: Envelope[Any]) -> bytes:
 
 
 # ---------------------------------------------------------------- after-sales requests
-async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    """Checks every rule and opens a ticket, or raises a named error (→ RequestRejected)."""
+async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> str:
+    """Checks every rule and opens a ticket (returns "opened"), waits for lagging order facts
+    ("parked"), ignores a repeat ("duplicate"), or raises a named error (→ RequestRejected)."""
     req: c.RequestAfterSales = envelope.payload
     if await RequestRepository(uow.session).seen(req.request_id):
-        return  # the same request twice opens one ticket
+        return "duplicate"  # the same request twice opens one ticket
     orders = OrderRepository(uow.session)
     order = await orders.get(req.order_id)  # row lock: requests on one order run one at a time
-    if order is None:
-        raise errors.OrderUnknown("We could not find this order. Please try again shortly.")
     ticket_type = AfterSalesType(req.type.value)
+    if order is None or may_become_allowed(order.state, ticket_type):
+        # the order's facts may still be on their way: wait for them rather than refuse
+        await orders.park(req.order_id, envelope.event_id, envelope.type, _raw(envelope),
+                          "ORDER_UNKNOWN" if order is None else "TYPE_NOT_ALLOWED")
+        return "parked"
     now = deps.clock()
     policy = deps.settings.policy_for(order.shop_id)
     store = TicketStore(uow.session)
@@ -137,6 +170,7 @@ async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: De
         await orders.save(order)
         uow.publish(o.CloseOrder(order_id=order.order_id, reason="cancelled by the buyer",
                                  ticket_id=ticket.ticket_id), key=order.order_id, cause=envelope)
+    return "opened"
 
 
 async def _ticket_of(uow: UnitOfWork, ticket_id: str, order_id: str) -> Ticket:

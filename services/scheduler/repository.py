@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tables import OrderRow, ParkedOrderEvent, TicketRow
@@ -30,9 +30,13 @@ class SchedulerRepository:
                                    OrderRow.placed_at <= placed_before)
             .limit(limit).with_for_update(skip_locked=True))).scalars().all())
 
-    async def expired_parked(self, parked_before: datetime, limit: int = 100) -> list[ParkedOrderEvent]:
+    async def expired_parked(self, *, facts_before: datetime, requests_before: datetime,
+                             limit: int = 100) -> list[ParkedOrderEvent]:
+        is_request = ParkedOrderEvent.type == "RequestAfterSales"
         return list((await self.session.execute(
-            select(ParkedOrderEvent).where(ParkedOrderEvent.parked_at <= parked_before)
+            select(ParkedOrderEvent).where(or_(
+                and_(is_request, ParkedOrderEvent.parked_at <= requests_before),
+                and_(~is_request, ParkedOrderEvent.parked_at <= facts_before)))
             .limit(limit).with_for_update(skip_locked=True))).scalars().all())
 
     async def drop_parked(self, parked_id: int) -> None:

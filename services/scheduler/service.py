@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from contracts import decode
+from contracts.aftersales import RequestRejected
 from contracts.ops import DeadLetter
 from contracts.orders import CloseOrder
 from contracts.topics import DLQ, ORDER_EVENTS
@@ -12,6 +14,12 @@ from services.common.tickets import save_and_announce
 from services.common.uow import UnitOfWork
 
 from .repository import SchedulerRepository
+
+
+_WAITED_IN_VAIN = {
+    "ORDER_UNKNOWN": "We could not find this order. Please try again later.",
+    "TYPE_NOT_ALLOWED": "This kind of after-sales is not possible for the order in its current state.",
+}
 
 
 async def fire_ticket_deadlines(uow: UnitOfWork, settings: Settings, now: datetime) -> int:
@@ -40,10 +48,22 @@ async def cancel_unpaid_orders(uow: UnitOfWork, settings: Settings, now: datetim
 
 
 async def expire_parked_events(uow: UnitOfWork, settings: Settings, now: datetime) -> int:
-    """Order events that never became applicable go to the DLQ with the reason, not into silence."""
+    """Order events that never became applicable go to the DLQ with the reason; requests that
+    waited in vain for their order's facts are refused with a reason the buyer can read."""
     repo = SchedulerRepository(uow.session)
-    expired = await repo.expired_parked(now - timedelta(seconds=settings.parked_event_wait_seconds))
+    expired = await repo.expired_parked(
+        facts_before=now - timedelta(seconds=settings.parked_event_wait_seconds),
+        requests_before=now - timedelta(seconds=settings.parked_request_wait_seconds))
     for parked in expired:
+        if parked.type == "RequestAfterSales":
+            waiting = decode(parked.value)
+            uow.publish(RequestRejected(
+                order_id=parked.order_id, request_type=parked.type, code=parked.reason,
+                message=_WAITED_IN_VAIN.get(parked.reason, "This request cannot be accepted now."),
+                request_id=waiting.payload.request_id, rejected_event_id=waiting.event_id),
+                key=parked.order_id, cause=waiting)
+            await repo.drop_parked(parked.id)
+            continue
         uow.publish(DeadLetter(
             source_topic=ORDER_EVENTS.name, partition=-1, offset=-1,
             consumer_group=settings.group("intake"), error_class="ParkedTooLong",

@@ -101,14 +101,14 @@ async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND
         facts.append(o.OrderShipped(order_id=oid, shipped_at=now - timedelta(hours=10)))
     if state == "COMPLETED":
         facts.append(o.OrderCompleted(order_id=oid, completed_at=now - timedelta(hours=1)))
+    deps = service.Deps(settings, clock=lambda: datetime.now(UTC))
     for fact in facts:
         async with UnitOfWork(sessions, "intake") as uow:
-            await service.apply_order_event(new_envelope(fact, key=oid, producer="test"), uow)
+            await service.apply_order_event(new_envelope(fact, key=oid, producer="test"), uow, deps)
             await uow.commit()
     request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
                                   type=c.AfterSalesType(type_), lines=[c.RequestedLine(line_no=1, quantity=take)],
                                   reason_code="NO_LONGER_WANTED")
-    deps = service.Deps(settings, clock=lambda: datetime.now(UTC))
     async with UnitOfWork(sessions, "intake") as uow:
         await service.request_after_sales(new_envelope(request, key=oid, producer="test"), uow, deps)
         ticket_id = uow.published[0].payload.ticket.ticket_id

@@ -19,6 +19,7 @@ from contracts import aftersales as c
 from contracts import orders as o
 from contracts.topics import DLQ, REJECTIONS, REQUESTS
 from services.common.bus import Bus
+from services.common.settings import Settings
 from services.common.tables import OutboxRow, ParkedOrderEvent, TicketRow
 from services.common.uow import UnitOfWork
 from services.domain import errors
@@ -45,9 +46,13 @@ def env(payload: Any, oid: str) -> Any:
     return new_envelope(payload, key=oid, producer="test")
 
 
+def _settings() -> Settings:
+    return Settings()
+
+
 async def apply(sessions: Any, envelope: Any) -> None:
     async with UnitOfWork(sessions, "intake") as uow:
-        await service.apply_order_event(envelope, uow)
+        await service.apply_order_event(envelope, uow, service.Deps(_settings(), clock=lambda: datetime.now(UTC)))
         await uow.commit()
 
 
@@ -221,16 +226,54 @@ async def test_hostile_requests_end_as_rejections_or_dead_letters_never_a_crash(
                 await bus.send_raw(REQUESTS.name, request_doc(oid, **values), key=oid)
             await bus.send_raw(REQUESTS.name, request_doc(oid, lines=[{"line_no": 7, "quantity": 1}]), key=oid)
             await bus.send_raw(REQUESTS.name, request_doc(oid, lines=[{"line_no": 1, "quantity": 4}]), key=oid)
-            await bus.send_raw(REQUESTS.name, request_doc(f"O-none-{oid}"), key=f"O-none-{oid}")
             await bus.send_raw(REQUESTS.name, request_doc(oid), key=oid)  # a good one, after all that
         letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == oid, len(HOSTILE))
         assert len(letters) == len(HOSTILE)
         assert {e.payload.error_class for e in letters} <= {"SchemaViolation", "MalformedMessage"}
-        rejections = await read_topic(stack, REJECTIONS.name, lambda e: e.key in (oid, f"O-none-{oid}"), 3)
-        assert sorted(e.payload.code for e in rejections) == ["INVALID_QUANTITY", "ORDER_UNKNOWN", "UNKNOWN_LINE"]
+        rejections = await read_topic(stack, REJECTIONS.name, lambda e: e.key == oid, 2)
+        assert sorted(e.payload.code for e in rejections) == ["INVALID_QUANTITY", "UNKNOWN_LINE"]
         opened = await read_topic(stack, "aftersales.tickets",
                                   lambda e: e.type == "TicketOpened" and e.key == oid, 1)
         assert opened[0].payload.ticket.lines[0].quantity == 1
         assert worker.dead_lettered == len(HOSTILE)
     finally:
         await app.stop()
+
+
+async def test_a_request_that_arrives_before_its_order_waits_and_is_then_applied(sessions, deps):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await request(sessions, deps, oid, 1)  # no order yet: parked, not refused
+    await apply(sessions, env(placed(oid), oid))
+    assert await tickets_of(sessions, oid) == []  # still unpaid: a refund may become possible
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    tickets = await tickets_of(sessions, oid)
+    assert len(tickets) == 1 and tickets[0].type == "REFUND_ONLY"
+    async with sessions() as session:
+        parked = (await session.execute(select(func.count()).select_from(ParkedOrderEvent)
+                                        .where(ParkedOrderEvent.order_id == oid))).scalar_one()
+    assert parked == 0
+
+
+async def test_a_waiting_request_that_turns_out_invalid_is_refused_without_undoing_the_order_fact(sessions, deps):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await request(sessions, deps, oid, 5)  # more units than the order will have
+    await apply(sessions, env(placed(oid), oid))
+    await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    async with sessions() as session:
+        order = await OrderRepository(session).get(oid, lock=False)
+        rejected = (await session.execute(select(OutboxRow.value).where(
+            OutboxRow.type == "RequestRejected", OutboxRow.key == oid))).scalars().all()
+    assert order.state.value == "PAID"
+    assert len(rejected) == 1 and b"INVALID_QUANTITY" in rejected[0]
+
+
+async def test_a_request_waiting_in_vain_is_refused_after_the_wait(stack, sessions, deps):
+    oid = f"O-{uuid.uuid4().hex[:8]}"
+    await request(sessions, deps, oid, 1)
+    async with UnitOfWork(sessions, "scheduler-test") as uow:
+        await expire_parked_events(uow, stack.with_changes(parked_request_wait_seconds=0), datetime.now(UTC))
+        await uow.commit()
+    async with sessions() as session:
+        row = (await session.execute(select(OutboxRow).where(OutboxRow.type == "RequestRejected",
+                                                              OutboxRow.key == oid))).scalar_one()
+    assert json.loads(row.value)["payload"]["code"] == "ORDER_UNKNOWN" and row.topic == REJECTIONS.name

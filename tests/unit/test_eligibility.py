@@ -6,7 +6,7 @@ import pytest
 
 from services.domain import errors
 from services.domain.eligibility import (
-    ALLOWED_TYPES, AfterSalesRequest, Claim, ClaimKind, RequestedUnits, assess, claim_kind,
+    ALLOWED_TYPES, AfterSalesRequest, may_become_allowed, Claim, ClaimKind, RequestedUnits, assess, claim_kind,
 )
 from services.domain.model import AfterSalesType as A
 from services.domain.model import OrderState as O
@@ -128,3 +128,11 @@ def test_hidden_or_foreign_reasons_are_refused():
 def test_only_the_buyer_of_the_order_may_ask():
     with pytest.raises(errors.NotYourOrder):
         check(order(O.PAID), request(A.REFUND_ONLY, buyer="someone-else"))
+
+
+@pytest.mark.parametrize("state,type_,expected", [
+    (O.PENDING_PAYMENT, A.REFUND_ONLY, True), (O.PAID, A.RETURN_AND_REFUND, True), (O.SHIPPED, A.REPAIR, True),
+    (O.PAID, A.REFUND_ONLY, False), (O.COMPLETED, A.CANCEL, False), (O.CLOSED, A.REFUND_ONLY, False),
+    (O.SHIPPED, A.CANCEL, False)])
+def test_a_request_waits_only_when_a_later_order_state_would_allow_it(state, type_, expected):
+    assert may_become_allowed(state, type_) is expected

@@ -1,0 +1,56 @@
+"""End-to-end: every worker and simulator as its own process on the real stack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from contracts import CATALOGUE
+from services.actors import World
+from services.common.bus import Bus, Watcher
+from services.common.procs import ALL_WORKERS, WorkerProcesses
+from services.common.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+E2E_ENV = {
+    "AFTERSALES_SHOP_POLICIES": json.dumps({
+        "shop-fast": {"finance_auto_approve_refund_only": True},
+        "shop-erp": {"has_erp": True},
+        "shop-clock": {"return_window_seconds": 2, "reshipped_auto_confirm_seconds": 2},
+    }),
+    "AFTERSALES_REFUND_RETRY_BASE_SECONDS": "1",
+    "AFTERSALES_REFUND_MAX_ATTEMPTS": "3",
+    "AFTERSALES_ERP_RETRY_BASE_SECONDS": "0.5",
+    "AFTERSALES_ERP_MAX_ATTEMPTS": "3",
+    "AFTERSALES_SCHEDULER_TICK_SECONDS": "0.3",
+    "AFTERSALES_MAX_ATTEMPTS": "3",
+    "AFTERSALES_LOG_LEVEL": "INFO",
+}
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
+    procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV)
+    procs.start()
+    yield procs
+    dead = procs.dead()
+    procs.stop()
+    assert not dead, f"worker processes died during the e2e run: {dead}"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def world(stack: Settings, workers: WorkerProcesses) -> AsyncIterator[World]:
+    async with Bus(stack, "e2e") as bus, Watcher(stack, [t.name for t in CATALOGUE]) as watcher:
+        yield World(bus, watcher)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def redis(stack: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(stack.redis_url)
+    yield client
+    await client.aclose()

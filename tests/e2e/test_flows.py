@@ -1,0 +1,279 @@
+"""Whole after-sales flows through real topics and separate worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from contracts import aftersales as c
+from contracts import decisions as d
+from contracts import warehouse as w
+from services.actors import Line
+from services.common.tables import ErpOrderRow, PaymentChannelRefund, ReceiptRow, RefundRow
+from services.simulators.scenarios import set_scenario
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+MUG = Line("SKU-MUG", 3, 3_900, 10_000)
+LAMP = Line("SKU-LAMP", 1, 25_900, 23_900)
+TV = Line("SKU-TV-55", 1, 699_900, 659_900)
+PHOTO = ["oss://evidence/1.jpg"]
+
+
+def types_for(world, oid):  # type: ignore[no-untyped-def]
+    return [e.type for e in world.watcher.messages(oid)]
+
+
+async def test_walking_skeleton_refund_only_before_shipment_completes(world):
+    oid = await world.place_order([MUG], shop="shop-fast", shipping_cents=600)
+    await world.request(oid, "REFUND_ONLY", [(1, 3)])
+    ticket = await world.opened(oid)
+    assert ticket.refund_total.cents == 10_000
+    await world.status(ticket, "COMPLETED")
+    refund = await world.watcher.wait_for(oid, lambda e: e.type == "RefundSucceeded")
+    assert refund.payload.amount.cents == 10_600  # the whole order before shipment: shipping too
+    await world.watcher.wait_for(oid, lambda e: e.type == "OrderClosed")
+    assert {"TicketOpened", "InterceptShipment", "ExecuteRefund", "SettlementAdjusted", "CloseOrder"} <= set(
+        types_for(world, oid))
+
+
+async def test_cancel_of_an_unpaid_order(world):
+    oid = await world.place_order([MUG], state="PENDING_PAYMENT")
+    await world.request(oid, "CANCEL", [])
+    ticket = await world.opened(oid)
+    await world.status(ticket, "COMPLETED")
+    closed = await world.watcher.wait_for(oid, lambda e: e.type == "OrderClosed")
+    assert closed.payload.reason == "cancelled by the buyer"
+
+
+async def test_two_step_refund_with_send_back_and_manager_threshold(world):
+    oid = await world.place_order([TV], state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "PENDING_MANAGER")
+    await world.decide(d.ApproveLargeRefund, t, "manager", "mgr-1")
+    await world.status(t, "PENDING_REFUND")
+    await world.decide(d.SendBackRefund, t, "finance", "fin-1", reason="confirm the model")
+    await world.status(t, "PENDING_REVIEW", nth=1)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1", note="confirmed")
+    await world.status(t, "PENDING_MANAGER", nth=2)
+    await world.decide(d.ApproveLargeRefund, t, "manager", "mgr-1")
+    await world.status(t, "PENDING_REFUND", nth=2)
+    await world.decide(d.ApproveRefund, t, "finance", "ops-1")  # maker-checker: refused
+    rejected = await world.rejected(oid)
+    assert rejected.payload.code == "MAKER_CHECKER"
+    await world.decide(d.ApproveRefund, t, "finance", "fin-1")
+    await world.status(t, "COMPLETED")
+
+
+async def test_return_and_refund_with_erp_acknowledged(world, sessions):
+    oid = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 2)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
+    ack = await world.watcher.wait_for(oid, lambda e: e.type == "ErpOrderAcknowledged")
+    assert ack.payload.accepted
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="ZTO", waybill="ZT1"))
+    await world.status(t, "PENDING_REFUND")
+    await world.decide(d.ApproveRefund, t, "finance", "fin-1")
+    await world.status(t, "COMPLETED")
+    async with sessions() as session:
+        receipts = (await session.execute(select(ReceiptRow).where(ReceiptRow.order_id == oid))).scalars().all()
+    assert [(r.receipt_type, r.inspection, r.lines) for r in receipts] == [
+        ("RETURN_RECEIPT", "PASSED", [{"sku": "SKU-MUG", "quantity": 2}])]
+
+
+async def test_return_with_mismatch_sent_back_closes_without_refund(world, redis, sessions):
+    oid = await world.place_order([LAMP], state="COMPLETED")
+    await set_scenario(redis, "wms", oid, "WRONG_ITEM")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="YTO", waybill="YT1"))
+    await world.status(t, "INTERVENTION")
+    await world.decide(d.ResolveIntervention, t, "ops", "ops-2", outcome=d.InterventionOutcome.SEND_BACK,
+                       note="a different lamp came back")
+    await world.status(t, "CLOSED")
+    async with sessions() as session:
+        refunds = (await session.execute(select(func.count()).select_from(RefundRow)
+                                         .where(RefundRow.order_id == oid))).scalar_one()
+    assert refunds == 0
+
+
+async def test_exchange_to_completion_and_merchant_without_erp_sends_nothing(world):
+    oid = await world.place_order([MUG], state="COMPLETED")
+    await world.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="SF", waybill="SF1"))
+    dispatched = await world.status(t, "RESHIPPED")
+    assert dispatched.payload.actor.role == c.Role.WAREHOUSE
+    await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await world.status(t, "COMPLETED")
+    assert "ErpOrderRequested" not in types_for(world, oid)
+
+
+async def test_repair_to_completion(world):
+    oid = await world.place_order([LAMP], state="COMPLETED")
+    await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="SF", waybill="SF2"))
+    await world.status(t, "IN_REPAIR")
+    await world.status(t, "RESHIPPED")
+    await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await world.status(t, "COMPLETED")
+
+
+async def test_intercept_failed_leaves_the_refund_to_a_person(world, redis):
+    oid = await world.place_order([MUG], shop="shop-fast")
+    await set_scenario(redis, "wms", oid, "already_dispatched")
+    # asked more than 30 minutes after payment, so no instant approval
+    await world.bus.publish(__import__("contracts").orders.OrderPaid(order_id=oid, paid_at=datetime(2026, 1, 1, tzinfo=UTC)), key=oid)
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await world.opened(oid)
+    result = await world.watcher.wait_for(oid, lambda e: e.type == "InterceptResult")
+    assert result.payload.outcome == w.InterceptOutcome.ALREADY_DISPATCHED
+    await asyncio.sleep(0.5)
+    assert not world.journey(t) or all("COMPLETED" not in s for s in world.journey(t))
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "COMPLETED")
+
+
+async def test_payment_channel_timeout_then_success_pays_exactly_once(world, redis, sessions):
+    oid = await world.place_order([LAMP], shop="shop-fast", state="SHIPPED")
+    await set_scenario(redis, "payment", oid, "timeout_once")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "COMPLETED", timeout=30)
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.order_id == oid))).scalar_one()
+        channel = (await session.execute(select(PaymentChannelRefund).where(
+            PaymentChannelRefund.refund_id == refund.refund_id))).scalars().all()
+    assert refund.attempts >= 2 and refund.status == "SUCCEEDED"
+    assert len(channel) == 1 and channel[0].executions >= 2 and channel[0].amount_cents == 23_900
+    assert len(world.messages_of(oid, "RefundSucceeded")) >= 1
+
+
+async def test_failed_refund_alerts_then_finance_retry_succeeds(world, redis):
+    oid = await world.place_order([LAMP], shop="shop-fast", state="SHIPPED")
+    await set_scenario(redis, "payment", oid, "fail")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "REFUND_FAILED")
+    alert = await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "REFUND_FAILED")
+    assert "DECLINED" in alert.payload.message
+    await set_scenario(redis, "payment", oid, "ok")
+    await world.decide(d.RetryRefund, t, "finance", "fin-1")
+    await world.status(t, "COMPLETED")
+
+
+async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, redis, sessions):
+    await set_scenario(redis, "erp", "shop-erp", "fail:2")
+    oid = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
+    await world.request(oid, "EXCHANGE", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+
+    async def acknowledged() -> bool:
+        async with sessions() as session:
+            rows = (await session.execute(select(ErpOrderRow).where(ErpOrderRow.order_id == oid))).scalars().all()
+        return len(rows) == 2 and all(r.status == "ACKNOWLEDGED" and r.attempts == 3 for r in rows)
+    for _ in range(100):
+        if await acknowledged():
+            break
+        await asyncio.sleep(0.2)
+    assert await acknowledged()
+
+    await set_scenario(redis, "erp", "shop-erp", "never")
+    oid2 = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
+    await world.request(oid2, "RETURN_AND_REFUND", [(1, 1)])
+    t2 = await world.opened(oid2)
+    await world.decide(d.ApproveTicket, t2, "ops", "ops-1")
+    alert = await world.watcher.wait_for(oid2, lambda e: e.type == "OpsAlert" and e.payload.kind == "ERP_SYNC_FAILED",
+                                         timeout=30)
+    assert "not acknowledged after 3 attempts" in alert.payload.message
+    await set_scenario(redis, "erp", "shop-erp", "ok")
+
+
+async def test_waiting_for_the_return_times_out_and_reshipment_auto_confirms(world):
+    oid = await world.place_order([MUG], shop="shop-clock", state="COMPLETED")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    closed = await world.status(t, "CLOSED", timeout=20)
+    assert closed.payload.actor.role == c.Role.SYSTEM and "timed out" in closed.payload.reason
+    oid2 = await world.place_order([MUG], shop="shop-clock", state="COMPLETED")
+    await world.request(oid2, "EXCHANGE", [(1, 1)])
+    t2 = await world.opened(oid2)
+    await world.decide(d.ApproveTicket, t2, "ops", "ops-1")
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t2.ticket_id, order_id=oid2, buyer_id="buyer-1",
+                                             carrier="SF", waybill="SF3"))
+    done = await world.status(t2, "COMPLETED", timeout=20)
+    assert done.payload.actor.role == c.Role.SYSTEM
+
+
+async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_second_refund(world, sessions):
+    oid = await world.place_order([MUG], shop="shop-fast", state="COMPLETED")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    t = await world.opened(oid)
+    now = datetime.now(UTC)
+    await world.bus.publish(w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id="no-such-ticket", order_id=oid, receipt_type=w.ReceiptType.RETURN_RECEIPT,
+        lines=[w.SkuQuantity(sku="SKU-MUG", quantity=1)], inspection=w.Inspection.PASSED, operator="wh",
+        received_at=now), key=oid)
+    letter = await world.watcher.wait_for(oid, lambda e: e.type == "DeadLetter")
+    assert "unknown ticket" in letter.payload.reason
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="SF", waybill="SF4"))
+    await world.status(t, "COMPLETED")
+    duplicate = w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id=t.ticket_id, order_id=oid, receipt_type=w.ReceiptType.RETURN_RECEIPT,
+        lines=[w.SkuQuantity(sku="SKU-OTHER", quantity=5)], inspection=w.Inspection.PASSED, operator="wh",
+        received_at=now)
+    await world.bus.publish(duplicate, key=oid)
+    second = await world.watcher.wait_for(oid, lambda e: e.type == "DeadLetter" and "COMPLETED" in e.payload.reason)
+    assert second.payload.source_topic == "wms.events"
+    async with sessions() as session:
+        refunds = (await session.execute(select(func.count()).select_from(RefundRow)
+                                         .where(RefundRow.order_id == oid))).scalar_one()
+    assert refunds == 1
+
+
+async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world):
+    oid = await world.place_order([MUG], state="COMPLETED")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
+    # the buyer's follow-up arrives at intake; a WMS message naming a wrong sku races the simulator's
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="SF", waybill="SF5"))
+    await world.status(t, "AWAITING_RECEIPT")
+
+
+async def test_a_killed_worker_loses_nothing(world, workers):
+    workers.kill("finance")
+    oid = await world.place_order([LAMP], shop="shop-fast", state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "REFUNDING")
+    await asyncio.sleep(1)
+    workers.start(["finance"])
+    await world.status(t, "COMPLETED", timeout=60)
