@@ -3,7 +3,9 @@ orders, a buyer sending requests, ops/finance/manager deciding. Used by the demo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,9 +35,13 @@ class Line:
 class World:
     """Drives orders, buyers and staff over the real topics, and watches the answers."""
 
-    def __init__(self, bus: Bus, watcher: Watcher) -> None:
+    def __init__(self, bus: Bus, watcher: Watcher,
+                 order_state: Callable[[str], Awaitable[str | None]] | None = None) -> None:
+        """``order_state`` reads intake's projection, so a scripted buyer acts only once intake
+        knows the order as the order system published it (as a real buyer would, minutes later)."""
         self.bus = bus
         self.watcher = watcher
+        self.order_state = order_state
         self._seen_tickets: set[str] = set()
         self._seen_rejections: set[Any] = set()
 
@@ -57,14 +63,23 @@ class World:
             shipping_fee=Money.cny(shipping_cents), platform_subsidy=Money.cny(0),
             platform_fee=Money.cny(sum(ln.paid_cents for ln in lines) // 50)), key=oid)
         steps = ["PAID", "SHIPPED", "COMPLETED"]
-        if state == "PENDING_PAYMENT":
-            return oid
-        await self.bus.publish(o.OrderPaid(order_id=oid, paid_at=placed + timedelta(minutes=1)), key=oid)
-        if steps.index(state) >= 1:
+        if state != "PENDING_PAYMENT":
+            await self.bus.publish(o.OrderPaid(order_id=oid, paid_at=placed + timedelta(minutes=1)), key=oid)
+        if state in steps[1:]:
             await self.bus.publish(o.OrderShipped(order_id=oid, shipped_at=placed + timedelta(hours=5)), key=oid)
-        if steps.index(state) >= 2:
+        if state == "COMPLETED":
             await self.bus.publish(o.OrderCompleted(order_id=oid, completed_at=completed_at or now), key=oid)
+        await self.projected(oid, state)
         return oid
+
+    async def projected(self, oid: str, state: str, timeout: float = 30.0) -> None:
+        if self.order_state is None:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await self.order_state(oid) != state:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"intake did not project order {oid} as {state}")
+            await asyncio.sleep(0.05)
 
     async def request(self, oid: str, type_: str, lines: list[tuple[int, int]], *, reason: str = "NO_LONGER_WANTED",
                       buyer: str = "buyer-1", evidence: list[str] | None = None,
@@ -125,3 +140,14 @@ class World:
             steps.append(f"{ev.from_status.value} -> {ev.to_status.value} by {ev.actor.role.value}:{ev.actor.id}"
                          f"{' — ' + ev.reason if ev.reason else ''}{amount}")
         return steps
+
+
+def projection_probe(sessions: Any) -> Callable[[str], Awaitable[str | None]]:
+    """Reads an order's state from intake's projection."""
+    from services.common.tables import OrderRow
+
+    async def state(oid: str) -> str | None:
+        async with sessions() as session:
+            row = await session.get(OrderRow, oid)
+            return row.state if row else None
+    return state

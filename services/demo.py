@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts.topics import CATALOGUE
-from services.actors import Line, World
+from services.actors import Line, World, projection_probe
 from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.procs import ALL_WORKERS, WorkerProcesses
@@ -203,7 +203,7 @@ async def main(settings: Settings) -> int:
     engine = make_engine(settings)
     try:
         async with Bus(settings, "demo") as bus, Watcher(settings, [t.name for t in CATALOGUE]) as watcher:
-            world = World(bus, watcher)
+            world = World(bus, watcher, projection_probe(make_session_factory(engine)))
             flows: list[Callable[[], Awaitable[tuple[str, c.TicketView, str]]]] = [
                 lambda: cancel_unpaid(world), lambda: instant_refund(world), lambda: two_step_refund(world),
                 lambda: large_amount(world), lambda: return_with_erp(world),

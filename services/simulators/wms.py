@@ -1,7 +1,7 @@
 """The WMS simulator: receives and inspects returns, dispatches after-sales shipments, answers
 intercepts. Scenario ``sim:wms:<order_id>``: ``pass`` (default), an inspection result such as
 ``WRONG_ITEM`` / ``DAMAGED_BY_BUYER`` / ``FEWER_UNITS``, or ``already_dispatched`` for
-intercepts. ``AFTERSALES_SIM_WMS_MISMATCH_RATE`` makes a share of inspections fail at random."""
+intercepts, or ``hold`` (no answer). ``AFTERSALES_SIM_WMS_MISMATCH_RATE`` makes a share of inspections fail at random."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def build_worker(settings: Settings) -> Worker:
     async def on_expect_return(envelope: Envelope[Any], uow: UnitOfWork) -> None:
         cmd: w.ExpectReturn = envelope.payload
         scenario = await scenarios.get(redis, "wms", cmd.order_id, "pass")
+        if scenario == "hold":
+            return  # the goods are 'still on their way': someone else will answer
         if scenario == "pass" and rng.random() < settings.sim_wms_mismatch_rate:
             scenario = "DAMAGED_BY_BUYER"
         inspection = w.Inspection.PASSED if scenario == "pass" else w.Inspection(scenario)

@@ -10,7 +10,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from contracts import CATALOGUE
-from services.actors import World
+from services.actors import World, projection_probe
 from services.common.bus import Bus, Watcher
 from services.common.procs import ALL_WORKERS, WorkerProcesses
 from services.common.settings import Settings
@@ -21,7 +21,8 @@ E2E_ENV = {
     "AFTERSALES_SHOP_POLICIES": json.dumps({
         "shop-fast": {"finance_auto_approve_refund_only": True},
         "shop-erp": {"has_erp": True},
-        "shop-clock": {"return_window_seconds": 2, "reshipped_auto_confirm_seconds": 2},
+        "shop-return-clock": {"return_window_seconds": 2},
+        "shop-confirm-clock": {"reshipped_auto_confirm_seconds": 2},
     }),
     "AFTERSALES_REFUND_RETRY_BASE_SECONDS": "1",
     "AFTERSALES_REFUND_MAX_ATTEMPTS": "3",
@@ -44,9 +45,9 @@ async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def world(stack: Settings, workers: WorkerProcesses) -> AsyncIterator[World]:
+async def world(stack: Settings, workers: WorkerProcesses, sessions) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
     async with Bus(stack, "e2e") as bus, Watcher(stack, [t.name for t in CATALOGUE]) as watcher:
-        yield World(bus, watcher)
+        yield World(bus, watcher, projection_probe(sessions))
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

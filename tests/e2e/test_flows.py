@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -138,16 +138,15 @@ async def test_repair_to_completion(world):
 
 
 async def test_intercept_failed_leaves_the_refund_to_a_person(world, redis):
-    oid = await world.place_order([MUG], shop="shop-fast")
+    # paid two hours ago: too late for the instant approval, so the intercept result decides
+    oid = await world.place_order([MUG], shop="shop-fast", placed_at=datetime.now(UTC) - timedelta(hours=2))
     await set_scenario(redis, "wms", oid, "already_dispatched")
-    # asked more than 30 minutes after payment, so no instant approval
-    await world.bus.publish(__import__("contracts").orders.OrderPaid(order_id=oid, paid_at=datetime(2026, 1, 1, tzinfo=UTC)), key=oid)
     await world.request(oid, "REFUND_ONLY", [(1, 1)])
     t = await world.opened(oid)
     result = await world.watcher.wait_for(oid, lambda e: e.type == "InterceptResult")
     assert result.payload.outcome == w.InterceptOutcome.ALREADY_DISPATCHED
     await asyncio.sleep(0.5)
-    assert not world.journey(t) or all("COMPLETED" not in s for s in world.journey(t))
+    assert not any("-> REFUNDING" in step for step in world.journey(t))
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
     await world.status(t, "COMPLETED")
 
@@ -211,13 +210,13 @@ async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, red
 
 
 async def test_waiting_for_the_return_times_out_and_reshipment_auto_confirms(world):
-    oid = await world.place_order([MUG], shop="shop-clock", state="COMPLETED")
+    oid = await world.place_order([MUG], shop="shop-return-clock", state="COMPLETED")
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
     closed = await world.status(t, "CLOSED", timeout=20)
     assert closed.payload.actor.role == c.Role.SYSTEM and "timed out" in closed.payload.reason
-    oid2 = await world.place_order([MUG], shop="shop-clock", state="COMPLETED")
+    oid2 = await world.place_order([MUG], shop="shop-confirm-clock", state="COMPLETED")
     await world.request(oid2, "EXCHANGE", [(1, 1)])
     t2 = await world.opened(oid2)
     await world.decide(d.ApproveTicket, t2, "ops", "ops-1")
@@ -241,6 +240,8 @@ async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_secon
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
     await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
                                              carrier="SF", waybill="SF4"))
+    await world.status(t, "PENDING_REFUND")
+    await world.decide(d.ApproveRefund, t, "finance", "fin-1")
     await world.status(t, "COMPLETED")
     duplicate = w.GoodsReceived(
         receipt_id=uuid.uuid4(), ticket_id=t.ticket_id, order_id=oid, receipt_type=w.ReceiptType.RETURN_RECEIPT,
@@ -255,16 +256,23 @@ async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_secon
     assert refunds == 1
 
 
-async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world):
+async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world, redis):
     oid = await world.place_order([MUG], state="COMPLETED")
+    await set_scenario(redis, "wms", oid, "hold")
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    # the buyer's follow-up arrives at intake; a WMS message naming a wrong sku races the simulator's
     await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
                                              carrier="SF", waybill="SF5"))
     await world.status(t, "AWAITING_RECEIPT")
+    await world.bus.publish(w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id=t.ticket_id, order_id=oid, receipt_type=w.ReceiptType.RETURN_RECEIPT,
+        lines=[w.SkuQuantity(sku="SKU-MUG", quantity=3), w.SkuQuantity(sku="SKU-BRICK", quantity=1)],
+        inspection=w.Inspection.PASSED, operator="wh-9", received_at=datetime.now(UTC)), key=oid)
+    moved = await world.status(t, "INTERVENTION")
+    assert "MISMATCH" in moved.payload.reason
+    alert = await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "INSPECTION_MISMATCH")
+    assert t.ticket_no in alert.payload.message
 
 
 async def test_a_killed_worker_loses_nothing(world, workers):
