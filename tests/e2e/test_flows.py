@@ -79,6 +79,7 @@ async def test_return_and_refund_with_erp_acknowledged(world, sessions):
     await world.status(t, "AWAITING_RETURN")
     ack = await world.watcher.wait_for(oid, lambda e: e.type == "ErpOrderAcknowledged")
     assert ack.payload.accepted
+    await world.status(t, "AWAITING_RETURN")
     await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
                                              carrier="ZTO", waybill="ZT1"))
     await world.status(t, "PENDING_REFUND")
@@ -129,6 +130,7 @@ async def test_repair_to_completion(world):
     await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
     await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
                                              carrier="SF", waybill="SF2"))
     await world.status(t, "IN_REPAIR")
@@ -220,6 +222,7 @@ async def test_waiting_for_the_return_times_out_and_reshipment_auto_confirms(wor
     await world.request(oid2, "EXCHANGE", [(1, 1)])
     t2 = await world.opened(oid2)
     await world.decide(d.ApproveTicket, t2, "ops", "ops-1")
+    await world.status(t2, "AWAITING_RETURN")
     await world.buyer(c.SubmitReturnShipment(ticket_id=t2.ticket_id, order_id=oid2, buyer_id="buyer-1",
                                              carrier="SF", waybill="SF3"))
     done = await world.status(t2, "COMPLETED", timeout=20)
@@ -238,6 +241,7 @@ async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_secon
     letter = await world.watcher.wait_for(oid, lambda e: e.type == "DeadLetter")
     assert "unknown ticket" in letter.payload.reason
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
     await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
                                              carrier="SF", waybill="SF4"))
     await world.status(t, "PENDING_REFUND")
@@ -262,6 +266,7 @@ async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world, 
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
     await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
                                              carrier="SF", waybill="SF5"))
     await world.status(t, "AWAITING_RECEIPT")
