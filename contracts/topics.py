@@ -40,11 +40,11 @@ REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the 
                  ("buyer-frontend",), ("intake",))
 REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
                    (a.RequestRejected, a.CommandRejected),
-                   ("intake", "review", "finance", "warehouse"), ("buyer-frontend", "back-office"))
+                   ("intake", "review", "finance"), ("buyer-frontend", "back-office"))
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),
-                ("review", "finance", "warehouse", "erp_sync", "monitoring"))
+                ("review", "finance", "warehouse", "erp_sync"))
 DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
@@ -56,15 +56,15 @@ REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",
                        (p.RefundSucceeded, p.RefundFailed), ("payment-channel",), ("finance",))
 WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, intercepts",
                      (w.ExpectReturn, w.ShipAfterSales, w.InterceptShipment),
-                     ("warehouse",), ("wms",))
+                     ("warehouse", "review"), ("wms",))
 WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results",
                    (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult),
-                   ("wms",), ("warehouse",))
+                   ("wms",), ("warehouse", "review"))
 ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs",
                      (e.ErpOrderRequested,), ("erp_sync",), ("erp",))
 ERP_ACKS = Topic("erp.acks", "ERP acknowledgements", (e.ErpOrderAcknowledged,), ("erp",), ("erp_sync",))
 OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors)",
-                   (o.OpsAlert,), ("review", "finance", "scheduler", "erp_sync", "warehouse"), ("ops",))
+                   (o.OpsAlert,), ("finance", "warehouse", "scheduler", "erp_sync"), ("ops",))
 SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by completed refunds",
                    (o.SettlementAdjusted,), ("finance",), ("settlement",))
 COMPENSATIONS = Topic("marketing.compensations", "Coupons and virtual currency to give back",

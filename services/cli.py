@@ -17,11 +17,15 @@ topics_app = typer.Typer(no_args_is_help=True)
 reasons_app = typer.Typer(no_args_is_help=True)
 ticket_app = typer.Typer(no_args_is_help=True)
 contracts_app = typer.Typer(no_args_is_help=True)
+warehouse_app = typer.Typer(no_args_is_help=True)
+erp_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db", help="Database schema (Alembic)")
 app.add_typer(topics_app, name="topics", help="Kafka topics from the contracts' catalogue")
 app.add_typer(reasons_app, name="reasons", help="The after-sales reasons catalogue")
 app.add_typer(ticket_app, name="ticket", help="Read tickets and their audit trail")
 app.add_typer(contracts_app, name="contracts", help="JSON Schemas and AsyncAPI document")
+app.add_typer(warehouse_app, name="warehouse", help="After-sales receipts and shipments")
+app.add_typer(erp_app, name="erp", help="Orders sent to merchants' ERPs")
 
 WORKERS = {
     "intake": "services.intake.app",
@@ -177,6 +181,85 @@ def ticket_history(ticket: str = typer.Argument(..., help="ticket id or ticket n
         amount = "" if e["amount_after_cents"] is None else f"  amount {e['amount_before_cents']} -> {e['amount_after_cents']}"
         typer.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['from_status']:>19} -> {e['to_status']:<19} "
                    f"{e['actor_role']}:{e['actor_id']:<10} {e['action']:<22} {e['reason']}{amount}")
+
+
+def _with_session(action: Any) -> Any:
+    from services.common.db import make_engine, make_session_factory
+
+    async def go() -> Any:
+        engine = make_engine(Settings())
+        try:
+            async with make_session_factory(engine)() as session, session.begin():
+                return await action(session)
+        finally:
+            await engine.dispose()
+    return asyncio.run(go())
+
+
+@warehouse_app.command("receipts")
+def warehouse_receipts(ticket: str = typer.Option(None), sku: str = typer.Option(None),
+                       day: str = typer.Option(None, help="YYYY-MM-DD (UTC)")) -> None:
+    """After-sales receipts (售后入库), filtered by ticket, sku or day."""
+    from datetime import date
+
+    from services.warehouse.repository import WarehouseRepository
+
+    rows = _with_session(lambda s: WarehouseRepository(s).receipts(
+        ticket_id=ticket, sku=sku, day=date.fromisoformat(day) if day else None))
+    for r in rows:
+        lines = ", ".join(f"{ln['sku']}×{ln['quantity']}" for ln in r.lines)
+        typer.echo(f"{r.received_at:%Y-%m-%d %H:%M} {r.ticket_no} {r.receipt_type:<16} {r.inspection:<16} "
+                   f"{r.operator:<8} {lines}")
+
+
+@warehouse_app.command("shipments")
+def warehouse_shipments(ticket: str = typer.Option(None), sku: str = typer.Option(None),
+                        day: str = typer.Option(None, help="YYYY-MM-DD (UTC), by dispatch day")) -> None:
+    """After-sales shipments (售后出库), filtered by ticket, sku or day."""
+    from datetime import date
+
+    from services.warehouse.repository import WarehouseRepository
+
+    rows = _with_session(lambda s: WarehouseRepository(s).shipments(
+        ticket_id=ticket, sku=sku, day=date.fromisoformat(day) if day else None))
+    for r in rows:
+        lines = ", ".join(f"{ln['sku']}×{ln['quantity']}" for ln in r.lines)
+        typer.echo(f"{r.requested_at:%Y-%m-%d %H:%M} {r.ticket_no} {r.shipment_type:<18} {r.status:<10} "
+                   f"{r.carrier or '-'} {r.waybill or '-'} {lines}")
+
+
+@erp_app.command("failed")
+def erp_failed() -> None:
+    """ERP orders that were never acknowledged after every attempt."""
+    from services.erp_sync.repository import ErpRepository
+
+    for r in _with_session(lambda s: ErpRepository(s).failed()):
+        typer.echo(f"{r.erp_order_id} {r.shop_id} {r.ticket_no} {r.kind} attempts={r.attempts} {r.last_error}")
+
+
+@erp_app.command("resend")
+def erp_resend(erp_order_id: str) -> None:
+    """Resends a FAILED ERP order (a fresh round of attempts; the erp_sync worker relays it)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from services.common.db import make_engine, make_session_factory
+    from services.common.uow import UnitOfWork
+    from services.erp_sync.service import Deps, resend
+
+    async def go() -> bool:
+        settings = Settings()
+        engine = make_engine(settings)
+        try:
+            async with UnitOfWork(make_session_factory(engine), "erp_sync") as uow:
+                done = await resend(uow, Deps(settings, lambda: datetime.now(UTC)), uuid.UUID(erp_order_id))
+                await uow.commit()
+                return done
+        finally:
+            await engine.dispose()
+    if not asyncio.run(go()):
+        raise typer.BadParameter(f"no FAILED ERP order {erp_order_id}")
+    typer.echo("resent")
 
 
 @app.command()

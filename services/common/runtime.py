@@ -2,6 +2,8 @@
 
 - Offsets are committed manually, only after the handler's transaction committed (or the
   message was dead-lettered): FastStream's default (ack first) would lose messages on failure.
+  They are committed in small batches (every N messages or T seconds): a crash redelivers at
+  most that many already-applied messages, which the inbox turns into no-ops.
 - A redelivered message finds its event id in the inbox and changes nothing.
 - A domain rule refusing the message (``DomainError``) rolls everything back and writes,
   in a fresh transaction, only the inbox entry and a rejection event with the reason.
@@ -19,8 +21,8 @@ import base64
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +96,7 @@ class Worker:
         self.background = background or []
         self.on_start = on_start
         self.ctx: Context | None = None
+        self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds)
         self.processed = 0
         self.dead_lettered = 0
 
@@ -113,8 +116,13 @@ class Worker:
             await stack.__aenter__()
             self.ctx = await self._open(stack)
             tasks.append(asyncio.create_task(self._guard(self.ctx.relay.run(), "outbox relay")))
+            tasks.append(asyncio.create_task(self._guard(self.offsets.run(), "offset committer")))
             for loop in self.background:
                 tasks.append(asyncio.create_task(self._guard(loop(self.ctx), loop.__name__)))
+
+        @app.on_shutdown
+        async def flush_offsets() -> None:
+            await self.offsets.flush()
 
         @app.after_shutdown
         async def stop() -> None:
@@ -166,8 +174,8 @@ class Worker:
                            title=self.name)
         async def on_message(msg: KafkaMessage) -> None:
             record: ConsumerRecord = msg.raw_message  # type: ignore[assignment]
-            await self.handle(record, by_topic[record.topic])
-            await msg.ack()
+            async with self.offsets.handling(msg):
+                await self.handle(record, by_topic[record.topic])
 
     # ------------------------------------------------------------------ delivery
     async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
@@ -261,6 +269,48 @@ class Worker:
 
     def _stop_process(self) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+class OffsetCommitter:
+    """Commits the consumer's position after ``every`` handled messages or ``seconds``.
+
+    aiokafka's position moves past a message as soon as it is fetched, so a commit must never
+    run while a message is being handled: handling and flushing share one lock. A message whose
+    handling raised is never followed by a commit (the worker stops instead).
+    """
+
+    def __init__(self, every: int, seconds: float) -> None:
+        self.every = max(every, 1)
+        self.seconds = seconds
+        self._pending = 0
+        self._last = 0.0
+        self._message: KafkaMessage | None = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def handling(self, msg: KafkaMessage) -> AsyncIterator[None]:
+        async with self._lock:
+            yield  # an exception propagates: nothing is marked, nothing committed
+            self._message = msg
+            self._pending += 1
+            if self._pending >= self.every or asyncio.get_running_loop().time() - self._last >= self.seconds:
+                await self._commit()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._commit()
+
+    async def _commit(self) -> None:
+        if not self._pending or self._message is None:
+            return
+        self._pending = 0
+        self._last = asyncio.get_running_loop().time()
+        await self._message.ack()  # commits the position: every message handled so far
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds)
+            await self.flush()
 
 
 def run_worker(worker: Worker) -> None:

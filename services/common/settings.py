@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     consumer_group_prefix: str = "aftersales"
     max_attempts: int = Field(5, description="Tries of a transiently failing message before the DLQ")
     retry_backoff_seconds: float = 0.2
+    commit_every_messages: int = Field(
+        50, description="Offsets are committed after this many applied messages or commit_every_seconds")
+    commit_every_seconds: float = 0.2
     outbox_batch: int = 500
     outbox_poll_seconds: float = 0.5
     scheduler_tick_seconds: float = 1.0

@@ -1,0 +1,159 @@
+"""Throughput of the after-sales runtime against a raw aiokafka relay, measured in the same run.
+
+  baseline  raw aiokafka: consume, produce (idempotent, acks=all), commit the offset per message
+  runtime   the production Worker: decode, inbox, handler, one PostgreSQL commit, offset commit,
+            then the outbox relay publishes the handler's message
+  intake    the real intake worker applying N OrderPlaced events to its projection
+
+Usage: python bench/throughput.py [N]   (needs the stack: bash deploy/local/up.sh; source .local/env)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from contracts import Money, encode, new_envelope
+from contracts.ops import OpsAlert, Severity
+from contracts.orders import OrderLine, OrderPlaced
+from services.common.kafka import ensure_topics, make_producer
+from services.common.runtime import Subscription, Worker
+from services.common.settings import Settings
+from services.intake.app import build_worker as build_intake
+
+PARTITIONS = 6
+
+
+async def topic(settings: Settings) -> str:
+    name = f"bench.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
+    await admin.close()
+    return name
+
+
+async def fill(settings: Settings, name: str, values: list[tuple[str, bytes]]) -> None:
+    producer = make_producer(settings, "bench-fill")
+    await producer.start()
+    futures = [await producer.send(name, value, key=key.encode()) for key, value in values]
+    await asyncio.gather(*futures)
+    await producer.stop()
+
+
+def alerts(n: int) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        key = f"O-{i % 500}"
+        out.append((key, encode(new_envelope(OpsAlert(kind="BENCH", severity=Severity.INFO, message=str(i),
+                                                      order_id=key), key=key, producer="bench"))))
+    return out
+
+
+async def count_until(settings: Settings, name: str, n: int, timeout: float = 600) -> None:
+    consumer = AIOKafkaConsumer(name, bootstrap_servers=settings.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", group_id=f"bench-count-{uuid.uuid4()}")
+    await consumer.start()
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while seen < n and time.monotonic() < deadline:
+        batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+        seen += sum(len(v) for v in batch.values())
+    await consumer.stop()
+    if seen < n:
+        raise RuntimeError(f"only {seen}/{n} messages arrived on {name}")
+
+
+async def first_processed(worker: Worker) -> float:
+    """Timing starts at the first handled message: the consumer-group join is not throughput."""
+    while worker.processed == 0:
+        await asyncio.sleep(0.001)
+    return time.monotonic()
+
+
+async def raw_relay(settings: Settings, n: int) -> float:
+    source, sink = await topic(settings), await topic(settings)
+    await fill(settings, source, alerts(n))
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=settings.kafka_bootstrap_servers,
+                                group_id=f"bench-raw-{uuid.uuid4()}", enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    producer = make_producer(settings, "bench-raw")
+    await consumer.start()
+    await producer.start()
+    record = await consumer.getone()
+    started = time.monotonic()
+    for i in range(n):
+        if i:
+            record = await consumer.getone()
+        await (await producer.send(sink, record.value, key=record.key))
+        await consumer.commit()
+    elapsed = time.monotonic() - started
+    await consumer.stop()
+    await producer.stop()
+    await count_until(settings, sink, n)
+    return elapsed
+
+
+async def runtime_relay(settings: Settings, n: int) -> float:
+    source, sink = await topic(settings), await topic(settings)
+    await fill(settings, source, alerts(n))
+
+    async def forward(envelope: Any, uow: Any) -> None:
+        uow.publish(envelope.payload, key=envelope.key, cause=envelope, topic=sink)
+
+    worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [Subscription(source, {"OpsAlert": forward})])
+    app = worker.build_app()
+    await app.start()
+    started = await first_processed(worker)
+    await count_until(settings, sink, n)
+    elapsed = time.monotonic() - started
+    await app.stop()
+    return elapsed
+
+
+async def intake_projection(settings: Settings, n: int) -> float:
+    run = uuid.uuid4().hex[:6]
+    values = []
+    for i in range(n):
+        oid = f"BENCH-{run}-{i}"
+        values.append((oid, encode(new_envelope(OrderPlaced(
+            order_id=oid, shop_id="shop-bench", buyer_id=f"b{i}", placed_at=datetime.now(UTC),
+            lines=[OrderLine(line_no=1, sku="SKU-B", quantity=2, unit_price=Money.cny(1000), paid=Money.cny(1800))]),
+            key=oid, producer="bench"))))
+    await fill(settings, "orders.events", values)
+    worker = build_intake(settings)
+    app = worker.build_app()
+    await app.start()
+    started = await first_processed(worker)
+    while worker.processed < n:
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - started
+    await app.stop()
+    return elapsed
+
+
+async def main(n: int) -> None:
+    settings = Settings(log_level="WARNING", outbox_poll_seconds=0.05)
+    from services.common.logging import configure_logging
+    configure_logging("WARNING")
+    await ensure_topics(settings)
+    raw = await raw_relay(settings, n)
+    rt = await runtime_relay(settings, n)
+    intake = await intake_projection(settings, n)
+    print(f"messages per scenario: {n} ({PARTITIONS} partitions, one consumer, 2-core machine)")
+    print(f"{'scenario':<52}{'seconds':>9}{'msg/s':>10}{'vs raw':>9}")
+    for label, secs in [("raw aiokafka relay (commit per message)", raw),
+                        ("runtime relay (inbox + tx + outbox + batched commits)", rt),
+                        ("intake worker: OrderPlaced -> projection", intake)]:
+        print(f"{label:<52}{secs:>9.2f}{n / secs:>10.0f}{raw / secs:>9.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
