@@ -34,7 +34,7 @@ E2E_ENV = {
 }
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
     procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV)
     procs.start()
@@ -44,7 +44,7 @@ async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
     assert not dead, f"worker processes died during the e2e run: {dead}"
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def world(stack: Settings, workers: WorkerProcesses, sessions) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
     async with Bus(stack, "e2e") as bus, Watcher(stack, [t.name for t in CATALOGUE]) as watcher:
         yield World(bus, watcher, projection_probe(sessions))
