@@ -178,7 +178,9 @@ def ticket_history(ticket: str = typer.Argument(..., help="ticket id or ticket n
         typer.echo(json.dumps(entries, default=str, ensure_ascii=False, indent=2))
         return
     for e in entries:
-        amount = "" if e["amount_after_cents"] is None else f"  amount {e['amount_before_cents']} -> {e['amount_after_cents']}"
+        amount = ""
+        if e["amount_after_cents"] is not None:
+            amount = f"  amount {e['amount_before_cents']} -> {e['amount_after_cents']}"
         typer.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['from_status']:>19} -> {e['to_status']:<19} "
                    f"{e['actor_role']}:{e['actor_id']:<10} {e['action']:<22} {e['reason']}{amount}")
 

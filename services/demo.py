@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -216,7 +216,7 @@ async def main(settings: Settings) -> int:
                 if isinstance(result, BaseException):
                     print(f"\n✗ flow failed: {type(result).__name__}: {result}")
                     continue
-                title, ticket, expected = result
+                title, ticket, _ = cast(tuple[str, c.TicketView, str], result)
                 ok += 1
                 print(f"\n✓ {title}\n  ticket {ticket.ticket_no} ({ticket.type.value}), order {ticket.order_id}, "
                       f"refund cap {yuan(ticket.refund_total.cents)}")
@@ -232,7 +232,8 @@ async def main(settings: Settings) -> int:
         async with make_session_factory(engine)() as session:
             refunds = (await session.execute(select(func.count(), func.coalesce(func.sum(RefundRow.amount_cents), 0))
                                              .where(RefundRow.status == "SUCCEEDED"))).one()
-            executions = (await session.execute(select(func.coalesce(func.max(PaymentChannelRefund.executions), 0)))).scalar()
+            executions = (await session.execute(
+                select(func.coalesce(func.max(PaymentChannelRefund.executions), 0)))).scalar()
         print(f"\nSummary: {ok}/{len(results) - 1} flows completed, "
               f"{'refusals ok' if not isinstance(results[-1], BaseException) else 'refusals FAILED'}; "
               f"refunds succeeded so far: {refunds[0]} totalling {yuan(refunds[1])}; "

@@ -18,7 +18,8 @@ class Settings(BaseSettings):
                                       populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "AFTERSALES_KAFKA_BOOTSTRAP_SERVERS"))
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "AFTERSALES_KAFKA_BOOTSTRAP_SERVERS"))
     database_url: str = Field(
         "postgresql+asyncpg://aftersales:aftersales@127.0.0.1:5432/aftersales",
         validation_alias=AliasChoices("DATABASE_URL", "AFTERSALES_DATABASE_URL"))

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from . import errors
-from .model import MONEY_TYPES, AfterSalesType, OrderState, TicketStatus, FINAL_STATUSES
+from .model import FINAL_STATUSES, MONEY_TYPES, AfterSalesType, OrderState, TicketStatus
 from .order import Order
 from .policy import Policy
 from .reasons import Reason, needs_evidence

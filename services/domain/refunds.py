@@ -26,7 +26,7 @@ def cap_for_positions(line_paid_cents: int, line_quantity: int, positions: Itera
 def pick_free_positions(line_quantity: int, taken: set[int], wanted: int) -> tuple[int, ...]:
     """The lowest ``wanted`` positions not taken; fewer if not enough are free."""
     free = (p for p in range(line_quantity) if p not in taken)
-    picked = []
+    picked: list[int] = []
     for p in free:
         if len(picked) == wanted:
             break

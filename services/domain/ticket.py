@@ -13,8 +13,16 @@ from datetime import datetime, timedelta
 
 from . import errors
 from .model import (
-    FINAL_STATUSES, GOODS_BACK_TYPES, MONEY_TYPES, SYSTEM, Actor, AfterSalesType, Inspection,
-    InterceptState, Role, TicketStatus,
+    FINAL_STATUSES,
+    GOODS_BACK_TYPES,
+    MONEY_TYPES,
+    SYSTEM,
+    Actor,
+    AfterSalesType,
+    Inspection,
+    InterceptState,
+    Role,
+    TicketStatus,
 )
 from .policy import Policy
 

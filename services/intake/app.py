@@ -14,6 +14,7 @@ from . import handlers
 from .reasons import ReasonCatalogue
 from .service import Deps, request_rejected
 
+
 def build_worker(settings: Settings) -> Worker:
     deps = Deps(settings, clock=lambda: datetime.now(UTC))
 

@@ -34,14 +34,14 @@ class ReasonCatalogue:
         if cached is not None:
             return json.loads(cached)  # type: ignore[no-any-return]
         async with self._sessions() as session:
-            reasons = await ReasonRepository(session).list(ticket_type)
+            reasons = await ReasonRepository(session).listing(ticket_type)
         listing = [{"code": r.code, "label": r.label, "needs_evidence": r.needs_evidence} for r in reasons]
         await self._redis.set(_key(ticket_type), json.dumps(listing), ex=CACHE_TTL_SECONDS)
         return listing
 
     async def all(self, ticket_type: AfterSalesType) -> list[Reason]:
         async with self._sessions() as session:
-            return await ReasonRepository(session).list(ticket_type, include_hidden=True)
+            return await ReasonRepository(session).listing(ticket_type, include_hidden=True)
 
     async def add(self, ticket_type: AfterSalesType, code: str, label: str) -> None:
         await self._change(ticket_type, lambda repo: repo.upsert(ticket_type, code, label))

@@ -94,7 +94,7 @@ class ReasonRepository:
         row = await self.session.get(ReasonRow, (ticket_type.value, code))
         return None if row is None else Reason(row.code, row.label, (ticket_type,), row.visible, row.position)
 
-    async def list(self, ticket_type: AfterSalesType, *, include_hidden: bool = False) -> list[Reason]:
+    async def listing(self, ticket_type: AfterSalesType, *, include_hidden: bool = False) -> list[Reason]:
         stmt = select(ReasonRow).where(ReasonRow.type == ticket_type.value).order_by(ReasonRow.position)
         if not include_hidden:
             stmt = stmt.where(ReasonRow.visible.is_(True))
@@ -104,7 +104,7 @@ class ReasonRepository:
     async def upsert(self, ticket_type: AfterSalesType, code: str, label: str, *, visible: bool = True,
                      position: int | None = None) -> None:
         if position is None:
-            current = await self.list(ticket_type, include_hidden=True)
+            current = await self.listing(ticket_type, include_hidden=True)
             position = max((r.position for r in current), default=0) + 1
         stmt = insert(ReasonRow).values(type=ticket_type.value, code=code, label=label, visible=visible,
                                         position=position)

@@ -16,7 +16,12 @@ from services.common.tickets import TicketStore, announce, save_and_announce, vi
 from services.common.uow import UnitOfWork
 from services.domain import errors
 from services.domain.eligibility import (
-    AfterSalesRequest, Claim, RequestedUnits, assess, claim_kind, may_become_allowed,
+    AfterSalesRequest,
+    Claim,
+    RequestedUnits,
+    assess,
+    claim_kind,
+    may_become_allowed,
 )
 from services.domain.model import Actor, AfterSalesType, OrderState, Role
 from services.domain.order import Applied, Order, OrderLine

@@ -15,7 +15,6 @@ from services.common.uow import UnitOfWork
 
 from .repository import SchedulerRepository
 
-
 _WAITED_IN_VAIN = {
     "ORDER_UNKNOWN": "We could not find this order. Please try again later.",
     "TYPE_NOT_ALLOWED": "This kind of after-sales is not possible for the order in its current state.",

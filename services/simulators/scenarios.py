@@ -7,7 +7,9 @@ from redis.asyncio import Redis
 
 async def get(redis: Redis, system: str, subject: str, default: str = "ok") -> str:
     value = await redis.get(f"sim:{system}:{subject}")
-    return value.decode() if value else default
+    if not value:
+        return default
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def set_scenario(redis: Redis, system: str, subject: str, scenario: str) -> None:

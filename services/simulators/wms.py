@@ -1,7 +1,8 @@
 """The WMS simulator: receives and inspects returns, dispatches after-sales shipments, answers
 intercepts. Scenario ``sim:wms:<order_id>``: ``pass`` (default), an inspection result such as
 ``WRONG_ITEM`` / ``DAMAGED_BY_BUYER`` / ``FEWER_UNITS``, or ``already_dispatched`` for
-intercepts, or ``hold`` (no answer). ``AFTERSALES_SIM_WMS_MISMATCH_RATE`` makes a share of inspections fail at random."""
+intercepts, or ``hold`` (no answer).
+``AFTERSALES_SIM_WMS_MISMATCH_RATE`` makes a share of inspections fail at random."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -57,7 +57,7 @@ class WarehouseRepository:
         if sku:
             stmt = stmt.where(ReceiptRow.lines.contains([{"sku": sku}]))
         if day:
-            start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            start = datetime.combine(day, time.min, tzinfo=UTC)
             stmt = stmt.where(ReceiptRow.received_at >= start, ReceiptRow.received_at < start + timedelta(days=1))
         return list((await self.session.execute(stmt)).scalars().all())
 
@@ -69,7 +69,7 @@ class WarehouseRepository:
         if sku:
             stmt = stmt.where(ShipmentRow.lines.contains([{"sku": sku}]))
         if day:
-            start = datetime.combine(day, time.min, tzinfo=timezone.utc)
+            start = datetime.combine(day, time.min, tzinfo=UTC)
             stmt = stmt.where(ShipmentRow.dispatched_at >= start,
                               ShipmentRow.dispatched_at < start + timedelta(days=1))
         return list((await self.session.execute(stmt)).scalars().all())

@@ -7,7 +7,7 @@ import pytest
 
 import contracts
 from contracts import MalformedMessage, SchemaViolation, UnknownMessageType, decode, encode, new_envelope
-from contracts.envelope import Contract, _ENVELOPES, _REGISTRY, _UPCASTERS, message, registry, upcaster
+from contracts.envelope import _ENVELOPES, _REGISTRY, _UPCASTERS, Contract, message, registry, upcaster
 from contracts.orders import OrderPaid
 
 from .samples import sample

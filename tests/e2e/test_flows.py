@@ -276,7 +276,8 @@ async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world, 
         inspection=w.Inspection.PASSED, operator="wh-9", received_at=datetime.now(UTC)), key=oid)
     moved = await world.status(t, "INTERVENTION")
     assert "MISMATCH" in moved.payload.reason
-    alert = await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "INSPECTION_MISMATCH")
+    alert = await world.watcher.wait_for(
+        oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "INSPECTION_MISMATCH")
     assert t.ticket_no in alert.payload.message
 
 

@@ -30,7 +30,7 @@ from services.intake.reasons import ReasonCatalogue
 from services.intake.repository import OrderRepository
 from services.scheduler.service import expire_parked_events
 
-from .helpers import eventually, read_topic
+from .helpers import read_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 NOW = datetime.now(UTC)

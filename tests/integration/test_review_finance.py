@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from contracts import new_envelope
 from contracts import aftersales as c
 from contracts import decisions as d
+from contracts import new_envelope
 from contracts.topics import REJECTIONS
 from services.common.bus import Bus
 from services.common.tables import OutboxRow, RefundLedgerRow, RefundRow, TicketAuditRow, TicketRow
@@ -71,10 +71,10 @@ async def test_approve_versus_withdraw_has_one_winner(stack, sessions):
         t = await open_ticket(sessions, auto)
         withdraw = c.WithdrawTicket(ticket_id=t.ticket_id, order_id=t.order_id, buyer_id="buyer-it")
 
-        async def buyer_withdraws() -> None:
+        async def buyer_withdraws(withdraw: c.WithdrawTicket = withdraw) -> None:
             from services.intake import service as intake
             async with UnitOfWork(sessions, "intake") as uow:
-                await intake.withdraw(new_envelope(withdraw, key=t.order_id, producer="t"), uow,
+                await intake.withdraw(new_envelope(withdraw, key=withdraw.order_id, producer="t"), uow,
                                       intake.Deps(auto, clock))
                 await uow.commit()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from contracts import encode, new_envelope
 from contracts.ops import OpsAlert, Severity

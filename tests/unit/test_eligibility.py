@@ -6,7 +6,14 @@ import pytest
 
 from services.domain import errors
 from services.domain.eligibility import (
-    ALLOWED_TYPES, AfterSalesRequest, may_become_allowed, Claim, ClaimKind, RequestedUnits, assess, claim_kind,
+    ALLOWED_TYPES,
+    AfterSalesRequest,
+    Claim,
+    ClaimKind,
+    RequestedUnits,
+    assess,
+    claim_kind,
+    may_become_allowed,
 )
 from services.domain.model import AfterSalesType as A
 from services.domain.model import OrderState as O
@@ -31,7 +38,10 @@ def request(type_: A, lines=((1, 1),), reason="OTHER", evidence=(), buyer="B1") 
     return AfterSalesRequest(buyer, type_, tuple(RequestedUnits(n, q) for n, q in lines), reason, tuple(evidence))
 
 
-def check(o, req, claims=(), policy=Policy(), now=NOW, reason=None):
+DEFAULT_POLICY = Policy()
+
+
+def check(o, req, claims=(), policy=DEFAULT_POLICY, now=NOW, reason=None):
     return assess(o, req, claims, reason or REASONS.get(req.reason_code), policy, now)
 
 

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 
 from services.domain import errors
-from services.domain.model import SYSTEM, Actor, AfterSalesType, Inspection, Role, TicketStatus as S
+from services.domain.model import SYSTEM, Actor, AfterSalesType, Inspection, Role
+from services.domain.model import TicketStatus as S
 from services.domain.policy import Policy
 
 from .builders import T0, ticket
