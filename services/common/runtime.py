@@ -54,6 +54,33 @@ Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Rejector = Callable[[Envelope[Any], DomainError], Contract]
 
 
+UseCase = Callable[[Envelope[Any], UnitOfWork, Any], Awaitable[Any]]
+
+
+def bound(deps: Any, use_case: UseCase) -> Handler:
+    """A subscriber for one message type: the runtime hands it the parsed envelope and the unit
+    of work; it calls the use case with the worker's dependencies (settings, clock)."""
+    async def on_message(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        await use_case(envelope, uow, deps)
+    on_message.__name__ = f"on_{use_case.__name__}"
+    return on_message
+
+
+def periodic(job: Callable[[UnitOfWork], Awaitable[int]], every: float) -> Callable[[Context], Awaitable[None]]:
+    """A background loop running ``job`` in its own transaction every ``every`` seconds; what it
+    publishes leaves through the worker's outbox relay (durable schedules, never a sleeping handler)."""
+    async def loop(ctx: Context) -> None:
+        while True:
+            async with ctx.uow() as uow:
+                done = await job(uow)
+                await uow.commit()
+            if done:
+                ctx.relay.wake()
+            await asyncio.sleep(every)
+    loop.__name__ = getattr(job, "__name__", "periodic")
+    return loop
+
+
 class Unprocessable(InvalidMessage):
     """A handler found the message can never apply (e.g. names an unknown ticket): dead-letter it."""
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from contracts.topics import ERP_ACKS, TICKETS
-from services.common.runtime import Context, Subscription, Worker
+from services.common.runtime import Subscription, Worker, periodic
 from services.common.settings import Settings
+from services.common.uow import UnitOfWork
 
 from . import handlers, service
 from .service import Deps
@@ -15,18 +15,11 @@ from .service import Deps
 
 def build_worker(settings: Settings) -> Worker:
     deps = Deps(settings, clock=lambda: datetime.now(UTC))
-    tickets, acks = handlers.build(deps)
 
-    async def erp_retry_loop(ctx: Context) -> None:
-        while True:
-            async with ctx.uow() as uow:
-                sent = await service.resend_due(uow, deps)
-                await uow.commit()
-            if sent:
-                ctx.relay.wake()
-            await asyncio.sleep(settings.scheduler_tick_seconds)
+    async def resend_due_erp_orders(uow: UnitOfWork) -> int:
+        return await service.resend_due(uow, deps)
 
     return Worker("erp_sync", settings, [
-        Subscription(TICKETS.name, tickets),
-        Subscription(ERP_ACKS.name, acks),
-    ], background=[erp_retry_loop])
+        Subscription(TICKETS.name, handlers.ticket_handlers(deps)),
+        Subscription(ERP_ACKS.name, handlers.ack_handlers(deps)),
+    ], background=[periodic(resend_due_erp_orders, settings.scheduler_tick_seconds)])

@@ -14,9 +14,9 @@ from .service import Deps
 
 
 def build_worker(settings: Settings) -> Worker:
-    opened, decisions, wms = handlers.build(Deps(settings, clock=lambda: datetime.now(UTC)))
+    deps = Deps(settings, clock=lambda: datetime.now(UTC))
     return Worker("review", settings, [
-        Subscription(TICKETS.name, opened, on_rejected=command_rejected),
-        Subscription(DECISIONS.name, decisions, on_rejected=command_rejected),
-        Subscription(WMS_EVENTS.name, wms),
+        Subscription(TICKETS.name, handlers.ticket_handlers(deps), on_rejected=command_rejected),
+        Subscription(DECISIONS.name, handlers.decision_handlers(deps), on_rejected=command_rejected),
+        Subscription(WMS_EVENTS.name, handlers.wms_handlers(deps)),
     ])

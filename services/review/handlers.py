@@ -1,11 +1,8 @@
-"""Review subscribers: new tickets, back-office decisions, warehouse intercept results."""
+"""Review subscribers, by message type: new tickets, back-office decisions, intercept results."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from contracts import Envelope
-from services.common.uow import UnitOfWork
+from services.common.runtime import Handler, bound
 
 from . import service
 from .service import Deps
@@ -15,16 +12,13 @@ DECISION_TYPES = ("ApproveTicket", "RejectTicket", "AdjustRefundAmount", "SetRef
                   "RetryRefund")
 
 
-def build(deps: Deps) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_ticket_opened(envelope, uow, deps)
+def ticket_handlers(deps: Deps) -> dict[str, Handler]:
+    return {"TicketOpened": bound(deps, service.on_ticket_opened)}
 
-    async def on_decision(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.decide(envelope, uow, deps)
 
-    async def on_intercept_result(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_intercept_result(envelope, uow, deps)
+def decision_handlers(deps: Deps) -> dict[str, Handler]:
+    return {t: bound(deps, service.decide) for t in DECISION_TYPES}
 
-    return ({"TicketOpened": on_ticket_opened},
-            {t: on_decision for t in DECISION_TYPES},
-            {"InterceptResult": on_intercept_result})
+
+def wms_handlers(deps: Deps) -> dict[str, Handler]:
+    return {"InterceptResult": bound(deps, service.on_intercept_result)}

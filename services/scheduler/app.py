@@ -1,31 +1,26 @@
-"""The scheduler: a worker with no subscriptions whose loop fires deadlines through the outbox."""
+"""The scheduler: a worker with no subscriptions whose loops fire deadlines through the outbox."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-from services.common.logging import get_logger
-from services.common.runtime import Context, Worker
+from services.common.runtime import Worker, periodic
 from services.common.settings import Settings
+from services.common.uow import UnitOfWork
 
 from . import service
 
-log = get_logger("scheduler")
-
 
 def build_worker(settings: Settings) -> Worker:
-    async def tick_loop(ctx: Context) -> None:
-        while True:
-            fired = 0
-            for job in (service.fire_ticket_deadlines, service.cancel_unpaid_orders,
-                        service.expire_parked_events):
-                async with ctx.uow() as uow:
-                    fired += await job(uow, settings, datetime.now(UTC))
-                    await uow.commit()
-            if fired:
-                ctx.relay.wake()
-                log.info("deadlines_fired", count=fired)
-            await asyncio.sleep(settings.scheduler_tick_seconds)
+    async def ticket_deadlines(uow: UnitOfWork) -> int:
+        return await service.fire_ticket_deadlines(uow, settings, datetime.now(UTC))
 
-    return Worker("scheduler", settings, [], background=[tick_loop])
+    async def unpaid_orders(uow: UnitOfWork) -> int:
+        return await service.cancel_unpaid_orders(uow, settings, datetime.now(UTC))
+
+    async def parked_events(uow: UnitOfWork) -> int:
+        return await service.expire_parked_events(uow, settings, datetime.now(UTC))
+
+    tick = settings.scheduler_tick_seconds
+    return Worker("scheduler", settings, [], background=[
+        periodic(ticket_deadlines, tick), periodic(unpaid_orders, tick), periodic(parked_events, tick)])

@@ -13,8 +13,8 @@ from .service import Deps
 
 
 def build_worker(settings: Settings) -> Worker:
-    tickets, wms = handlers.build(Deps(settings, clock=lambda: datetime.now(UTC)))
+    deps = Deps(settings, clock=lambda: datetime.now(UTC))
     return Worker("warehouse", settings, [
-        Subscription(TICKETS.name, tickets),
-        Subscription(WMS_EVENTS.name, wms),  # hostile or impossible WMS messages: DLQ with the reason
+        Subscription(TICKETS.name, handlers.ticket_handlers(deps)),
+        Subscription(WMS_EVENTS.name, handlers.wms_handlers(deps)),  # impossible WMS messages: DLQ
     ])

@@ -1,32 +1,19 @@
-"""Warehouse subscribers: ticket transitions that need the WMS, and the WMS's answers."""
+"""Warehouse subscribers, by message type: ticket transitions that need the WMS, and its answers."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from contracts import Envelope
-from services.common.uow import UnitOfWork
+from services.common.runtime import Handler, bound
 
 from . import service
 from .service import Deps
 
 
-def build(deps: Deps) -> tuple[dict[str, Any], dict[str, Any]]:
-    async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_ticket_opened(envelope, uow, deps)
+def ticket_handlers(deps: Deps) -> dict[str, Handler]:
+    return {"TicketOpened": bound(deps, service.on_ticket_opened),
+            "TicketStatusChanged": bound(deps, service.on_ticket_changed)}
 
-    async def on_ticket_status_changed(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_ticket_changed(envelope, uow, deps)
 
-    async def on_goods_received(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_goods_received(envelope, uow, deps)
-
-    async def on_after_sales_dispatched(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_dispatched(envelope, uow, deps)
-
-    async def on_intercept_result(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await service.on_intercept_result(envelope, uow, deps)
-
-    return ({"TicketOpened": on_ticket_opened, "TicketStatusChanged": on_ticket_status_changed},
-            {"GoodsReceived": on_goods_received, "AfterSalesDispatched": on_after_sales_dispatched,
-             "InterceptResult": on_intercept_result})
+def wms_handlers(deps: Deps) -> dict[str, Handler]:
+    return {"GoodsReceived": bound(deps, service.on_goods_received),
+            "AfterSalesDispatched": bound(deps, service.on_dispatched),
+            "InterceptResult": bound(deps, service.on_intercept_result)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -51,25 +52,21 @@ class WarehouseRepository:
 
     async def receipts(self, *, ticket_id: str | None = None, sku: str | None = None,
                        day: date | None = None) -> list[ReceiptRow]:
-        stmt = select(ReceiptRow).order_by(ReceiptRow.received_at)
-        if ticket_id:
-            stmt = stmt.where(ReceiptRow.ticket_id == ticket_id)
-        if sku:
-            stmt = stmt.where(ReceiptRow.lines.contains([{"sku": sku}]))
-        if day:
-            start = datetime.combine(day, time.min, tzinfo=UTC)
-            stmt = stmt.where(ReceiptRow.received_at >= start, ReceiptRow.received_at < start + timedelta(days=1))
-        return list((await self.session.execute(stmt)).scalars().all())
+        return await self._records(ReceiptRow, ReceiptRow.received_at, ticket_id, sku, day)
 
     async def shipments(self, *, ticket_id: str | None = None, sku: str | None = None,
                         day: date | None = None) -> list[ShipmentRow]:
-        stmt = select(ShipmentRow).order_by(ShipmentRow.requested_at)
+        """Per day means per dispatch day."""
+        return await self._records(ShipmentRow, ShipmentRow.dispatched_at, ticket_id, sku, day)
+
+    async def _records(self, model: Any, at: Any, ticket_id: str | None, sku: str | None,
+                       day: date | None) -> list[Any]:
+        stmt = select(model).order_by(at)
         if ticket_id:
-            stmt = stmt.where(ShipmentRow.ticket_id == ticket_id)
+            stmt = stmt.where(model.ticket_id == ticket_id)
         if sku:
-            stmt = stmt.where(ShipmentRow.lines.contains([{"sku": sku}]))
+            stmt = stmt.where(model.lines.contains([{"sku": sku}]))
         if day:
             start = datetime.combine(day, time.min, tzinfo=UTC)
-            stmt = stmt.where(ShipmentRow.dispatched_at >= start,
-                              ShipmentRow.dispatched_at < start + timedelta(days=1))
+            stmt = stmt.where(at >= start, at < start + timedelta(days=1))
         return list((await self.session.execute(stmt)).scalars().all())

@@ -40,13 +40,14 @@ async def test_a_failed_erp_order_can_be_resent_by_hand(stack, sessions):
                                 lines=[{"sku": "SKU-1", "quantity": 1}], status="FAILED", attempts=5,
                                 last_error="no answer"))
     deps = erp.Deps(stack, lambda: datetime.now(UTC))
-    async with UnitOfWork(sessions, "erp_sync-test") as uow:
+    producer = f"erp_sync-test-{row_id.hex[:8]}"
+    async with UnitOfWork(sessions, producer) as uow:
         assert await erp.resend(uow, deps, row_id)
         await uow.commit()
-    async with UnitOfWork(sessions, "erp_sync-test") as uow:
+    async with UnitOfWork(sessions, producer) as uow:
         assert not await erp.resend(uow, deps, row_id)  # only FAILED orders
     async with sessions() as session:
         row = await session.get(ErpOrderRow, row_id)
-        sent = (await session.execute(select(OutboxRow).where(OutboxRow.producer == "erp_sync-test"))).scalars().all()
+        sent = (await session.execute(select(OutboxRow).where(OutboxRow.producer == producer))).scalars().all()
     assert row.status == "SENT" and row.attempts == 1
     assert [o.type for o in sent] == ["ErpOrderRequested"]
