@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from contracts import aftersales as c
 from contracts import decisions as d
@@ -23,7 +23,7 @@ from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.procs import ALL_WORKERS, WorkerProcesses
 from services.common.settings import Settings
-from services.common.tables import PaymentChannelRefund, RefundRow
+from services.common.tables import PaymentChannelRefund
 from services.simulators.scenarios import set_scenario
 
 DEMO_ENV = {
@@ -229,15 +229,16 @@ async def main(settings: Settings) -> int:
             else:
                 for line in refusals:
                     print(f"  - {line}")
+            paid = {e.payload.refund_id: e.payload.amount.cents
+                    for msgs in watcher.by_key.values() for _, e in msgs if e.type == "RefundSucceeded"}
         async with make_session_factory(engine)() as session:
-            refunds = (await session.execute(select(func.count(), func.coalesce(func.sum(RefundRow.amount_cents), 0))
-                                             .where(RefundRow.status == "SUCCEEDED"))).one()
-            executions = (await session.execute(
-                select(func.coalesce(func.max(PaymentChannelRefund.executions), 0)))).scalar()
+            channel = (await session.execute(select(PaymentChannelRefund).where(
+                PaymentChannelRefund.refund_id.in_(list(paid))))).scalars().all()
+        requests = max((r.executions for r in channel), default=0)
         print(f"\nSummary: {ok}/{len(results) - 1} flows completed, "
               f"{'refusals ok' if not isinstance(results[-1], BaseException) else 'refusals FAILED'}; "
-              f"refunds succeeded so far: {refunds[0]} totalling {yuan(refunds[1])}; "
-              f"most requests the channel got for one refund id: {executions}, paid once (idempotency key); "
+              f"{len(paid)} refunds paid, {yuan(sum(paid.values()))} in total, each refund id paid once by the "
+              f"channel ({len(channel)} channel records; up to {requests} requests for one id); "
               f"{time.monotonic() - started:.1f} s")
         dead = procs.dead()
         if dead:
