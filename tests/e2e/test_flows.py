@@ -291,3 +291,24 @@ async def test_a_killed_worker_loses_nothing(world, workers):
     await asyncio.sleep(1)
     workers.start(["finance"])
     await world.status(t, "COMPLETED", timeout=60)
+
+
+async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, redis, sessions):
+    oid = await world.place_order([MUG], state="COMPLETED")
+    await set_scenario(redis, "wms", oid, "FEWER_UNITS")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 2)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.status(t, "AWAITING_RETURN")
+    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                             carrier="SF", waybill="SF6"))
+    await world.status(t, "INTERVENTION")
+    await world.decide(d.ResolveIntervention, t, "ops", "ops-2", outcome=d.InterventionOutcome.NEGOTIATED,
+                       lines=[d.LineAmount(line_no=1, refund_cents=3_333)], note="one mug came back")
+    await world.status(t, "PENDING_REFUND")
+    await world.decide(d.ApproveRefund, t, "finance", "fin-1")
+    done = await world.status(t, "COMPLETED")
+    assert done.payload.amount_after.cents == 3_333
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.order_id == oid))).scalar_one()
+    assert refund.amount_cents == 3_333

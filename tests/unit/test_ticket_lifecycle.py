@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.domain import errors
 from services.domain.model import SYSTEM, Actor, AfterSalesType, Inspection, Role
@@ -261,3 +263,46 @@ def test_cancel_completes_at_once():
     t.opened(P, BUYER)
     assert t.status == S.COMPLETED
     assert [c.action for c in t.changes] == ["open", "cancel"]
+
+
+decision = st.sampled_from(["approve", "adjust", "finance_approve", "send_back", "manager", "withdraw",
+                            "succeed", "fail", "retry", "flags"])
+
+
+@given(st.lists(st.tuples(decision, st.integers(-10, 20_000)), max_size=25))
+def test_no_sequence_of_decisions_refunds_more_than_the_cap(steps):
+    """Whatever ops, finance, managers and buyers do, in any order, the refund never exceeds
+    the cap, is never negative, and completes at most once."""
+    t = ticket(refund=6666, cap=6666)
+    actors = {"approve": OPS, "adjust": OPS, "finance_approve": FIN, "send_back": FIN, "manager": MGR,
+              "withdraw": BUYER, "retry": FIN, "flags": OPS}
+    completions = 0
+    for action, amount in steps:
+        try:
+            if action == "approve":
+                t.approve(OPS, NOW, P)
+            elif action == "adjust":
+                t.adjust_refund(OPS, NOW, P, {1: amount}, "agreed")
+            elif action == "finance_approve":
+                t.approve_refund(FIN, NOW, P)
+            elif action == "send_back":
+                t.send_back(FIN, NOW, P, "check")
+            elif action == "manager":
+                t.approve_large_amount(MGR, NOW, P)
+            elif action == "withdraw":
+                t.withdraw(BUYER, NOW, P)
+            elif action == "succeed":
+                t.refund_succeeded(NOW, P, t.refund_total_cents)
+                completions += 1
+            elif action == "fail":
+                t.refund_failed(NOW, P, "declined")
+            elif action == "retry":
+                t.retry_refund(actors[action], NOW, P)
+            else:
+                t.set_flags(OPS, NOW, coupon=True, virtual_currency=False, shipping=False)
+        except errors.DomainError:
+            pass
+        assert 0 <= t.refund_total_cents <= t.cap_total_cents
+    assert completions <= 1
+    if t.status == S.COMPLETED:
+        assert t.changes[-1].action == "refund_succeeded"

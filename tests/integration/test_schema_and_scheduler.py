@@ -1,0 +1,59 @@
+"""Workers refuse an outdated schema; the scheduler cancels unpaid orders passively."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.common.migrations_check import SchemaNotCurrent, require_current_schema
+from services.common.tables import OrderRow, OutboxRow
+from services.common.uow import UnitOfWork
+from services.scheduler.service import cancel_unpaid_orders
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_a_worker_refuses_a_database_without_the_current_schema(stack):
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(stack.database_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    elsewhere = create_async_engine(stack.database_url, connect_args={"server_settings": {"search_path": name}})
+    try:
+        with pytest.raises(SchemaNotCurrent, match="at nothing.*aftersales db upgrade"):
+            await require_current_schema(elsewhere)
+        async with elsewhere.begin() as conn:
+            await conn.execute(text("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL)"))
+            await conn.execute(text("INSERT INTO alembic_version VALUES ('0000')"))
+        with pytest.raises(SchemaNotCurrent, match="at 0000"):
+            await require_current_schema(elsewhere)
+        await require_current_schema(admin)  # the real database is current
+    finally:
+        await elsewhere.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        await admin.dispose()
+
+
+async def test_unpaid_orders_are_closed_after_the_payment_timeout(stack, sessions):
+    old, fresh = f"O-old-{uuid.uuid4().hex[:6]}", f"O-new-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        for oid, placed in ((old, now - timedelta(minutes=31)), (fresh, now - timedelta(minutes=5))):
+            session.add(OrderRow(order_id=oid, shop_id="shop-it", buyer_id="b", state="PENDING_PAYMENT",
+                                 placed_at=placed, shipping_fee_cents=0, platform_subsidy_cents=0,
+                                 platform_fee_cents=0, close_requested=False, lines=[], version=0))
+    async with UnitOfWork(sessions, f"scheduler-{uuid.uuid4().hex[:6]}") as uow:
+        await cancel_unpaid_orders(uow, stack, now)
+        await uow.commit()
+    async with UnitOfWork(sessions, f"scheduler-{uuid.uuid4().hex[:6]}") as uow:  # a second tick: nothing again
+        await cancel_unpaid_orders(uow, stack, now)
+        await uow.commit()
+    async with sessions() as session:
+        closes = (await session.execute(select(OutboxRow.key).where(
+            OutboxRow.type == "CloseOrder", OutboxRow.key.in_([old, fresh])))).scalars().all()
+    assert closes == [old]
