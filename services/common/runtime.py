@@ -198,11 +198,12 @@ class Worker:
 
         @broker.subscriber(*by_topic, group_id=self.group, ack_policy=AckPolicy.MANUAL,
                            auto_offset_reset="earliest", max_poll_interval_ms=300_000,
+                           batch=True, max_records=self.settings.batch_max_records, batch_timeout_ms=50,
                            title=self.name)
-        async def on_message(msg: KafkaMessage) -> None:
-            record: ConsumerRecord = msg.raw_message  # type: ignore[assignment]
+        async def on_messages(msg: KafkaMessage) -> None:
+            records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
             async with self.offsets.handling(msg):
-                await self.handle(record, by_topic[record.topic])
+                await self.handle_batch(records, by_topic)
 
     # ------------------------------------------------------------------ delivery
     async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
@@ -247,6 +248,74 @@ class Worker:
                     return
                 log.warning("retrying", attempt=attempt, error=type(exc).__name__, detail=str(exc)[:200])
                 await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** (attempt - 1))
+
+    async def handle_batch(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
+        """Applies a fetched batch in one transaction, each message in its own savepoint: a
+        refusal stays that message's, and one fsync'd commit serves the whole batch. Any other
+        error rolls the batch back and its messages go one by one through ``handle`` (retries,
+        then the DLQ)."""
+        assert self.ctx is not None
+        if len(records) == 1:
+            await self.handle(records[0], by_topic[records[0].topic])
+            return
+        letters: list[tuple[ConsumerRecord, InvalidMessage]] = []
+        applied = 0
+        try:
+            async with self.ctx.uow() as uow:
+                for record in records:
+                    structlog.contextvars.clear_contextvars()
+                    structlog.contextvars.bind_contextvars(worker=self.name, topic=record.topic,
+                                                           partition=record.partition, offset=record.offset)
+                    try:
+                        envelope = decode(record.value)
+                    except InvalidMessage as exc:
+                        letters.append((record, exc))
+                        continue
+                    sub = by_topic[record.topic]
+                    handler = sub.handlers.get(envelope.type)
+                    if handler is None:
+                        continue
+                    structlog.contextvars.bind_contextvars(event_id=str(envelope.event_id), type=envelope.type,
+                                                           order_id=envelope.key)
+                    refused = await self._apply_in_savepoint(uow, envelope, handler, sub)
+                    if isinstance(refused, InvalidMessage):
+                        letters.append((record, refused))
+                    applied += 1
+                await uow.commit()
+        except Exception as exc:
+            log.warning("batch_failed_going_one_by_one", error=type(exc).__name__, size=len(records))
+            for record in records:
+                await self.handle(record, by_topic[record.topic])
+            return
+        self.processed += applied
+        if uow.published:
+            self.ctx.relay.wake()
+        for record, letter in letters:
+            await self.dead_letter(record, letter, attempts=1)
+
+    async def _apply_in_savepoint(self, uow: UnitOfWork, envelope: Envelope[Any], handler: Handler,
+                                  sub: Subscription) -> InvalidMessage | None:
+        """One message inside a batch; returns the reason if it must be dead-lettered."""
+        savepoint = await uow.session.begin_nested()
+        mark = len(uow.published)
+        try:
+            if await uow.first_time(self.group, envelope.event_id):
+                await handler(envelope, uow)
+            await savepoint.commit()
+            return None
+        except (DomainError, InvalidMessage) as err:
+            await savepoint.rollback()
+            del uow.published[mark:]
+            if isinstance(err, InvalidMessage):
+                return err
+            if sub.on_rejected is None:
+                return Unprocessable(f"{err.code}: {err.message}")
+            log.info("rejected", code=err.code)
+            savepoint = await uow.session.begin_nested()
+            if await uow.first_time(self.group, envelope.event_id):
+                uow.publish(sub.on_rejected(envelope, err), key=envelope.key, cause=envelope)
+            await savepoint.commit()
+            return None
 
     async def _apply(self, envelope: Envelope[Any], handler: Handler) -> None:
         assert self.ctx is not None

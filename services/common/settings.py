@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     consumer_group_prefix: str = "aftersales"
     max_attempts: int = Field(5, description="Tries of a transiently failing message before the DLQ")
     retry_backoff_seconds: float = 0.2
+    batch_max_records: int = Field(
+        100, description="Messages fetched and applied in one PostgreSQL transaction (one savepoint each)")
     commit_every_messages: int = Field(
         50, description="Offsets are committed after this many applied messages or commit_every_seconds")
     commit_every_seconds: float = 0.2

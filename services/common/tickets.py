@@ -60,7 +60,8 @@ class TicketStore:
         self.session = session
 
     async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None:
-        stmt = select(TicketRow).where(TicketRow.ticket_id == ticket_id)
+        stmt = (select(TicketRow).where(TicketRow.ticket_id == ticket_id)
+                .execution_options(populate_existing=True))  # saves are Core UPDATEs: reload, never reuse
         if lock:
             stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
@@ -69,7 +70,7 @@ class TicketStore:
     async def for_order(self, order_id: str) -> list[Ticket]:
         rows = (await self.session.execute(
             select(TicketRow).where(TicketRow.order_id == order_id).order_by(TicketRow.applied_at)
-        )).scalars().all()
+            .execution_options(populate_existing=True))).scalars().all()
         return [to_domain(r) for r in rows]
 
     async def add(self, ticket: Ticket, request_id: Any) -> None:

@@ -21,7 +21,8 @@ class OrderRepository:
         self.session = session
 
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
-        stmt = select(OrderRow).where(OrderRow.order_id == order_id)
+        stmt = (select(OrderRow).where(OrderRow.order_id == order_id)
+                .execution_options(populate_existing=True))  # saves are Core UPDATEs: reload
         if lock:
             stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
