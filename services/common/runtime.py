@@ -250,72 +250,42 @@ class Worker:
                 await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** (attempt - 1))
 
     async def handle_batch(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
-        """Applies a fetched batch in one transaction, each message in its own savepoint: a
-        refusal stays that message's, and one fsync'd commit serves the whole batch. Any other
-        error rolls the batch back and its messages go one by one through ``handle`` (retries,
-        then the DLQ)."""
+        """Applies a fetched batch in one transaction: one inbox insert for all event ids, the
+        handlers of the new ones, one fsync'd commit. If any message is refused, invalid or
+        fails, the batch is rolled back and replayed one message at a time through ``handle``
+        (per-message transactions, rejections, retries, DLQ), so the rare case stays exact."""
         assert self.ctx is not None
+        work: list[tuple[Envelope[Any], Handler]] = []
+        for record in records:
+            try:
+                envelope = decode(record.value)
+            except InvalidMessage:
+                return await self._one_by_one(records, by_topic)
+            handler = by_topic[record.topic].handlers.get(envelope.type)
+            if handler is not None:
+                work.append((envelope, handler))
         if len(records) == 1:
-            await self.handle(records[0], by_topic[records[0].topic])
-            return
-        letters: list[tuple[ConsumerRecord, InvalidMessage]] = []
-        applied = 0
+            return await self._one_by_one(records, by_topic)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(worker=self.name, batch=len(records))
         try:
             async with self.ctx.uow() as uow:
-                for record in records:
-                    structlog.contextvars.clear_contextvars()
-                    structlog.contextvars.bind_contextvars(worker=self.name, topic=record.topic,
-                                                           partition=record.partition, offset=record.offset)
-                    try:
-                        envelope = decode(record.value)
-                    except InvalidMessage as exc:
-                        letters.append((record, exc))
-                        continue
-                    sub = by_topic[record.topic]
-                    handler = sub.handlers.get(envelope.type)
-                    if handler is None:
-                        continue
-                    structlog.contextvars.bind_contextvars(event_id=str(envelope.event_id), type=envelope.type,
-                                                           order_id=envelope.key)
-                    refused = await self._apply_in_savepoint(uow, envelope, handler, sub)
-                    if isinstance(refused, InvalidMessage):
-                        letters.append((record, refused))
-                    applied += 1
+                fresh = await uow.first_time_many(self.group, [e.event_id for e, _ in work])
+                for envelope, handler in work:
+                    if envelope.event_id in fresh:
+                        fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
+                        await handler(envelope, uow)
                 await uow.commit()
         except Exception as exc:
-            log.warning("batch_failed_going_one_by_one", error=type(exc).__name__, size=len(records))
-            for record in records:
-                await self.handle(record, by_topic[record.topic])
-            return
-        self.processed += applied
+            log.info("batch_replayed_one_by_one", reason=type(exc).__name__, size=len(records))
+            return await self._one_by_one(records, by_topic)
+        self.processed += len(work)
         if uow.published:
             self.ctx.relay.wake()
-        for record, letter in letters:
-            await self.dead_letter(record, letter, attempts=1)
 
-    async def _apply_in_savepoint(self, uow: UnitOfWork, envelope: Envelope[Any], handler: Handler,
-                                  sub: Subscription) -> InvalidMessage | None:
-        """One message inside a batch; returns the reason if it must be dead-lettered."""
-        savepoint = await uow.session.begin_nested()
-        mark = len(uow.published)
-        try:
-            if await uow.first_time(self.group, envelope.event_id):
-                await handler(envelope, uow)
-            await savepoint.commit()
-            return None
-        except (DomainError, InvalidMessage) as err:
-            await savepoint.rollback()
-            del uow.published[mark:]
-            if isinstance(err, InvalidMessage):
-                return err
-            if sub.on_rejected is None:
-                return Unprocessable(f"{err.code}: {err.message}")
-            log.info("rejected", code=err.code)
-            savepoint = await uow.session.begin_nested()
-            if await uow.first_time(self.group, envelope.event_id):
-                uow.publish(sub.on_rejected(envelope, err), key=envelope.key, cause=envelope)
-            await savepoint.commit()
-            return None
+    async def _one_by_one(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
+        for record in records:
+            await self.handle(record, by_topic[record.topic])
 
     async def _apply(self, envelope: Envelope[Any], handler: Handler) -> None:
         assert self.ctx is not None

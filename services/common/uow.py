@@ -41,6 +41,14 @@ class UnitOfWork:
                 .on_conflict_do_nothing().returning(InboxRow.event_id))
         return (await self.session.execute(stmt)).scalar_one_or_none() is not None
 
+    async def first_time_many(self, consumer: str, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Records a batch of events in one statement; returns the ids not seen before."""
+        if not event_ids:
+            return set()
+        rows = [{"consumer": consumer, "event_id": e} for e in dict.fromkeys(event_ids)]
+        stmt = insert(InboxRow).values(rows).on_conflict_do_nothing().returning(InboxRow.event_id)
+        return set((await self.session.execute(stmt)).scalars().all())
+
     def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
                 topic: str | None = None) -> Envelope[Any]:
         """Adds a message to the outbox; it leaves for Kafka only if this transaction commits."""

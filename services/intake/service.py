@@ -12,6 +12,7 @@ from contracts import Envelope, decode
 from contracts import aftersales as c
 from contracts import orders as o
 from services.common.settings import Settings
+from services.common.tables import ParkedOrderEvent
 from services.common.tickets import TicketStore, announce, save_and_announce, view
 from services.common.uow import UnitOfWork
 from services.domain import errors
@@ -65,14 +66,13 @@ def _apply(order: Order, payload: Any) -> Applied:
 
 async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
     """Applies an upstream fact; one that arrives before what it follows is parked, not lost.
-    Buyer requests that were waiting for this order's facts are tried again afterwards."""
+    Parked facts and buyer requests waiting for this order are tried again afterwards."""
     orders = OrderRepository(uow.session)
     payload = envelope.payload
     if isinstance(payload, o.OrderPlaced):
-        if not await orders.add(_order_from(payload)):
+        order = _order_from(payload)
+        if not await orders.add(order):
             return  # duplicate OrderPlaced
-        order = await orders.get(payload.order_id)
-        assert order is not None
     else:
         found = await orders.get(payload.order_id)
         if found is None:
@@ -87,30 +87,32 @@ async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps
             return
         if outcome == Applied.STALE:
             return
-    await _drain_parked(orders, order)
-    await orders.save(order)
-    await _retry_parked_requests(orders, order, uow, deps)
+    waiting = await orders.parked(order.order_id)
+    if waiting:
+        await _drain_parked(orders, order, [p for p in waiting if p.type in ORDER_FACTS])
+    if waiting or not isinstance(payload, o.OrderPlaced):
+        await orders.save(order)
+    requests = [p for p in waiting if p.type == "RequestAfterSales"]
+    if requests:
+        await _retry_parked_requests(orders, order, requests, uow, deps)
 
 
-async def _drain_parked(orders: OrderRepository, order: Order) -> None:
-    """Applies parked events that have become valid, until none makes progress."""
+async def _drain_parked(orders: OrderRepository, order: Order, facts: list[ParkedOrderEvent]) -> None:
+    """Applies parked facts that have become valid, until none makes progress."""
     progress = True
-    while progress:
+    while progress and facts:
         progress = False
-        for parked in await orders.parked(order.order_id):
-            if parked.type not in ORDER_FACTS:
-                continue
-            outcome = _apply(order, decode(parked.value).payload)
-            if outcome != Applied.NOT_YET:
+        for parked in list(facts):
+            if _apply(order, decode(parked.value).payload) != Applied.NOT_YET:
                 await orders.unpark(parked.id)
+                facts.remove(parked)
                 progress = True
 
 
-async def _retry_parked_requests(orders: OrderRepository, order: Order, uow: UnitOfWork, deps: Deps) -> None:
+async def _retry_parked_requests(orders: OrderRepository, order: Order, requests: list[ParkedOrderEvent],
+                                 uow: UnitOfWork, deps: Deps) -> None:
     """Each waiting request runs in a savepoint: its refusal never undoes the order fact."""
-    for parked in await orders.parked(order.order_id):
-        if parked.type != "RequestAfterSales":
-            continue
+    for parked in requests:
         waiting = decode(parked.value)
         savepoint = await uow.session.begin_nested()
         published = len(uow.published)
