@@ -114,6 +114,14 @@ class World:
     async def buyer(self, message: Any) -> Envelope[Any]:
         return await self.bus.publish(message, key=message.order_id)
 
+    async def ship_back(self, ticket: c.TicketView, carrier: str = "SF", waybill: str | None = None,
+                        buyer: str = "buyer-1") -> Envelope[Any]:
+        """The buyer ships the goods back once they see the approval (AWAITING_RETURN)."""
+        await self.status(ticket, "AWAITING_RETURN")
+        return await self.buyer(c.SubmitReturnShipment(
+            ticket_id=ticket.ticket_id, order_id=ticket.order_id, buyer_id=buyer, carrier=carrier,
+            waybill=waybill or f"{carrier}{uuid.uuid4().int % 10**10:010d}"))
+
     async def status(self, ticket: c.TicketView, status: str, timeout: float = 30.0, nth: int = 1) -> Envelope[Any]:
         """Waits until the ticket has entered ``status`` for the ``nth`` time."""
         def entered(e: Envelope[Any]) -> bool:

@@ -103,8 +103,7 @@ async def return_with_erp(w: World) -> tuple[str, c.TicketView, str]:
     await w.decide(d.ApproveTicket, t, "ops", "ops-li")
     await w.status(t, "AWAITING_RETURN")
     await w.watcher.wait_for(oid, lambda e: e.type == "ErpOrderAcknowledged")
-    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                         carrier="ZTO", waybill="ZT7788990011"))
+    await w.ship_back(t, "ZTO", "ZT7788990011")
     await w.status(t, "PENDING_REFUND")
     await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
     await w.status(t, "COMPLETED")
@@ -117,9 +116,7 @@ async def return_mismatch(w: World, redis: Redis) -> tuple[str, c.TicketView, st
     await w.request(oid, "RETURN_AND_REFUND", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
     t = await w.opened(oid)
     await w.decide(d.ApproveTicket, t, "ops", "ops-li")
-    await w.status(t, "AWAITING_RETURN")
-    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                         carrier="YTO", waybill="YT1234567"))
+    await w.ship_back(t, "YTO", "YT1234567")
     await w.status(t, "INTERVENTION")
     await w.decide(d.ResolveIntervention, t, "ops", "ops-zhao", outcome=d.InterventionOutcome.NEGOTIATED,
                    lines=[d.LineAmount(line_no=1, refund_cents=9_000)], note="scratched lid; 90 agreed")
@@ -134,9 +131,7 @@ async def exchange(w: World) -> tuple[str, c.TicketView, str]:
     await w.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
     t = await w.opened(oid)
     await w.decide(d.ApproveTicket, t, "ops", "ops-li")
-    await w.status(t, "AWAITING_RETURN")
-    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                         carrier="SF", waybill="SF55511122"))
+    await w.ship_back(t, "SF", "SF55511122")
     await w.status(t, "RESHIPPED")
     await w.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
     await w.status(t, "COMPLETED")
@@ -148,9 +143,7 @@ async def repair(w: World) -> tuple[str, c.TicketView, str]:
     await w.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
     t = await w.opened(oid)
     await w.decide(d.ApproveTicket, t, "ops", "ops-li")
-    await w.status(t, "AWAITING_RETURN")
-    await w.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                         carrier="SF", waybill="SF99900011"))
+    await w.ship_back(t, "SF", "SF99900011")
     await w.status(t, "RESHIPPED")
     await w.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
     await w.status(t, "COMPLETED")

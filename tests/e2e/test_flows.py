@@ -79,9 +79,7 @@ async def test_return_and_refund_with_erp_acknowledged(world, sessions):
     await world.status(t, "AWAITING_RETURN")
     ack = await world.watcher.wait_for(oid, lambda e: e.type == "ErpOrderAcknowledged")
     assert ack.payload.accepted
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="ZTO", waybill="ZT1"))
+    await world.ship_back(t, "ZTO", "ZT1")
     await world.status(t, "PENDING_REFUND")
     await world.decide(d.ApproveRefund, t, "finance", "fin-1")
     await world.status(t, "COMPLETED")
@@ -97,9 +95,7 @@ async def test_return_with_mismatch_sent_back_closes_without_refund(world, redis
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="YTO", waybill="YT1"))
+    await world.ship_back(t, "YTO", "YT1")
     await world.status(t, "INTERVENTION")
     await world.decide(d.ResolveIntervention, t, "ops", "ops-2", outcome=d.InterventionOutcome.SEND_BACK,
                        note="a different lamp came back")
@@ -115,9 +111,7 @@ async def test_exchange_to_completion_and_merchant_without_erp_sends_nothing(wor
     await world.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="SF", waybill="SF1"))
+    await world.ship_back(t, "SF", "SF1")
     dispatched = await world.status(t, "RESHIPPED")
     assert dispatched.payload.actor.role == c.Role.WAREHOUSE
     await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
@@ -130,9 +124,7 @@ async def test_repair_to_completion(world):
     await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="SF", waybill="SF2"))
+    await world.ship_back(t, "SF", "SF2")
     await world.status(t, "IN_REPAIR")
     await world.status(t, "RESHIPPED")
     await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
@@ -222,9 +214,7 @@ async def test_waiting_for_the_return_times_out_and_reshipment_auto_confirms(wor
     await world.request(oid2, "EXCHANGE", [(1, 1)])
     t2 = await world.opened(oid2)
     await world.decide(d.ApproveTicket, t2, "ops", "ops-1")
-    await world.status(t2, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t2.ticket_id, order_id=oid2, buyer_id="buyer-1",
-                                             carrier="SF", waybill="SF3"))
+    await world.ship_back(t2, "SF", "SF3")
     done = await world.status(t2, "COMPLETED", timeout=20)
     assert done.payload.actor.role == c.Role.SYSTEM
 
@@ -241,9 +231,7 @@ async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_secon
     letter = await world.watcher.wait_for(oid, lambda e: e.type == "DeadLetter")
     assert "unknown ticket" in letter.payload.reason
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="SF", waybill="SF4"))
+    await world.ship_back(t, "SF", "SF4")
     await world.status(t, "PENDING_REFUND")
     await world.decide(d.ApproveRefund, t, "finance", "fin-1")
     await world.status(t, "COMPLETED")
@@ -266,9 +254,7 @@ async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world, 
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="SF", waybill="SF5"))
+    await world.ship_back(t, "SF", "SF5")
     await world.status(t, "AWAITING_RECEIPT")
     await world.bus.publish(w.GoodsReceived(
         receipt_id=uuid.uuid4(), ticket_id=t.ticket_id, order_id=oid, receipt_type=w.ReceiptType.RETURN_RECEIPT,
@@ -299,9 +285,7 @@ async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, re
     await world.request(oid, "RETURN_AND_REFUND", [(1, 2)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
-    await world.status(t, "AWAITING_RETURN")
-    await world.buyer(c.SubmitReturnShipment(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
-                                             carrier="SF", waybill="SF6"))
+    await world.ship_back(t, "SF", "SF6")
     await world.status(t, "INTERVENTION")
     await world.decide(d.ResolveIntervention, t, "ops", "ops-2", outcome=d.InterventionOutcome.NEGOTIATED,
                        lines=[d.LineAmount(line_no=1, refund_cents=3_333)], note="one mug came back")
