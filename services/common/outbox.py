@@ -15,15 +15,19 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .logging import get_logger
-from .tables import OutboxRow
+from .tables import InboxRow, OutboxRow
 
 log = get_logger("outbox")
+
+INBOX_RETENTION = timedelta(days=8)  # > log.retention.hours=168 of the broker
 
 
 class OutboxRelay:
     def __init__(self, producer_name: str, sessions: async_sessionmaker[AsyncSession],
-                 producer: AIOKafkaProducer, *, batch: int = 500, poll_seconds: float = 0.5) -> None:
+                 producer: AIOKafkaProducer, *, batch: int = 500, poll_seconds: float = 0.5,
+                 consumer_group: str | None = None) -> None:
         self.producer_name = producer_name
+        self.consumer_group = consumer_group or producer_name
         self._sessions = sessions
         self._producer = producer
         self._batch = batch
@@ -48,6 +52,7 @@ class OutboxRelay:
                 continue
             if datetime.now(UTC) - last_cleanup > timedelta(minutes=10):
                 await self.delete_published(older_than=timedelta(days=1))
+                await self.forget_processed(older_than=INBOX_RETENTION)
                 last_cleanup = datetime.now(UTC)
             self._wake.clear()
             try:
@@ -79,6 +84,13 @@ class OutboxRelay:
                 .values(published_at=func.now()))
         self.relayed += len(rows)
         return len(rows)
+
+    async def forget_processed(self, older_than: timedelta) -> None:
+        """Inbox ids are kept longer than Kafka keeps messages (7 days), so no redelivery outlives them."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(InboxRow).where(
+                InboxRow.consumer == self.consumer_group,
+                InboxRow.processed_at < datetime.now(UTC) - older_than))
 
     async def delete_published(self, older_than: timedelta) -> None:
         async with self._sessions() as session, session.begin():

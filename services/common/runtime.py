@@ -176,7 +176,7 @@ class Worker:
         await producer.start()
         stack.push_async_callback(producer.stop)
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
-                            poll_seconds=self.settings.outbox_poll_seconds)
+                            poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group)
         ctx = Context(self.settings, engine, sessions, producer, relay, self.name)
         if self.on_start is not None:
             await self.on_start(ctx)

@@ -277,3 +277,21 @@ async def test_two_relays_never_publish_the_same_rows_concurrently(stack, sessio
             await p.stop()
     seen = await read_topic(stack, topic, lambda e: True, 40, settle=1.0)
     assert len(seen) == 40 and len({e.event_id for e in seen}) == 40
+
+
+async def test_old_inbox_entries_are_forgotten_after_the_retention(stack, sessions):
+    from datetime import UTC, datetime, timedelta
+
+    from services.common.tables import InboxRow
+
+    group = f"t-inbox-{uuid.uuid4().hex[:6]}"
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    async with sessions() as session, session.begin():
+        session.add(InboxRow(consumer=group, event_id=old, processed_at=datetime.now(UTC) - timedelta(days=9)))
+        session.add(InboxRow(consumer=group, event_id=recent))
+    producer = make_producer(stack, client_id=group)
+    relay = OutboxRelay(group, sessions, producer, consumer_group=group)
+    await relay.forget_processed(older_than=timedelta(days=8))
+    async with sessions() as session:
+        kept = (await session.execute(select(InboxRow.event_id).where(InboxRow.consumer == group))).scalars().all()
+    assert kept == [recent]
