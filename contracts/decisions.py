@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from .aftersales import Actor
-from .envelope import Cents, Contract, Id, message
+from .envelope import Contract, Id, message
 
 
 class Decision(Contract):
@@ -31,8 +31,10 @@ class RejectTicket(Decision):
 
 
 class LineAmount(Contract):
+    """A proposed amount; its sign and cap are business rules, refused with a reason by review."""
+
     line_no: int = Field(ge=1)
-    refund_cents: Cents
+    refund_cents: int = Field(ge=-(10**12), le=10**12, strict=True)
 
 
 @message("AdjustRefundAmount")

@@ -71,6 +71,10 @@ class AmountAboveCap(DomainError):
     code = "AMOUNT_ABOVE_CAP"
 
 
+class InvalidAmount(DomainError):
+    code = "INVALID_AMOUNT"
+
+
 class ReasonRequired(DomainError):
     code = "REASON_REQUIRED"
 

@@ -375,7 +375,7 @@ class Ticket:
             if line is None:
                 raise errors.UnknownLine(f"Line {line_no} is not part of this ticket.")
             if cents < 0:
-                raise errors.AmountAboveCap("A refund amount cannot be negative.")
+                raise errors.InvalidAmount("A refund amount cannot be negative.")
             if cents > line.cap_cents:
                 raise errors.AmountAboveCap(
                     f"Line {line_no}: {cents} cents is above the cap of {line.cap_cents} cents.")

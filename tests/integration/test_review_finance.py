@@ -99,6 +99,8 @@ async def test_finance_approve_versus_send_back_has_one_winner(stack, sessions):
     (d.ApproveRefund, "finance", {}, errors.IllegalTransition),
     (d.AdjustRefundAmount, "ops", {"lines": [d.LineAmount(line_no=1, refund_cents=999_999)], "reason": "x"},
      errors.AmountAboveCap),
+    (d.AdjustRefundAmount, "ops", {"lines": [d.LineAmount(line_no=1, refund_cents=-500)], "reason": "x"},
+     errors.InvalidAmount),
     (d.RejectTicket, "finance", {"reason": "no"}, errors.NotPermitted),
 ])
 async def test_bad_commands_are_refused_and_change_nothing(stack, sessions, message, role, fields, error):
@@ -119,8 +121,11 @@ async def test_refused_commands_reach_the_rejection_topic(stack, sessions):
                                               actor=c.Actor(role=c.Role.FINANCE, id="fin-1")), key=t.order_id)
             await bus.publish(d.ApproveTicket(ticket_id="no-such-ticket", order_id=t.order_id,
                                               actor=c.Actor(role=c.Role.OPS, id="ops-1")), key=t.order_id)
-        seen = await read_topic(stack, REJECTIONS.name, lambda e: e.key == t.order_id, 2)
-        assert sorted(e.payload.code for e in seen) == ["ILLEGAL_TRANSITION", "TICKET_UNKNOWN"]
+            await bus.publish(d.AdjustRefundAmount(
+                ticket_id=t.ticket_id, order_id=t.order_id, actor=c.Actor(role=c.Role.OPS, id="ops-1"),
+                lines=[d.LineAmount(line_no=1, refund_cents=-1)], reason="oops"), key=t.order_id)
+        seen = await read_topic(stack, REJECTIONS.name, lambda e: e.key == t.order_id, 3)
+        assert sorted(e.payload.code for e in seen) == ["ILLEGAL_TRANSITION", "INVALID_AMOUNT", "TICKET_UNKNOWN"]
         assert all(e.payload.message for e in seen)
     finally:
         await app.stop()

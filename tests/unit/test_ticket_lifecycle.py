@@ -84,7 +84,7 @@ def test_nobody_may_raise_the_refund_above_the_cap_and_lowering_needs_a_reason()
     t = ticket()
     with pytest.raises(errors.AmountAboveCap):
         t.adjust_refund(OPS, NOW, P, {1: 6667}, "more")
-    with pytest.raises(errors.AmountAboveCap):
+    with pytest.raises(errors.InvalidAmount):
         t.adjust_refund(OPS, NOW, P, {1: -1}, "negative")
     with pytest.raises(errors.ReasonRequired):
         t.adjust_refund(OPS, NOW, P, {1: 5000}, "")
