@@ -4,6 +4,9 @@
   message was dead-lettered): FastStream's default (ack first) would lose messages on failure.
   They are committed in small batches (every N messages or T seconds): a crash redelivers at
   most that many already-applied messages, which the inbox turns into no-ops.
+- A fetched batch is applied in one transaction (one inbox insert for all ids, one fsync'd
+  commit). If any message in it is refused, invalid or fails, the batch is rolled back and
+  replayed one message at a time with the rules below, so the rare case stays exact.
 - A redelivered message finds its event id in the inbox and changes nothing.
 - A domain rule refusing the message (``DomainError``) rolls everything back and writes,
   in a fresh transaction, only the inbox entry and a rejection event with the reason.
@@ -23,7 +26,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,9 +74,13 @@ def periodic(job: Callable[[UnitOfWork], Awaitable[int]], every: float) -> Calla
     publishes leaves through the worker's outbox relay (durable schedules, never a sleeping handler)."""
     async def loop(ctx: Context) -> None:
         while True:
-            async with ctx.uow() as uow:
-                done = await job(uow)
-                await uow.commit()
+            try:
+                async with ctx.uow() as uow:
+                    done = await job(uow)
+                    await uow.commit()
+            except Exception as exc:  # the job re-reads durable state next tick: nothing is lost
+                log.warning("periodic_job_failed", job=loop.__name__, error=type(exc).__name__)
+                done = 0
             if done:
                 ctx.relay.wake()
             await asyncio.sleep(every)
@@ -104,7 +111,6 @@ class Context:
     producer: AIOKafkaProducer
     relay: OutboxRelay
     name: str
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, self.name)
@@ -268,6 +274,7 @@ class Worker:
             return await self._one_by_one(records, by_topic)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(worker=self.name, batch=len(records))
+        applied = 0
         try:
             async with self.ctx.uow() as uow:
                 fresh = await uow.first_time_many(self.group, [e.event_id for e, _ in work])
@@ -275,11 +282,12 @@ class Worker:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
                         await handler(envelope, uow)
+                        applied += 1
                 await uow.commit()
         except Exception as exc:
             log.info("batch_replayed_one_by_one", reason=type(exc).__name__, size=len(records))
             return await self._one_by_one(records, by_topic)
-        self.processed += len(work)
+        self.processed += applied
         if uow.published:
             self.ctx.relay.wake()
 
