@@ -28,7 +28,7 @@ class SchedulerRepository:
         return list((await self.session.execute(
             select(OrderRow).where(OrderRow.state == "PENDING_PAYMENT", OrderRow.close_requested.is_(False),
                                    OrderRow.placed_at <= placed_before)
-            .limit(limit).with_for_update(skip_locked=True))).scalars().all())
+            .order_by(OrderRow.placed_at).limit(limit).with_for_update(skip_locked=True))).scalars().all())
 
     async def expired_parked(self, *, facts_before: datetime, requests_before: datetime,
                              limit: int = 100) -> list[ParkedOrderEvent]:
@@ -37,7 +37,7 @@ class SchedulerRepository:
             select(ParkedOrderEvent).where(or_(
                 and_(is_request, ParkedOrderEvent.parked_at <= requests_before),
                 and_(~is_request, ParkedOrderEvent.parked_at <= facts_before)))
-            .limit(limit).with_for_update(skip_locked=True))).scalars().all())
+            .order_by(ParkedOrderEvent.parked_at).limit(limit).with_for_update(skip_locked=True))).scalars().all())
 
     async def drop_parked(self, parked_id: int) -> None:
         await self.session.execute(delete(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id))
