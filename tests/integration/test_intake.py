@@ -188,8 +188,9 @@ async def test_a_hidden_reason_is_refused_even_when_the_cache_is_stale(stack, se
 async def test_reasons_can_be_reordered_and_edited(stack, sessions):
     redis = Redis.from_url(stack.redis_url)
     catalogue = ReasonCatalogue(sessions, redis)
+    original = await catalogue.all(AfterSalesType.REPAIR)
+    before = [r.code for r in original]
     try:
-        before = [r.code for r in await catalogue.all(AfterSalesType.REPAIR)]
         await catalogue.visible(AfterSalesType.REPAIR)  # warm the cache
         await catalogue.reorder(AfterSalesType.REPAIR, list(reversed(before)))
         assert [r["code"] for r in await catalogue.visible(AfterSalesType.REPAIR)] == list(reversed(before))
@@ -197,6 +198,7 @@ async def test_reasons_can_be_reordered_and_edited(stack, sessions):
         assert {r.code: r.label for r in await catalogue.all(AfterSalesType.REPAIR)}[before[0]] == "Renamed"
     finally:
         await catalogue.reorder(AfterSalesType.REPAIR, before)
+        await catalogue.edit(AfterSalesType.REPAIR, before[0], original[0].label)
         await redis.aclose()
 
 
