@@ -24,11 +24,17 @@ class SchedulerRepository:
             .limit(limit).with_for_update(skip_locked=True))).scalars().all()
         return [to_domain(r) for r in rows]
 
-    async def unpaid_orders(self, placed_before: datetime, limit: int = 100) -> list[OrderRow]:
+    async def unpaid_orders(self, placed_before: datetime, *, shops: list[str] | None = None,
+                            except_shops: list[str] | None = None, limit: int = 100) -> list[OrderRow]:
+        """Unpaid orders placed before the cutoff, oldest first, for some shops or all but some."""
+        stmt = select(OrderRow).where(OrderRow.state == "PENDING_PAYMENT", OrderRow.close_requested.is_(False),
+                                      OrderRow.placed_at <= placed_before)
+        if shops is not None:
+            stmt = stmt.where(OrderRow.shop_id.in_(shops))
+        if except_shops:
+            stmt = stmt.where(OrderRow.shop_id.not_in(except_shops))
         return list((await self.session.execute(
-            select(OrderRow).where(OrderRow.state == "PENDING_PAYMENT", OrderRow.close_requested.is_(False),
-                                   OrderRow.placed_at <= placed_before)
-            .order_by(OrderRow.placed_at).limit(limit).with_for_update(skip_locked=True))).scalars().all())
+            stmt.order_by(OrderRow.placed_at).limit(limit).with_for_update(skip_locked=True))).scalars().all())
 
     async def expired_parked(self, *, facts_before: datetime, requests_before: datetime,
                              limit: int = 100) -> list[ParkedOrderEvent]:

@@ -33,12 +33,13 @@ async def fire_ticket_deadlines(uow: UnitOfWork, settings: Settings, now: dateti
 async def cancel_unpaid_orders(uow: UnitOfWork, settings: Settings, now: datetime) -> int:
     """Passive cancel: the order system is asked to close orders not paid in time."""
     repo = SchedulerRepository(uow.session)
-    shortest = min([settings.policy_for("").payment_timeout] + [
-        settings.policy_for(shop).payment_timeout for shop in settings.shops_with_overrides()])
+    special = settings.shops_with_overrides()
+    # each policy group is queried with its own cutoff, so no shop's waiting orders starve another's
+    batches = [await repo.unpaid_orders(now - settings.policy_for("").payment_timeout, except_shops=special)]
+    for shop in special:
+        batches.append(await repo.unpaid_orders(now - settings.policy_for(shop).payment_timeout, shops=[shop]))
     count = 0
-    for order in await repo.unpaid_orders(now - shortest):
-        if now - order.placed_at < settings.policy_for(order.shop_id).payment_timeout:
-            continue
+    for order in (o for batch in batches for o in batch):
         order.close_requested = True
         uow.publish(CloseOrder(order_id=order.order_id, reason="payment timed out"),
                     key=order.order_id)

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 E2E_ENV = {
     "AFTERSALES_SHOP_POLICIES": json.dumps({
-        "shop-fast": {"finance_auto_approve_refund_only": True},
+        # orders placed hours ago in these tests are paid: no passive cancel may race the payment fact
+        "shop-fast": {"finance_auto_approve_refund_only": True, "payment_timeout_days": 1},
         "shop-erp": {"has_erp": True},
         "shop-return-clock": {"return_window_seconds": 2},
         "shop-confirm-clock": {"reshipped_auto_confirm_seconds": 2},

@@ -57,3 +57,30 @@ async def test_unpaid_orders_are_closed_after_the_payment_timeout(stack, session
         closes = (await session.execute(select(OutboxRow.key).where(
             OutboxRow.type == "CloseOrder", OutboxRow.key.in_([old, fresh])))).scalars().all()
     assert closes == [old]
+
+
+async def test_a_shop_with_a_longer_payment_timeout_does_not_starve_the_others(stack, sessions):
+    patient = f"shop-patient-{uuid.uuid4().hex[:6]}"
+    settings = stack.with_changes(shop_policies=f'{{"{patient}": {{"payment_timeout_days": 1}}}}')
+    now = datetime.now(UTC)
+    waiting = [f"O-wait-{uuid.uuid4().hex[:6]}" for _ in range(120)]
+    overdue = f"O-due-{uuid.uuid4().hex[:6]}"
+    async with sessions() as session, session.begin():
+        for i, oid in enumerate(waiting):  # older than the default timeout, within the shop's own
+            session.add(OrderRow(order_id=oid, shop_id=patient, buyer_id="b", state="PENDING_PAYMENT",
+                                 placed_at=now - timedelta(hours=3, minutes=i), shipping_fee_cents=0,
+                                 platform_subsidy_cents=0, platform_fee_cents=0, close_requested=False,
+                                 lines=[], version=0))
+        session.add(OrderRow(order_id=overdue, shop_id="shop-it", buyer_id="b", state="PENDING_PAYMENT",
+                             placed_at=now - timedelta(minutes=40), shipping_fee_cents=0, platform_subsidy_cents=0,
+                             platform_fee_cents=0, close_requested=False, lines=[], version=0))
+    for _ in range(1000):
+        async with UnitOfWork(sessions, f"scheduler-{uuid.uuid4().hex[:6]}") as uow:
+            closed = await cancel_unpaid_orders(uow, settings, now)
+            await uow.commit()
+        if not closed:
+            break
+    async with sessions() as session:
+        closes = set((await session.execute(select(OutboxRow.key).where(
+            OutboxRow.type == "CloseOrder", OutboxRow.key.in_([*waiting, overdue])))).scalars().all())
+    assert closes == {overdue}
