@@ -8,6 +8,7 @@ the cache only speeds up listings and is dropped after every change.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -84,7 +85,8 @@ class ReasonCatalogue:
             await self._redis.delete(_key(ticket_type))
         return added
 
-    async def _change(self, ticket_type: AfterSalesType, change) -> None:  # type: ignore[no-untyped-def]
+    async def _change(self, ticket_type: AfterSalesType,
+                      change: Callable[[ReasonRepository], Awaitable[object]]) -> None:
         async with self._sessions() as session, session.begin():
             await change(ReasonRepository(session))
         await self._redis.delete(_key(ticket_type))

@@ -19,7 +19,7 @@ from services.common.settings import Settings
 from services.common.tickets import actor_from, save_and_announce
 from services.common.uow import UnitOfWork
 from services.domain import errors
-from services.domain.model import SYSTEM, AfterSalesType
+from services.domain.model import SYSTEM, AfterSalesType, TicketStatus
 from services.domain.policy import Policy
 from services.domain.ticket import Ticket
 
@@ -39,7 +39,7 @@ async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps)
     if opened.ticket.type != c.AfterSalesType.REFUND_ONLY or not opened.ticket.before_shipment:
         return
     ticket = await ReviewRepository(uow.session).ticket(opened.ticket.ticket_id, envelope.key)
-    if ticket.status != ticket.status.PENDING_REVIEW:
+    if ticket.status != TicketStatus.PENDING_REVIEW:
         return
     policy = deps.settings.policy_for(ticket.shop_id)
     now = deps.clock()
