@@ -16,6 +16,7 @@ from contracts import aftersales as c
 from contracts.erp import ErpOrderAcknowledged, ErpOrderKind, ErpOrderRequested
 from contracts.ops import OpsAlert, Severity
 from contracts.warehouse import SkuQuantity
+from services.common.retry import backoff
 from services.common.runtime import Unprocessable
 from services.common.settings import Settings
 from services.common.tables import ErpOrderRow
@@ -36,7 +37,7 @@ class Deps:
 
 
 def _backoff(deps: Deps, attempts: int) -> timedelta:
-    return timedelta(seconds=deps.settings.erp_retry_base_seconds * 2 ** max(attempts - 1, 0))
+    return backoff(deps.settings.erp_retry_base_seconds, attempts)
 
 
 async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:

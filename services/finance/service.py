@@ -17,6 +17,7 @@ from contracts import aftersales as c
 from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation, SettlementAdjusted, Severity
 from contracts.orders import CloseOrder
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
+from services.common.retry import backoff
 from services.common.runtime import Unprocessable
 from services.common.settings import Settings
 from services.common.tables import CompensationRow, RefundRow
@@ -45,7 +46,7 @@ def _stored_amounts(refund: RefundRow) -> dict[int, tuple[int, int]]:
 
 
 def _backoff(deps: Deps, attempts: int) -> timedelta:
-    return timedelta(seconds=deps.settings.refund_retry_base_seconds * 2 ** max(attempts - 1, 0))
+    return backoff(deps.settings.refund_retry_base_seconds, attempts)
 
 
 async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:

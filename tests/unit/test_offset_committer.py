@@ -59,3 +59,11 @@ async def test_a_failed_message_is_never_committed():
             raise RuntimeError("boom")
     await committer.flush()
     assert log == []
+
+
+def test_retry_schedules_back_off_exponentially():
+    from datetime import timedelta
+
+    from services.common.retry import backoff
+
+    assert [backoff(2, n) for n in (1, 2, 3, 4)] == [timedelta(seconds=s) for s in (2, 4, 8, 16)]
