@@ -8,7 +8,8 @@ from sqlalchemy import or_, select
 
 from .db import make_engine, make_session_factory
 from .settings import Settings
-from .tables import TicketAuditRow, TicketRow
+from .tables import TicketRow
+from .tickets import TicketStore
 
 
 async def read_history(settings: Settings, ticket_ref: str) -> list[dict[str, Any]]:
@@ -19,8 +20,7 @@ async def read_history(settings: Settings, ticket_ref: str) -> list[dict[str, An
                 or_(TicketRow.ticket_id == ticket_ref, TicketRow.ticket_no == ticket_ref)))).scalar()
             if ticket_id is None:
                 raise SystemExit(f"no ticket {ticket_ref}")
-            rows = (await session.execute(select(TicketAuditRow).where(
-                TicketAuditRow.ticket_id == ticket_id).order_by(TicketAuditRow.id))).scalars().all()
+            rows = await TicketStore(session).history(ticket_id)
             return [{c: getattr(r, c) for c in ("at", "from_status", "to_status", "actor_role", "actor_id",
                                                 "action", "reason", "amount_before_cents",
                                                 "amount_after_cents")} for r in rows]

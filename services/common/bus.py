@@ -99,8 +99,3 @@ class Watcher:
                             return envelope
                     await self._changed.wait()
         return await asyncio.wait_for(find(), timeout)
-
-    async def wait_status(self, key: str, ticket_id: str, status: str, timeout: float = 30.0) -> Envelope[Any]:
-        return await self.wait_for(key, lambda e: e.type == "TicketStatusChanged"
-                                   and e.payload.ticket.ticket_id == ticket_id
-                                   and e.payload.to_status == status, timeout)

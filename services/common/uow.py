@@ -7,7 +7,6 @@ import uuid
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -62,7 +61,3 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self.committed = True
-
-    async def already_published(self, event_id: uuid.UUID) -> bool:
-        row = await self.session.execute(select(OutboxRow.id).where(OutboxRow.event_id == event_id))
-        return row.first() is not None

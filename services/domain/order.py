@@ -59,14 +59,6 @@ class Order:
             self._lines_by_no = {ln.line_no: ln for ln in self.lines}
         return self._lines_by_no.get(line_no)
 
-    @property
-    def total_paid_cents(self) -> int:
-        return sum(ln.paid_cents for ln in self.lines)
-
-    @property
-    def total_units(self) -> int:
-        return sum(ln.quantity for ln in self.lines)
-
     def _advance(self, to: OrderState) -> Applied:
         if self.state == OrderState.CLOSED:
             return Applied.STALE
@@ -104,7 +96,3 @@ class Order:
         self.closed_at = at
         self.version += 1
         return Applied.APPLIED
-
-    def payment_overdue(self, now: datetime, timeout_seconds: float) -> bool:
-        return (self.state == OrderState.PENDING_PAYMENT and not self.close_requested
-                and (now - self.placed_at).total_seconds() >= timeout_seconds)

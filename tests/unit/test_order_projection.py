@@ -1,6 +1,5 @@
 """The order projection applies facts in order; early facts are parked, late ones ignored."""
 
-from datetime import timedelta
 
 from services.domain.model import OrderState
 from services.domain.order import Applied
@@ -34,8 +33,3 @@ def test_closed_is_final():
     assert o.mark_shipped(T0) == Applied.STALE
     assert o.mark_closed(T0) == Applied.STALE
 
-
-def test_payment_timeout():
-    o = order(OrderState.PENDING_PAYMENT)
-    assert not o.payment_overdue(T0 + timedelta(minutes=29), 1800)
-    assert o.payment_overdue(T0 + timedelta(minutes=30), 1800)
