@@ -57,16 +57,46 @@ class CompensationAcknowledged(Contract):
 
 @message("DeadLetter")
 class DeadLetter(Contract):
-    """A message that could not be processed, with why and where it came from."""
+    """A message that could not be processed, with why and where it came from.
+
+    Whatever the original was (any key bytes, any size), the dead letter fits: an original longer
+    than the cut is kept only in part (``original_truncated``) with its full size and SHA-256, and
+    the whole of it stays readable at ``source_topic``/``partition``/``offset`` while the topic's
+    retention lasts (the replay tool reads it from there and checks the hash)."""
 
     source_topic: str
     partition: int
     offset: int
     consumer_group: str
     error_class: str
-    reason: str = Field(max_length=2000)
+    reason: str = Field(max_length=2000, description="Built from error classes and field names, never values")
     original_key: str | None = None
-    original_value: str = Field(description="The original bytes, UTF-8 (lossy) or base64")
+    original_value: str = Field(description="The original bytes, UTF-8 or base64 (see original_encoding)")
     original_encoding: str = "utf-8"
     attempts: int
     failed_at: AwareDatetime
+    reason_code: str = Field("UNCLASSIFIED", max_length=64,
+                             description="Machine code: MALFORMED_JSON, SCHEMA_VIOLATION, FOREIGN_TYPE, "
+                                         "PRODUCER_NOT_ALLOWED, EVENT_ID_REUSED, UNKNOWN_TICKET, DATA_ERROR, …")
+    original_key_encoding: str = Field("utf-8", description="utf-8 or base64 (a key that is not UTF-8)")
+    original_size: int = Field(0, ge=0, description="Size of the original value in bytes")
+    original_sha256: str = Field("", description="Hex SHA-256 of the whole original value")
+    original_truncated: bool = False
+    original_event_id: uuid.UUID | None = Field(None, description="The original's event id, when it had one")
+    original_type: str | None = Field(None, max_length=64)
+
+
+class DeadLetterCount(Contract):
+    source_topic: str
+    reason_code: str
+    count: int = Field(ge=1)
+
+
+@message("DeadLetterSummary")
+class DeadLetterSummary(Contract):
+    """Dead letters recorded since the previous summary, counted per source topic and reason code."""
+
+    since: AwareDatetime
+    until: AwareDatetime
+    counts: list[DeadLetterCount]
+    total: int = Field(ge=0)

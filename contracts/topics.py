@@ -30,6 +30,10 @@ class Topic:
     extra_config: dict[str, str] = field(default_factory=dict)
 
 
+# Every process that consumes through the shared runtime: each may dead-letter and raise alerts.
+WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters",
+           "order-system", "payment-channel", "wms", "erp", "marketing")
+
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
                      (od.OrderPlaced, od.OrderPaid, od.OrderShipped, od.OrderCompleted, od.OrderClosed),
                      ("order-system",), ("intake",))
@@ -63,22 +67,26 @@ WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, inte
 ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs",
                      (e.ErpOrderRequested,), ("erp_sync",), ("erp",))
 ERP_ACKS = Topic("erp.acks", "ERP acknowledgements", (e.ErpOrderAcknowledged,), ("erp",), ("erp_sync",))
-OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors)",
-                   (o.OpsAlert,), ("finance", "warehouse", "scheduler", "erp_sync"), ("ops",))
+OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors, "
+                   "outages, parked items, dead-letter counts)",
+                   (o.OpsAlert, o.DeadLetterSummary), WORKERS, ("ops",))
 SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by completed refunds",
                    (o.SettlementAdjusted,), ("finance",), ("settlement",))
 COMPENSATIONS = Topic("marketing.compensations", "Coupons and virtual currency to give back",
                       (o.ReturnCompensation,), ("finance",), ("marketing",))
 COMPENSATION_ACKS = Topic("marketing.compensation-acks", "Marketing acknowledgements",
                           (o.CompensationAcknowledged,), ("marketing",), ("finance",))
-DLQ = Topic("aftersales.dlq", "Dead letters: original message, error class, reason, source offset",
-            (o.DeadLetter,), ("all workers",), ("ops",), key="original key")
+DLQ = Topic("aftersales.dlq", "Dead letters: original message, error class, reason code, source offset",
+            (o.DeadLetter,), WORKERS, ("dead_letters", "ops"), key="original key (or invalid-key)")
 
 CATALOGUE: tuple[Topic, ...] = (
     ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, REJECTIONS, TICKETS, DECISIONS, REFUND_COMMANDS,
     REFUND_RESULTS, WMS_COMMANDS, WMS_EVENTS, ERP_OUTBOUND, ERP_ACKS, OPS_ALERTS, SETTLEMENT,
     COMPENSATIONS, COMPENSATION_ACKS, DLQ,
 )
+
+
+BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 
 
 def topic_of(message_type: type[Contract]) -> Topic:

@@ -19,6 +19,8 @@ ticket_app = typer.Typer(no_args_is_help=True)
 contracts_app = typer.Typer(no_args_is_help=True)
 warehouse_app = typer.Typer(no_args_is_help=True)
 erp_app = typer.Typer(no_args_is_help=True)
+dlq_app = typer.Typer(no_args_is_help=True)
+quarantine_app = typer.Typer(no_args_is_help=True)
 app.add_typer(db_app, name="db", help="Database schema (Alembic)")
 app.add_typer(topics_app, name="topics", help="Kafka topics from the contracts' catalogue")
 app.add_typer(reasons_app, name="reasons", help="The after-sales reasons catalogue")
@@ -26,6 +28,8 @@ app.add_typer(ticket_app, name="ticket", help="Read tickets and their audit trai
 app.add_typer(contracts_app, name="contracts", help="JSON Schemas and AsyncAPI document")
 app.add_typer(warehouse_app, name="warehouse", help="After-sales receipts and shipments")
 app.add_typer(erp_app, name="erp", help="Orders sent to merchants' ERPs")
+app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, replay to the source topic")
+app.add_typer(quarantine_app, name="quarantine", help="Periodic-job items set aside after failing")
 
 WORKERS = {
     "intake": "services.intake.app",
@@ -34,6 +38,7 @@ WORKERS = {
     "warehouse": "services.warehouse.app",
     "erp_sync": "services.erp_sync.app",
     "scheduler": "services.scheduler.app",
+    "dead_letters": "services.dead_letters.app",
     "payment-channel": "services.simulators.payment",
     "wms": "services.simulators.wms",
     "erp": "services.simulators.erp",
@@ -262,6 +267,133 @@ def erp_resend(erp_order_id: str) -> None:
     if not asyncio.run(go()):
         raise typer.BadParameter(f"no FAILED ERP order {erp_order_id}")
     typer.echo("resent")
+
+
+def _since(text: str | None) -> Any:
+    """``--since`` as an ISO time or a duration back from now (``30m``, ``2h``, ``7d``)."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)([smhd])", text)
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dlq_app.command("list")
+def dlq_list(topic: str = typer.Option(None, help="source topic"), reason: str = typer.Option(None, help="reason code"),
+             since: str = typer.Option(None, help="ISO time or 30m / 2h / 7d"),
+             limit: int = typer.Option(100), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Dead letters, newest first (recorded by the dead_letters worker)."""
+    from services.dead_letters.repository import DeadLetterRepository
+
+    async def go(session: Any) -> None:
+        rows = await DeadLetterRepository(session).find(topic=topic, reason=reason, since=_since(since), limit=limit)
+        if as_json:
+            typer.echo(json.dumps([{"id": str(r.dead_letter_id), "failed_at": r.failed_at.isoformat(),
+                                    "source_topic": r.source_topic, "partition": r.partition, "offset": r.offset,
+                                    "consumer_group": r.consumer_group, "reason_code": r.reason_code,
+                                    "original_type": r.original_type, "replays": r.replays} for r in rows]))
+            return
+        for r in rows:
+            typer.echo(f"{r.dead_letter_id}  {r.failed_at:%Y-%m-%d %H:%M:%S}  {r.source_topic}[{r.partition}]@"
+                       f"{r.offset}  {r.consumer_group}  {r.reason_code}  {r.original_type or '-'}"
+                       f"{'  replayed×' + str(r.replays) if r.replays else ''}")
+        typer.echo(f"{len(rows)} dead letter(s)")
+    _with_session(go)
+
+
+@dlq_app.command("show")
+def dlq_show(dead_letter_id: str) -> None:
+    """One dead letter: where it came from, why, and the original (as kept)."""
+    import uuid
+
+    from services.dead_letters.repository import DeadLetterRepository
+
+    async def go(session: Any) -> None:
+        row = await DeadLetterRepository(session).get(uuid.UUID(dead_letter_id))
+        if row is None:
+            raise typer.BadParameter(f"no dead letter {dead_letter_id}")
+        for name in ("dead_letter_id", "failed_at", "source_topic", "partition", "offset", "consumer_group",
+                     "producer", "reason_code", "error_class", "reason", "original_event_id", "original_type",
+                     "original_key", "original_key_encoding", "original_size", "original_sha256",
+                     "original_truncated", "original_encoding", "replayed_at", "replays"):
+            typer.echo(f"{name:22} {getattr(row, name)}")
+        typer.echo("original:")
+        typer.echo(row.original_value[:4000] + (" …" if len(row.original_value) > 4000 else ""))
+    _with_session(go)
+
+
+@dlq_app.command("replay")
+def dlq_replay(ids: list[str] = typer.Argument(None, help="dead letter ids"),
+               reason: str = typer.Option(None, help="replay every dead letter with this reason code"),
+               force: bool = typer.Option(False, help="replay even if replayed before")) -> None:
+    """Sends originals back to their source topic (inboxes drop what was applied meanwhile)."""
+    import uuid
+
+    from services.common.db import make_engine, make_session_factory
+    from services.common.kafka import make_producer
+    from services.dead_letters.repository import DeadLetterRepository
+    from services.dead_letters.service import replay
+
+    if not ids and not reason:
+        raise typer.BadParameter("name dead letter ids or --reason CODE")
+
+    async def go() -> list[Any]:
+        settings = Settings()
+        engine = make_engine(settings)
+        sessions = make_session_factory(engine)
+        producer = make_producer(settings, client_id="dlq-replay")
+        await producer.start()
+
+        async def send(topic: str, key: bytes | None, value: bytes) -> None:
+            await producer.send_and_wait(topic, value, key=key)
+
+        try:
+            chosen = [uuid.UUID(i) for i in ids or []]
+            if reason:
+                async with sessions() as session:
+                    chosen += [r.dead_letter_id for r in await DeadLetterRepository(session).find(
+                        reason=reason, limit=10_000) if force or r.replayed_at is None]
+            return [await replay(sessions, settings, send, one, force=force) for one in chosen]
+        finally:
+            await producer.stop()
+            await engine.dispose()
+
+    results = asyncio.run(go())
+    for result in results:
+        typer.echo(f"{result.dead_letter_id}  {result.outcome}")
+    typer.echo(f"{sum(r.outcome == 'replayed' for r in results)} of {len(results)} replayed")
+
+
+@quarantine_app.command("list")
+def quarantine_list() -> None:
+    """Items periodic jobs set aside after they failed for a reason of their own."""
+    from services.common.quarantine import quarantined
+
+    async def go(session: Any) -> None:
+        rows = await quarantined(session)
+        for r in rows:
+            typer.echo(f"{r.quarantined_at:%Y-%m-%d %H:%M:%S}  {r.worker}/{r.job}  {r.item_id}  "
+                       f"order {r.order_id}  {r.error}")
+        typer.echo(f"{len(rows)} item(s)")
+    _with_session(go)
+
+
+@quarantine_app.command("release")
+def quarantine_release(worker: str, job: str, item_id: str) -> None:
+    """Lets the job pick the item up again at its next tick (after the cause was fixed)."""
+    from services.common.quarantine import release
+
+    async def go(session: Any) -> bool:
+        return await release(session, worker, job, item_id)
+    if not _with_session(go):
+        raise typer.BadParameter(f"no quarantined item {worker}/{job}/{item_id}")
+    typer.echo("released")
 
 
 @app.command()

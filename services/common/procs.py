@@ -1,4 +1,6 @@
-"""Starts and stops worker processes (``aftersales run <worker>``), for the demo and e2e tests."""
+"""Starts and stops worker processes (``aftersales run <worker>``), for the demo, e2e tests, the
+chaos run and benchmarks. A worker may run as several replicas (``finance``, ``finance.2``, …),
+each its own process and group member, as it would in production."""
 
 from __future__ import annotations
 
@@ -10,24 +12,40 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-ALL_WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler",
-               "payment-channel", "wms", "erp", "marketing", "order-system")
+WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters")
+SIMULATORS = ("payment-channel", "wms", "erp", "marketing", "order-system")
+ALL_WORKERS = WORKERS + SIMULATORS
+
+
+def worker_of(process: str) -> str:
+    """``finance.2`` → ``finance``."""
+    return process.split(".", 1)[0]
 
 
 class WorkerProcesses:
-    def __init__(self, workers: Iterable[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.workers = list(workers)
+    def __init__(self, workers: Iterable[str], log_dir: Path, env: dict[str, str] | None = None,
+                 replicas: int = 1) -> None:
+        """``replicas`` processes of each of the seven workers; simulators run once."""
         self.log_dir = log_dir
         self.env = {**os.environ, **(env or {})}
+        self.names: list[str] = []
+        for worker in workers:
+            copies = replicas if worker in WORKERS else 1
+            self.names += [worker] + [f"{worker}.{n}" for n in range(2, copies + 1)]
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.exits: dict[str, int] = {}  # processes that ended without being told to
+
+    @property
+    def workers(self) -> list[str]:
+        return list(self.names)
 
     def start(self, only: Iterable[str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name in only or self.workers:
+        for name in only or self.names:
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "run", name], stdout=log, stderr=subprocess.STDOUT,
-                env=self.env, start_new_session=True)
+                [sys.executable, "-m", "services.cli", "run", worker_of(name)], stdout=log,
+                stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
 
     def kill(self, name: str) -> None:
         """Hard kill, as a crash would: no graceful shutdown, no final commits."""
@@ -35,24 +53,42 @@ class WorkerProcesses:
         proc.kill()
         proc.wait(10)
 
-    def stop(self, only: Iterable[str] | None = None, timeout: float = 15.0) -> None:
+    def restart(self, name: str) -> None:
+        self.start([name])
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP: the process holds its partitions but does nothing (a stalled machine)."""
+        self.procs[name].send_signal(signal.SIGSTOP)
+
+    def thaw(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGCONT)
+
+    def stop(self, only: Iterable[str] | None = None, timeout: float = 15.0) -> dict[str, int]:
+        """SIGTERM, then SIGKILL after ``timeout``; returns each stopped process's exit code."""
         names = list(only or self.procs)
         for name in names:
             if name in self.procs and self.procs[name].poll() is None:
+                self.procs[name].send_signal(signal.SIGCONT)
                 self.procs[name].send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
+        codes: dict[str, int] = {}
         for name in names:
             proc = self.procs.pop(name, None)
             if proc is None:
                 continue
             try:
-                proc.wait(max(deadline - time.monotonic(), 0.1))
+                codes[name] = proc.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(5)
+                codes[name] = proc.wait(5)
+        return codes
 
     def dead(self) -> dict[str, int]:
-        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+        """Processes that exited on their own (never killed or stopped by us)."""
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is not None:
+                self.exits[name] = proc.returncode
+        return {n: code for n, code in self.exits.items()}
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.log_dir / f"{name}.log"

@@ -1,20 +1,31 @@
-"""How every worker consumes: decode → inbox → handler → one DB commit → Kafka offset commit.
+"""How every worker consumes: decode → check → inbox → handler → one DB commit → offset commit.
 
 - Offsets are committed manually, only after the handler's transaction committed (or the
-  message was dead-lettered): FastStream's default (ack first) would lose messages on failure.
-  They are committed in small batches (every N messages or T seconds): a crash redelivers at
-  most that many already-applied messages, which the inbox turns into no-ops.
+  message was dead-lettered or rejected): FastStream's default (ack first) would lose messages
+  on failure. They are committed in small batches (every N messages or T seconds): a crash
+  redelivers at most that many already-applied messages, which the inbox turns into no-ops.
 - A fetched batch is applied in one transaction (one inbox insert for all ids, one fsync'd
   commit). If any message in it is refused, invalid or fails, the batch is rolled back and
   replayed one message at a time with the rules below, so the rare case stays exact.
-- A redelivered message finds its event id in the inbox and changes nothing.
-- A domain rule refusing the message (``DomainError``) rolls everything back and writes,
-  in a fresh transaction, only the inbox entry and a rejection event with the reason.
-- Malformed or schema-violating messages go straight to the dead-letter topic.
-- Other errors (database down, deadlock, broker hiccup) are retried with backoff, then the
-  message goes to the dead-letter topic with its error class and reason.
-- If even the dead-letter topic cannot be written, the worker stops without committing, so
-  the message is redelivered to whoever takes over the partition.
+- Failures are classified once (``failures.classify``):
+  * caused by the message (undecodable, schema, a type the topic does not carry, a producer the
+    catalogue does not name, an event id reused with other content, data the database refuses,
+    a handler that trips over this input) → a dead letter at once, or the rejection event where
+    the subscription has one (a domain rule refusing a request or command);
+  * caused by infrastructure (PostgreSQL, Kafka or Redis unreachable, timeouts, deadlocks,
+    serialization failures) → retried with capped backoff for as long as it lasts; the
+    partition waits (the consumer fetches nothing more while a handler retries), an ops alert
+    goes out after ``outage_alert_after_seconds``; never a dead letter, never a commit past it.
+- A dead letter always fits: any key bytes are kept (base64 if need be), an oversize original is
+  cut, with its size and SHA-256, and stays readable at its source offset.
+- Nothing is committed after a message that did not reach an outcome: if the runtime itself
+  breaks (a bug, not an outage), the offset committer is closed and the process exits non-zero at
+  once; whoever takes over the partition gets the message again. Shutdown waits a bounded grace
+  for a running handler, never for ever.
+- Background loops (outbox relay, offset committer, periodic jobs) survive broker and database
+  restarts: they log, back off and go on; a worker exits only when told to.
+- Periodic jobs handle each due item in its own transaction; an item that fails for a reason of
+  its own is quarantined with an alert and the others move on.
 """
 
 from __future__ import annotations
@@ -23,41 +34,53 @@ import asyncio
 import base64
 import logging
 import os
-import signal
+import re
+import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts import Contract, Envelope, InvalidMessage, decode, encode, new_envelope
-from contracts.ops import DeadLetter
-from contracts.topics import DLQ
+from contracts.ops import DeadLetter, OpsAlert, Severity
+from contracts.topics import BY_NAME, DLQ, OPS_ALERTS
 from services.domain.errors import DomainError
 
 from .db import make_engine, make_session_factory
+from .failures import Failure, classify, content_hash, describe, safe_traceback
 from .kafka import make_producer
 from .logging import configure_logging, get_logger
 from .migrations_check import require_current_schema
 from .outbox import OutboxRelay
+from .quarantine import DueItem, Quarantine
 from .settings import Settings
-from .uow import UnitOfWork
+from .uow import EventIdReused, UnitOfWork
 
 log = get_logger("runtime")
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 Rejector = Callable[[Envelope[Any], DomainError], Contract]
-
+T = TypeVar("T")
 
 UseCase = Callable[[Envelope[Any], UnitOfWork, Any], Awaitable[Any]]
+
+DEAD_LETTER_ORIGINAL_LIMIT = 64 * 1024  # bytes of the original kept inline; JSON-escaped it stays < 1 MB
+INVALID_KEY = "invalid-key"
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+EXIT_RUNTIME_BROKEN = 70  # EX_SOFTWARE
 
 
 def bound(deps: Any, use_case: UseCase) -> Handler:
@@ -69,29 +92,33 @@ def bound(deps: Any, use_case: UseCase) -> Handler:
     return on_message
 
 
-def periodic(job: Callable[[UnitOfWork], Awaitable[int]], every: float) -> Callable[[Context], Awaitable[None]]:
-    """A background loop running ``job`` in its own transaction every ``every`` seconds; what it
-    publishes leaves through the worker's outbox relay (durable schedules, never a sleeping handler)."""
-    async def loop(ctx: Context) -> None:
-        while True:
-            try:
-                async with ctx.uow() as uow:
-                    done = await job(uow)
-                    await uow.commit()
-            except Exception as exc:  # the job re-reads durable state next tick: nothing is lost
-                log.warning("periodic_job_failed", job=loop.__name__, error=type(exc).__name__)
-                done = 0
-            if done:
-                ctx.relay.wake()
-            await asyncio.sleep(every)
-    loop.__name__ = getattr(job, "__name__", "periodic")
-    return loop
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A background job over due items: ``due`` lists them (no locks, quarantined items left out),
+    ``run`` handles one in its own transaction, locking it and checking it is still due (another
+    replica may have done it already); it returns whether it did anything."""
+
+    name: str
+    due: Callable[[UnitOfWork, Quarantine], Awaitable[list[DueItem]]]
+    run: Callable[[UnitOfWork, DueItem], Awaitable[bool]]
+    every: float
+
+
+def periodic(name: str, due: Callable[[UnitOfWork, Quarantine], Awaitable[list[DueItem]]],
+             run: Callable[[UnitOfWork, DueItem], Awaitable[bool]], every: float) -> PeriodicJob:
+    return PeriodicJob(name, due, run, every)
 
 
 class Unprocessable(InvalidMessage):
     """A handler found the message can never apply (e.g. names an unknown ticket): dead-letter it."""
 
-    code = "UNPROCESSABLE"
+    def __init__(self, reason: str, code: str = "UNPROCESSABLE") -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class Stopping(Exception):  # noqa: N818 - a signal, not an error
+    """The worker was told to stop while a message waited out an outage: leave it uncommitted."""
 
 
 @dataclass
@@ -120,7 +147,7 @@ class Worker:
     """A consumer service: its subscriptions, background loops, and the shared delivery rules."""
 
     def __init__(self, name: str, settings: Settings, subscriptions: list[Subscription],
-                 background: list[Callable[[Context], Awaitable[None]]] | None = None,
+                 background: list[PeriodicJob] | None = None,
                  on_start: Callable[[Context], Awaitable[None]] | None = None) -> None:
         self.name = name
         self.settings = settings
@@ -130,8 +157,24 @@ class Worker:
         self.on_start = on_start
         self.ctx: Context | None = None
         self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds)
-        self.processed = 0
-        self.dead_lettered = 0
+        self.counts: Counter[str] = Counter()
+        self._stopping = asyncio.Event()
+        self._outage_since: float | None = None
+        self._outage_alerted = False
+
+    @property
+    def processed(self) -> int:
+        return self.counts["processed"]
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.counts["dead_lettered"]
+
+    @property
+    def context(self) -> Context:
+        if self.ctx is None:
+            raise RuntimeError(f"worker {self.name} is not open")
+        return self.ctx
 
     # ------------------------------------------------------------------ lifecycle
     def build_app(self) -> FastStream:
@@ -147,15 +190,16 @@ class Worker:
         @app.on_startup
         async def start() -> None:
             await stack.__aenter__()
-            self.ctx = await self._open(stack)
-            tasks.append(asyncio.create_task(self._guard(self.ctx.relay.run(), "outbox relay")))
-            tasks.append(asyncio.create_task(self._guard(self.offsets.run(), "offset committer")))
-            for loop in self.background:
-                tasks.append(asyncio.create_task(self._guard(loop(self.ctx), loop.__name__)))
+            ctx = await self._open(stack)
+            tasks.append(asyncio.create_task(self._keep_running(ctx.relay.run, "outbox relay")))
+            tasks.append(asyncio.create_task(self._keep_running(self.offsets.run, "offset committer")))
+            for job in self.background:
+                tasks.append(asyncio.create_task(self._keep_running(partial(self._run_job, job), job.name)))
 
         @app.on_shutdown
         async def flush_offsets() -> None:
-            await self.offsets.flush()
+            self._stopping.set()  # a handler waiting out an outage gives up its message, uncommitted
+            await self.offsets.flush(timeout=self.settings.shutdown_grace_seconds)
 
         @app.after_shutdown
         async def stop() -> None:
@@ -163,15 +207,17 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.ctx is not None:
-                await self.ctx.relay.relay_once()
+                try:
+                    await asyncio.wait_for(self.ctx.relay.relay_once(), self.settings.shutdown_grace_seconds)
+                except Exception as exc:  # rows stay pending: the next process relays them
+                    log.warning("final_relay_skipped", error=describe(exc))
             await stack.aclose()
 
         return app
 
     async def open(self, stack: AsyncExitStack) -> Context:
         """Opens the worker's resources without consuming (for tools and tests driving ``handle``)."""
-        self.ctx = await self._open(stack)
-        return self.ctx
+        return await self._open(stack)
 
     async def _open(self, stack: AsyncExitStack) -> Context:
         engine = make_engine(self.settings)
@@ -183,20 +229,25 @@ class Worker:
         stack.push_async_callback(producer.stop)
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
                             poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group)
-        ctx = Context(self.settings, engine, sessions, producer, relay, self.name)
+        self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name)
         if self.on_start is not None:
-            await self.on_start(ctx)
+            await self._retrying("start", lambda: self.on_start(self.context))  # type: ignore[misc]
         log.info("worker_started", worker=self.name, group=self.group)
-        return ctx
+        return self.ctx
 
-    async def _guard(self, coro: Awaitable[None], what: str) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background_loop_crashed", worker=self.name, loop=what)
-            self._stop_process()
+    async def _keep_running(self, loop: Callable[[], Awaitable[None]], what: str) -> None:
+        """A background loop that fails is logged and restarted after a pause, never fatal."""
+        pause = 0.5
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("background_loop_restarting", worker=self.name, loop=what, error=safe_traceback(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.settings.retry_backoff_max_seconds)
 
     def _subscribe(self, broker: KafkaBroker) -> None:
         """One consumer (one group member) per worker process, reading all of its topics."""
@@ -204,24 +255,34 @@ class Worker:
 
         @broker.subscriber(*by_topic, group_id=self.group, ack_policy=AckPolicy.MANUAL,
                            auto_offset_reset="earliest", max_poll_interval_ms=300_000,
+                           session_timeout_ms=self.settings.kafka_session_timeout_ms,
                            batch=True, max_records=self.settings.batch_max_records, batch_timeout_ms=50,
                            title=self.name)
         async def on_messages(msg: KafkaMessage) -> None:
             records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
-            async with self.offsets.handling(msg):
-                await self.handle_batch(records, by_topic)
+            if self._stopping.is_set() or self.offsets.closed:
+                raise Stopping("worker is stopping: batch left uncommitted")
+            try:
+                async with self.offsets.handling(msg):
+                    await self.handle_batch(records, by_topic)
+            except Stopping:
+                self.offsets.close()
+                raise
+            except BaseException as exc:  # the runtime itself broke: never commit past this batch
+                self._die("delivery_broken", exc)
+                raise
 
     # ------------------------------------------------------------------ delivery
     async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
         """Processes one record to a durable outcome; returns only when its offset may be committed."""
-        assert self.ctx is not None
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(worker=self.name, topic=record.topic,
                                                partition=record.partition, offset=record.offset)
         try:
             envelope = decode(record.value)
+            self._check_boundary(record.topic, envelope)
         except InvalidMessage as exc:
-            await self.dead_letter(record, exc, attempts=1)
+            await self.dead_letter(record, exc.code, exc.reason)
             return
         structlog.contextvars.bind_contextvars(event_id=str(envelope.event_id), type=envelope.type,
                                                order_id=envelope.key)
@@ -230,136 +291,316 @@ class Worker:
             structlog.contextvars.bind_contextvars(ticket_id=ticket_id)
         handler = sub.handlers.get(envelope.type)
         if handler is None:
-            return  # a type on this topic that this worker has no business with
-        attempt = 0
-        while True:
-            attempt += 1
+            self.counts["not_for_this_worker"] += 1  # the topic carries it; this worker has no part in it
+            return
+        digest = content_hash(record.value)
+        for attempt in range(1, self.settings.conflict_attempts + 1):
             try:
-                await self._apply(envelope, handler)
-                self.processed += 1
+                await self._retrying("apply", lambda: self._apply(envelope, handler, digest))
+                self.counts["processed"] += 1
                 return
             except DomainError as err:
-                if sub.on_rejected is None:
-                    await self.dead_letter(record, Unprocessable(f"{err.code}: {err.message}"), attempt)
-                else:
-                    await self._reject(envelope, err, sub.on_rejected)
+                await self._refused(record, envelope, digest, err, sub)
+                return
+            except EventIdReused:
+                await self.dead_letter(record, "EVENT_ID_REUSED",
+                                       "event id already applied with different content", envelope=envelope)
+                await self._alert("EVENT_ID_REUSED", Severity.CRITICAL, envelope.key,
+                                  f"event {envelope.event_id} on {record.topic} reused with different content")
                 return
             except InvalidMessage as exc:
-                await self.dead_letter(record, exc, attempts=attempt)
+                await self.dead_letter(record, exc.code, exc.reason, envelope=envelope)
                 return
+            except Stopping:
+                raise
             except Exception as exc:
-                if attempt >= self.settings.max_attempts:
-                    log.error("giving_up", attempts=attempt, error=type(exc).__name__)
-                    await self.dead_letter(record, exc, attempts=attempt)
-                    return
-                log.warning("retrying", attempt=attempt, error=type(exc).__name__, detail=str(exc)[:200])
-                await asyncio.sleep(self.settings.retry_backoff_seconds * 2 ** (attempt - 1))
+                failure = classify(exc)
+                if failure is Failure.CONFLICT and attempt < self.settings.conflict_attempts:
+                    log.info("conflict_retry", attempt=attempt, error=describe(exc))
+                    continue
+                code = "DATA_ERROR" if isinstance(exc, DBAPIError) else "HANDLER_ERROR"
+                log.error("message_failed", code=code, error=safe_traceback(exc))
+                await self.dead_letter(record, code, describe(exc), envelope=envelope, attempts=attempt)
+                return
+
+    def _check_boundary(self, topic_name: str, envelope: Envelope[Any]) -> None:
+        """Defence in depth: a catalogued topic carries only its own types, from its own producers."""
+        topic = BY_NAME.get(topic_name)
+        if topic is None:
+            return  # not a catalogued topic (tools and tests use their own)
+        if envelope.type not in {m.event_type for m in topic.messages}:
+            raise Unprocessable(f"{envelope.type} is not carried by {topic_name}", code="FOREIGN_TYPE")
+        if envelope.producer not in topic.producers:
+            raise Unprocessable(f"producer {envelope.producer[:64]!r} may not write {topic_name}",
+                                code="PRODUCER_NOT_ALLOWED")
 
     async def handle_batch(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
         """Applies a fetched batch in one transaction: one inbox insert for all event ids, the
         handlers of the new ones, one fsync'd commit. If any message is refused, invalid or
         fails, the batch is rolled back and replayed one message at a time through ``handle``
         (per-message transactions, rejections, retries, DLQ), so the rare case stays exact."""
-        assert self.ctx is not None
-        work: list[tuple[Envelope[Any], Handler]] = []
+        ctx = self.context
+        if len(records) == 1:
+            return await self._one_by_one(records, by_topic)
+        work: list[tuple[Envelope[Any], Handler, bytes]] = []
         for record in records:
             try:
                 envelope = decode(record.value)
+                self._check_boundary(record.topic, envelope)
             except InvalidMessage:
                 return await self._one_by_one(records, by_topic)
             handler = by_topic[record.topic].handlers.get(envelope.type)
             if handler is not None:
-                work.append((envelope, handler))
-        if len(records) == 1:
-            return await self._one_by_one(records, by_topic)
+                work.append((envelope, handler, content_hash(record.value)))
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(worker=self.name, batch=len(records))
         applied = 0
         try:
-            async with self.ctx.uow() as uow:
-                fresh = await uow.first_time_many(self.group, [e.event_id for e, _ in work])
-                for envelope, handler in work:
+            async with ctx.uow() as uow:
+                fresh = await uow.first_time_many(self.group, {e.event_id: h for e, _, h in work})
+                for envelope, handler, _ in work:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
                         await handler(envelope, uow)
                         applied += 1
                 await uow.commit()
         except Exception as exc:
-            log.info("batch_replayed_one_by_one", reason=type(exc).__name__, size=len(records))
+            log.info("batch_replayed_one_by_one", reason=describe(exc), size=len(records))
             return await self._one_by_one(records, by_topic)
-        self.processed += applied
+        self.counts["processed"] += applied
+        self.counts["not_for_this_worker"] += len(records) - len(work)
         if uow.published:
-            self.ctx.relay.wake()
+            ctx.relay.wake()
 
     async def _one_by_one(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
         for record in records:
             await self.handle(record, by_topic[record.topic])
 
-    async def _apply(self, envelope: Envelope[Any], handler: Handler) -> None:
-        assert self.ctx is not None
-        async with self.ctx.uow() as uow:
-            if not await uow.first_time(self.group, envelope.event_id):
+    async def _apply(self, envelope: Envelope[Any], handler: Handler, digest: bytes) -> None:
+        ctx = self.context
+        async with ctx.uow() as uow:
+            if not await uow.first_time(self.group, envelope.event_id, digest):
+                self.counts["duplicates"] += 1
                 log.info("duplicate_ignored")
                 return
             await handler(envelope, uow)
             await uow.commit()
+        self._outage_over()
         if uow.published:
-            self.ctx.relay.wake()
+            ctx.relay.wake()
 
-    async def _reject(self, envelope: Envelope[Any], err: DomainError, rejector: Rejector) -> None:
-        assert self.ctx is not None
-        log.info("rejected", code=err.code)
-        async with self.ctx.uow() as uow:
-            if not await uow.first_time(self.group, envelope.event_id):
-                return
-            uow.publish(rejector(envelope, err), key=envelope.key, cause=envelope)
-            await uow.commit()
-        self.ctx.relay.wake()
+    async def _refused(self, record: ConsumerRecord, envelope: Envelope[Any], digest: bytes,
+                       err: DomainError, sub: Subscription) -> None:
+        """A domain rule refused the message: the rejection event where the contract has one."""
+        if sub.on_rejected is None:
+            await self.dead_letter(record, err.code, f"{err.code}: {err.message}"[:2000], envelope=envelope)
+            return
+        rejector = sub.on_rejected
+        ctx = self.context
 
-    async def dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
-        assert self.ctx is not None
-        reason = exc.reason if isinstance(exc, InvalidMessage) else f"{type(exc).__name__}: {exc}"
-        value = record.value or b""
+        async def write_rejection() -> None:
+            log.info("rejected", code=err.code)
+            async with ctx.uow() as uow:
+                if not await uow.first_time(self.group, envelope.event_id, digest):
+                    return
+                uow.publish(rejector(envelope, err), key=envelope.key, cause=envelope)
+                await uow.commit()
+            ctx.relay.wake()
+
         try:
-            original, encoding = value.decode("utf-8"), "utf-8"
+            await self._retrying("reject", write_rejection)
+            self.counts["rejected"] += 1
+        except Stopping:
+            raise
+        except Exception as exc:  # the rejection itself cannot be built or stored: the message is the cause
+            await self.dead_letter(record, err.code, f"{err.code}; rejection not writable: {describe(exc)}",
+                                   envelope=envelope)
+
+    # ------------------------------------------------------------------ outages
+    async def _retrying(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Runs ``action`` until it succeeds or fails for a reason that is not infrastructure
+        (re-raised). While infrastructure fails, this message waits: capped backoff, an ops alert
+        once the outage passes the threshold, and a prompt exit path when the worker stops."""
+        attempt = 0
+        while True:
+            try:
+                return await action()
+            except Exception as exc:
+                if classify(exc) is not Failure.INFRASTRUCTURE:
+                    raise
+                attempt += 1
+                self.counts["infrastructure_retries"] += 1
+                loop = asyncio.get_running_loop()
+                self._outage_since = self._outage_since or loop.time()
+                log.warning("infrastructure_retry", what=what, attempt=attempt, error=describe(exc))
+                if (not self._outage_alerted
+                        and loop.time() - self._outage_since >= self.settings.outage_alert_after_seconds):
+                    self._outage_alerted = await self._alert_directly(
+                        "INFRASTRUCTURE_OUTAGE", f"{self.name} has been waiting out {describe(exc)} for "
+                        f"{loop.time() - self._outage_since:.0f} s ({what})")
+                delay = min(self.settings.retry_backoff_seconds * 2 ** min(attempt - 1, 16),
+                            self.settings.retry_backoff_max_seconds)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except TimeoutError:
+                    continue
+                raise Stopping(what) from exc
+
+    def _outage_over(self) -> None:
+        if self._outage_since is not None:
+            log.info("infrastructure_recovered", worker=self.name)
+        self._outage_since, self._outage_alerted = None, False
+
+    async def _alert_directly(self, kind: str, message: str) -> bool:
+        """An alert that must not wait for PostgreSQL (the outbox may be what is down)."""
+        alert = OpsAlert(kind=kind, severity=Severity.CRITICAL, message=message[:500], order_id=self.name)
+        try:
+            await asyncio.wait_for(self.context.producer.send_and_wait(
+                OPS_ALERTS.name, encode(new_envelope(alert, key=self.name, producer=self.name)),
+                key=self.name.encode()), 10)
+            return True
+        except Exception as exc:
+            log.warning("alert_not_sent", kind=kind, error=describe(exc))
+            return False
+
+    async def _alert(self, kind: str, severity: Severity, order_id: str, message: str) -> None:
+        key = order_id if _ID_PATTERN.match(order_id) else INVALID_KEY
+        alert = OpsAlert(kind=kind, severity=severity, message=message[:500], order_id=key)
+        await self._retrying("alert", lambda: self.context.producer.send_and_wait(
+            OPS_ALERTS.name, encode(new_envelope(alert, key=key, producer=self.name)), key=key.encode()))
+
+    # ------------------------------------------------------------------ dead letters
+    def build_dead_letter(self, record: ConsumerRecord, code: str, reason: str,
+                          envelope: Envelope[Any] | None = None, attempts: int = 1) -> Envelope[Any]:
+        """A dead letter that fits whatever the original was: any key, any size."""
+        value = record.value or b""
+        kept = value[:DEAD_LETTER_ORIGINAL_LIMIT]
+        try:
+            original, encoding = kept.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            original, encoding = base64.b64encode(value).decode(), "base64"
-        key = record.key.decode("utf-8", "replace") if record.key else None
+            original, encoding = base64.b64encode(kept).decode(), "base64"
+        raw_key = record.key
+        key_text: str | None = None
+        key_encoding = "utf-8"
+        if raw_key is not None:
+            try:
+                key_text = raw_key.decode("utf-8")
+            except UnicodeDecodeError:
+                key_text, key_encoding = base64.b64encode(raw_key).decode(), "base64"
+            if len(key_text) > 1024:
+                key_text = key_text[:1024]
+        letter_key = key_text if key_text and key_encoding == "utf-8" and _ID_PATTERN.match(key_text) else INVALID_KEY
         letter = DeadLetter(
             source_topic=record.topic, partition=record.partition, offset=record.offset,
-            consumer_group=self.group, error_class=type(exc).__name__, reason=reason[:2000],
-            original_key=key, original_value=original, original_encoding=encoding,
+            consumer_group=self.group, error_class=code, reason_code=code[:64], reason=reason[:2000],
+            original_key=key_text, original_key_encoding=key_encoding, original_value=original,
+            original_encoding=encoding, original_size=len(value), original_sha256=content_hash(value).hex(),
+            original_truncated=len(kept) < len(value),
+            original_event_id=envelope.event_id if envelope else None,
+            original_type=envelope.type[:64] if envelope else None,
             attempts=attempts, failed_at=datetime.now(UTC))
-        envelope = new_envelope(letter, key=key or "unknown", producer=self.name)
-        try:
-            await self.ctx.producer.send_and_wait(DLQ.name, encode(envelope),
-                                                  key=(key or "unknown").encode())
-        except Exception:
-            log.critical("dead_letter_failed_stopping")
-            self._stop_process()
-            await asyncio.Event().wait()  # never ack: the offset stays where it was
-        self.dead_lettered += 1
-        log.warning("dead_lettered", error=type(exc).__name__, reason=reason[:300])
+        return new_envelope(letter, key=letter_key, producer=self.name, cause=envelope)
 
-    def _stop_process(self) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
+    async def dead_letter(self, record: ConsumerRecord, code: str, reason: str, *,
+                          envelope: Envelope[Any] | None = None, attempts: int = 1) -> None:
+        if record.topic == DLQ.name:  # a dead letter of a dead letter would circle for ever
+            self.counts["dead_letter_unrecordable"] += 1
+            log.critical("dead_letter_not_recordable", code=code, reason=reason[:300])
+            return
+        try:
+            letter = self.build_dead_letter(record, code, reason, envelope, attempts)
+        except Exception as exc:
+            self._die("dead_letter_unbuildable", exc)
+            raise
+        producer = self.context.producer
+
+        async def send() -> None:
+            await producer.send_and_wait(DLQ.name, encode(letter), key=letter.key.encode())
+
+        try:
+            await self._retrying("dead letter", send)
+        except Stopping:
+            raise
+        except Exception as exc:
+            self._die("dead_letter_unsendable", exc)
+            raise
+        self.counts["dead_lettered"] += 1
+        self.counts[f"dead_lettered:{code}"] += 1
+        log.warning("dead_lettered", code=code, reason=reason[:300])
+
+    def _die(self, what: str, exc: BaseException) -> None:
+        """The runtime cannot bring this message to an outcome: nothing more is committed and the
+        process exits now, non-zero; the partition's next owner gets the message again."""
+        self.offsets.close()
+        log.critical(what, worker=self.name, error=safe_traceback(exc))
+        sys.stderr.flush()
+        os._exit(EXIT_RUNTIME_BROKEN)
+
+    # ------------------------------------------------------------------ periodic jobs
+    async def _run_job(self, job: PeriodicJob) -> None:
+        """Runs ``job`` every ``job.every`` seconds until cancelled; an outage pauses it (logged),
+        an item failing for its own reason is quarantined and the others go on."""
+        ctx = self.context
+        pause = job.every
+        while True:
+            try:
+                done = await run_due(ctx.sessions, self.name, job)
+                pause = job.every
+            except Exception as exc:
+                log.warning("periodic_job_paused", job=job.name, error=describe(exc))
+                done = 0
+                pause = min(max(pause * 2, job.every), self.settings.retry_backoff_max_seconds)
+            if done:
+                ctx.relay.wake()
+            await asyncio.sleep(pause)
+
+
+async def run_due(sessions: async_sessionmaker[AsyncSession], worker: str, job: PeriodicJob) -> int:
+    """One tick of a periodic job: each due item in its own transaction. An item that fails for a
+    reason of its own is quarantined (with an alert); an outage stops the tick (raised), leaving
+    the items not yet done for the next one. Returns how many items moved."""
+    quarantine = Quarantine(worker, job.name)
+    async with UnitOfWork(sessions, worker) as uow:
+        items = await job.due(uow, quarantine)
+    done = 0
+    for item in items:
+        try:
+            async with UnitOfWork(sessions, worker) as uow:
+                if await job.run(uow, item):
+                    done += 1
+                await uow.commit()
+        except Exception as exc:
+            if classify(exc) is not Failure.MESSAGE:
+                raise
+            log.error("periodic_item_quarantined", job=job.name, item=item.id, error=safe_traceback(exc))
+            async with UnitOfWork(sessions, worker) as uow:
+                await quarantine.park(uow, item, describe(exc))
+                await uow.commit()
+            done += 1
+    return done
 
 
 class OffsetCommitter:
     """Commits the consumer's position after ``every`` handled messages or ``seconds``.
 
     aiokafka's position moves past a message as soon as it is fetched, so a commit must never
-    run while a message is being handled: handling and flushing share one lock. A message whose
-    handling raised is never followed by a commit (the worker stops instead).
+    run while a message is being handled: handling and flushing share one lock. Once a message
+    failed to reach an outcome the committer is closed for good: nothing after it is committed.
+    A commit the broker refuses (a rebalance, a restart) is retried at the next chance; the
+    messages it covered are applied already, and the inbox makes their redelivery harmless.
     """
 
     def __init__(self, every: int, seconds: float) -> None:
         self.every = max(every, 1)
         self.seconds = seconds
+        self.closed = False
         self._pending = 0
         self._last = 0.0
         self._message: KafkaMessage | None = None
         self._lock = asyncio.Lock()
+
+    def close(self) -> None:
+        self.closed = True
 
     @asynccontextmanager
     async def handling(self, msg: KafkaMessage) -> AsyncIterator[None]:
@@ -370,16 +611,28 @@ class OffsetCommitter:
             if self._pending >= self.every or asyncio.get_running_loop().time() - self._last >= self.seconds:
                 await self._commit()
 
-    async def flush(self) -> None:
-        async with self._lock:
+    async def flush(self, timeout: float | None = None) -> None:
+        """Commits what is handled; with ``timeout``, gives up (uncommitted) if a handler holds on."""
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout)
+        except TimeoutError:
+            log.warning("shutdown_without_final_commit", reason="a handler is still running")
+            return
+        try:
             await self._commit()
+        finally:
+            self._lock.release()
 
     async def _commit(self) -> None:
-        if not self._pending or self._message is None:
+        if self.closed or not self._pending or self._message is None:
             return
-        self._pending = 0
         self._last = asyncio.get_running_loop().time()
-        await self._message.ack()  # commits the position: every message handled so far
+        try:
+            await self._message.ack()  # commits the position: every message handled so far
+        except KafkaError as exc:
+            log.warning("offset_commit_failed", error=describe(exc))
+            return  # still pending: the next commit covers these messages too
+        self._pending = 0
 
     async def run(self) -> None:
         while True:
@@ -389,4 +642,9 @@ class OffsetCommitter:
 
 def run_worker(worker: Worker) -> None:
     configure_logging(worker.settings.log_level, worker.settings.log_json)
-    asyncio.run(worker.build_app().run())
+    app = worker.build_app()
+    try:
+        asyncio.run(app.run())
+    except KeyboardInterrupt:  # pragma: no cover - interactive stop
+        pass
+

@@ -28,8 +28,14 @@ class Settings(BaseSettings):
 
     topic_partitions: int = 6
     consumer_group_prefix: str = "aftersales"
-    max_attempts: int = Field(5, description="Tries of a transiently failing message before the DLQ")
-    retry_backoff_seconds: float = 0.2
+    retry_backoff_seconds: float = Field(0.2, description="First pause while infrastructure fails")
+    retry_backoff_max_seconds: float = Field(5.0, description="Longest pause between infrastructure retries")
+    outage_alert_after_seconds: float = Field(
+        30.0, description="A message waiting out an outage this long raises an INFRASTRUCTURE_OUTAGE alert")
+    conflict_attempts: int = Field(3, description="Tries of a message that keeps hitting a unique-key conflict")
+    shutdown_grace_seconds: float = Field(5.0, description="How long shutdown waits for a running handler")
+    kafka_session_timeout_ms: int = 10_000
+    dead_letter_summary_seconds: float = Field(60.0, description="How often dead-letter counts go to ops")
     batch_max_records: int = Field(
         100, description="Messages fetched and applied in one PostgreSQL transaction (one savepoint each)")
     commit_every_messages: int = Field(

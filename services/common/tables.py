@@ -39,6 +39,7 @@ class InboxRow(Base):
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    content_hash: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class OutboxRow(Base):
@@ -286,3 +287,52 @@ class CompensationRow(Base):
     coupon_cents: Mapped[int] = mapped_column(BigInteger)
     virtual_currency_cents: Mapped[int] = mapped_column(BigInteger)
     acknowledged_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+
+
+class QuarantinedItem(Base):
+    """A periodic job's item that failed for a reason of its own: set aside (with an alert) so the
+    job's other items go on; released by hand (``aftersales quarantine release``)."""
+
+    __tablename__ = "quarantined_items"
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(String(300))
+    quarantined_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class DeadLetterRow(Base):
+    """The dead-letter worker's record of every dead letter, for listing, showing and replay."""
+
+    __tablename__ = "dead_letters"
+    dead_letter_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    source_topic: Mapped[str] = mapped_column(String(128))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    consumer_group: Mapped[str] = mapped_column(String(128))
+    reason_code: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    error_class: Mapped[str] = mapped_column(String(128))
+    original_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    original_key_encoding: Mapped[str] = mapped_column(String(16))
+    original_value: Mapped[str] = mapped_column(Text)
+    original_encoding: Mapped[str] = mapped_column(String(16))
+    original_size: Mapped[int] = mapped_column(BigInteger)
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    original_truncated: Mapped[bool] = mapped_column(Boolean)
+    original_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    original_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    producer: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(TZ)
+    recorded_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    summarized: Mapped[bool] = mapped_column(Boolean, default=False)
+    replayed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_dead_letters_failed_at", "failed_at"),
+        Index("ix_dead_letters_reason", "reason_code", "failed_at"),
+        Index("ix_dead_letters_topic", "source_topic", "failed_at"),
+        Index("ix_dead_letters_unsummarized", "recorded_at", postgresql_where=text("NOT summarized")),
+    )

@@ -7,12 +7,21 @@ import uuid
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import Contract, Envelope, encode, new_envelope, topic_of
 
 from .tables import InboxRow, OutboxRow
+
+
+class EventIdReused(Exception):  # noqa: N818 - named for what the message did
+    """An event id already applied arrived with different content: not a redelivery."""
+
+    def __init__(self, event_ids: list[uuid.UUID]) -> None:
+        super().__init__(f"{len(event_ids)} event id(s) reused with different content")
+        self.event_ids = event_ids
 
 
 class UnitOfWork:
@@ -34,19 +43,29 @@ class UnitOfWork:
             await self.session.rollback()
         await self.session.close()
 
-    async def first_time(self, consumer: str, event_id: uuid.UUID) -> bool:
-        """Records the event as processed by ``consumer``; False if it already was (a redelivery)."""
-        stmt = (insert(InboxRow).values(consumer=consumer, event_id=event_id)
-                .on_conflict_do_nothing().returning(InboxRow.event_id))
-        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+    async def first_time(self, consumer: str, event_id: uuid.UUID, digest: bytes | None = None) -> bool:
+        """Records the event as processed by ``consumer``; False if it already was (a redelivery).
 
-    async def first_time_many(self, consumer: str, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        With the content's ``digest``, the same id with other content raises ``EventIdReused``:
+        dropping it as a redelivery would silently lose a different message."""
+        return bool(await self.first_time_many(consumer, {event_id: digest}))
+
+    async def first_time_many(self, consumer: str, events: dict[uuid.UUID, bytes | None]) -> set[uuid.UUID]:
         """Records a batch of events in one statement; returns the ids not seen before."""
-        if not event_ids:
+        if not events:
             return set()
-        rows = [{"consumer": consumer, "event_id": e} for e in dict.fromkeys(event_ids)]
+        rows = [{"consumer": consumer, "event_id": e, "content_hash": h} for e, h in events.items()]
         stmt = insert(InboxRow).values(rows).on_conflict_do_nothing().returning(InboxRow.event_id)
-        return set((await self.session.execute(stmt)).scalars().all())
+        fresh = set((await self.session.execute(stmt)).scalars().all())
+        seen = [e for e in events if e not in fresh and events[e] is not None]
+        if seen:
+            stored = (await self.session.execute(
+                select(InboxRow.event_id, InboxRow.content_hash)
+                .where(tuple_(InboxRow.consumer, InboxRow.event_id).in_([(consumer, e) for e in seen])))).all()
+            reused = [e for e, h in stored if h is not None and h != events[e]]
+            if reused:
+                raise EventIdReused(reused)
+        return fresh
 
     def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
                 topic: str | None = None) -> Envelope[Any]:

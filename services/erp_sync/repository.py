@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.tables import ErpOrderRow
+from services.common.quarantine import DueItem, Quarantine
+from services.common.tables import ErpOrderRow, TicketRow
 
 
 class ErpRepository:
@@ -27,11 +28,23 @@ class ErpRepository:
     async def get(self, erp_order_id: uuid.UUID) -> ErpOrderRow | None:
         return await self.session.get(ErpOrderRow, erp_order_id, with_for_update=True)
 
-    async def due(self, now: datetime, limit: int = 50) -> list[ErpOrderRow]:
-        return list((await self.session.execute(
-            select(ErpOrderRow).where(ErpOrderRow.status == "SENT", ErpOrderRow.next_attempt_at <= now)
-            .order_by(ErpOrderRow.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
-        )).scalars().all())
+    async def due(self, now: datetime, skip: Quarantine, limit: int = 50) -> list[DueItem]:
+        rows = (await self.session.execute(
+            select(ErpOrderRow.erp_order_id, ErpOrderRow.order_id)
+            .where(ErpOrderRow.status == "SENT", ErpOrderRow.next_attempt_at <= now,
+                   skip.excluding(ErpOrderRow.erp_order_id))
+            .order_by(ErpOrderRow.next_attempt_at).limit(limit))).all()
+        return [DueItem(str(erp_order_id), order_id) for erp_order_id, order_id in rows]
+
+    async def claim_due(self, erp_order_id: uuid.UUID, now: datetime) -> ErpOrderRow | None:
+        return (await self.session.execute(
+            select(ErpOrderRow).where(ErpOrderRow.erp_order_id == erp_order_id, ErpOrderRow.status == "SENT",
+                                      ErpOrderRow.next_attempt_at <= now)
+            .with_for_update(skip_locked=True))).scalar_one_or_none()
+
+    async def ticket_exists(self, ticket_id: str, order_id: str) -> bool:
+        return (await self.session.execute(select(TicketRow.ticket_id).where(
+            TicketRow.ticket_id == ticket_id, TicketRow.order_id == order_id))).first() is not None
 
     async def failed(self) -> list[ErpOrderRow]:
         return list((await self.session.execute(

@@ -16,8 +16,9 @@ from contracts import aftersales as c
 from contracts.erp import ErpOrderAcknowledged, ErpOrderKind, ErpOrderRequested
 from contracts.ops import OpsAlert, Severity
 from contracts.warehouse import SkuQuantity
+from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
-from services.common.runtime import Unprocessable
+from services.common.runtime import PeriodicJob, Unprocessable, periodic
 from services.common.settings import Settings
 from services.common.tables import ErpOrderRow
 from services.common.uow import UnitOfWork
@@ -50,6 +51,8 @@ async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps
     if not deps.settings.policy_for(view.shop_id).has_erp:
         return
     repo = ErpRepository(uow.session)
+    if not await repo.ticket_exists(view.ticket_id, envelope.key):
+        raise Unprocessable(f"approval of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")
     now = deps.clock()
     totals: dict[str, int] = {}
     for ln in view.lines:
@@ -77,7 +80,7 @@ async def on_ack(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
     repo = ErpRepository(uow.session)
     row = await repo.get(ack.erp_order_id)
     if row is None or row.order_id != ack.order_id:
-        raise Unprocessable(f"acknowledgement for unknown ERP order {ack.erp_order_id}")
+        raise Unprocessable(f"acknowledgement for unknown ERP order {ack.erp_order_id}", code="UNKNOWN_ERP_ORDER")
     if row.status == "ACKNOWLEDGED":
         return
     if ack.accepted:
@@ -89,11 +92,16 @@ async def on_ack(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
         row.next_attempt_at = deps.clock() + _backoff(deps, row.attempts)
 
 
-async def resend_due(uow: UnitOfWork, deps: Deps) -> int:
-    repo = ErpRepository(uow.session)
-    now = deps.clock()
-    due = await repo.due(now)
-    for row in due:
+def resend_due(deps: Deps) -> PeriodicJob:
+    """Orders not acknowledged in time are resent (same id); after the last try they fail, raised."""
+    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
+        return await ErpRepository(uow.session).due(deps.clock(), skip)
+
+    async def run(uow: UnitOfWork, item: DueItem) -> bool:
+        now = deps.clock()
+        row = await ErpRepository(uow.session).claim_due(uuid.UUID(item.id), now)
+        if row is None:
+            return False  # acknowledged meanwhile, or another process resent it
         if row.attempts >= deps.settings.erp_max_attempts:
             row.status, row.next_attempt_at = "FAILED", None
             uow.publish(OpsAlert(
@@ -101,11 +109,13 @@ async def resend_due(uow: UnitOfWork, deps: Deps) -> int:
                 message=f"ERP {row.kind} order for ticket {row.ticket_no} not acknowledged after "
                         f"{row.attempts} attempts: {row.last_error or 'no answer'}"[:500],
                 order_id=row.order_id, ticket_id=row.ticket_id), key=row.order_id)
-            continue
+            return True
         row.attempts += 1
         row.next_attempt_at = now + _backoff(deps, row.attempts)
         _send(uow, row, None)
-    return len(due)
+        return True
+
+    return periodic("resend_due_erp_orders", due, run, deps.settings.scheduler_tick_seconds)
 
 
 async def resend(uow: UnitOfWork, deps: Deps, erp_order_id: uuid.UUID) -> bool:

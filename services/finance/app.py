@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.topics import COMPENSATION_ACKS, REFUND_RESULTS, TICKETS
-from services.common.runtime import Subscription, Worker, periodic
+from services.common.runtime import Subscription, Worker
 from services.common.settings import Settings
 from services.common.tickets import command_rejected
-from services.common.uow import UnitOfWork
 
 from . import handlers, service
 from .service import Deps
@@ -17,11 +16,8 @@ from .service import Deps
 def build_worker(settings: Settings) -> Worker:
     deps = Deps(settings, clock=lambda: datetime.now(UTC))
 
-    async def resend_due_refunds(uow: UnitOfWork) -> int:
-        return await service.resend_due_refunds(uow, deps)
-
     return Worker("finance", settings, [
         Subscription(TICKETS.name, handlers.ticket_handlers(deps), on_rejected=command_rejected),
         Subscription(REFUND_RESULTS.name, handlers.payment_handlers(deps)),
         Subscription(COMPENSATION_ACKS.name, handlers.marketing_handlers(deps)),
-    ], background=[periodic(resend_due_refunds, settings.scheduler_tick_seconds)])
+    ], background=[service.resend_due_refunds(deps)])

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import CompensationRow, OrderRow, RefundLedgerRow, RefundRow
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
@@ -57,18 +58,27 @@ class FinanceRepository:
         return (await self.session.execute(select(RefundRow).where(
             RefundRow.ticket_id == ticket_id).with_for_update())).scalar_one_or_none()
 
+    async def ticket_of_refund(self, refund_id: uuid.UUID) -> str | None:
+        """Without a lock: the caller locks the ticket first (finance's lock order)."""
+        return (await self.session.execute(select(RefundRow.ticket_id).where(
+            RefundRow.refund_id == refund_id))).scalar_one_or_none()
+
     async def refund(self, refund_id: uuid.UUID) -> RefundRow | None:
         return (await self.session.execute(select(RefundRow).where(
             RefundRow.refund_id == refund_id).with_for_update())).scalar_one_or_none()
 
-    def add_refund(self, row: RefundRow) -> None:
+    async def add_refund(self, row: RefundRow) -> None:
+        """Flushed at once: a later look-up in the same transaction (a batch) must see it."""
         self.session.add(row)
+        await self.session.flush()
 
-    async def due_refunds(self, now: datetime, limit: int = 50) -> list[RefundRow]:
-        return list((await self.session.execute(
-            select(RefundRow).where(RefundRow.status == "PENDING", RefundRow.next_attempt_at <= now)
-            .order_by(RefundRow.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
-        )).scalars().all())
+    async def due_refunds(self, now: datetime, skip: Quarantine, limit: int = 50) -> list[DueItem]:
+        rows = (await self.session.execute(
+            select(RefundRow.refund_id, RefundRow.order_id)
+            .where(RefundRow.status == "PENDING", RefundRow.next_attempt_at <= now,
+                   skip.excluding(RefundRow.refund_id))
+            .order_by(RefundRow.next_attempt_at).limit(limit))).all()
+        return [DueItem(str(refund_id), order_id) for refund_id, order_id in rows]
 
     async def add_compensation(self, row: CompensationRow) -> bool:
         stmt = insert(CompensationRow).values(

@@ -2,6 +2,11 @@
 
 Money moves at most once per decision: the refund id is created once per ticket and reused
 for every retry, so the channel's idempotency key makes a resend harmless.
+
+Lock order, everywhere in finance: **ticket → refund → ledger**. A use case that starts from a
+refund id (a channel answer, a due resend) looks the refund up without a lock, locks its ticket,
+then locks the refund and checks it again. Two use cases therefore never wait on each other
+in opposite orders (no deadlock between a channel answer and a resend).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from contracts import aftersales as c
 from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation, SettlementAdjusted, Severity
 from contracts.orders import CloseOrder
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
+from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
-from services.common.runtime import Unprocessable
+from services.common.runtime import PeriodicJob, Unprocessable, periodic
 from services.common.settings import Settings
 from services.common.tables import CompensationRow, RefundRow
 from services.common.tickets import TicketStore, save_and_announce
@@ -50,15 +56,19 @@ def _backoff(deps: Deps, attempts: int) -> timedelta:
 
 
 async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    """Money starts on the transition into REFUNDING only: a self-transition never starts it."""
     event: c.TicketStatusChanged = envelope.payload
-    if event.to_status == c.TicketStatus.REFUNDING:
-        await start_refund(event.ticket.ticket_id, uow, deps, envelope)
+    if event.to_status == c.TicketStatus.REFUNDING and event.from_status != c.TicketStatus.REFUNDING:
+        await start_refund(event.ticket.ticket_id, uow, deps, envelope, order_id=envelope.key)
 
 
-async def start_refund(ticket_id: str, uow: UnitOfWork, deps: Deps, cause: Envelope[Any] | None) -> None:
+async def start_refund(ticket_id: str, uow: UnitOfWork, deps: Deps, cause: Envelope[Any] | None,
+                       order_id: str | None = None) -> None:
     """Reserves the amounts under the ledger lock and sends ExecuteRefund."""
     ticket = await TicketStore(uow.session).get(ticket_id)
-    if ticket is None or ticket.status != TicketStatus.REFUNDING:
+    if ticket is None or (order_id is not None and ticket.order_id != order_id):
+        raise Unprocessable(f"refund requested for unknown ticket {ticket_id}", code="UNKNOWN_TICKET")
+    if ticket.status != TicketStatus.REFUNDING:
         return  # a stale event: the ticket moved on
     repo = FinanceRepository(uow.session)
     refund = await repo.refund_for_ticket(ticket_id)
@@ -86,7 +96,7 @@ async def start_refund(ticket_id: str, uow: UnitOfWork, deps: Deps, cause: Envel
         refund = RefundRow(refund_id=uuid.uuid4(), ticket_id=ticket_id, order_id=ticket.order_id,
                            goods_cents=goods, shipping_cents=shipping, amount_cents=goods + shipping,
                            lines=lines, status="PENDING", attempts=0, last_error="")
-        repo.add_refund(refund)
+        await repo.add_refund(refund)
     else:  # finance retried a failed refund: same refund id, so the channel can't pay twice
         refund.status, refund.goods_cents, refund.shipping_cents = "PENDING", goods, shipping
         refund.amount_cents, refund.lines, refund.attempts = goods + shipping, lines, 0
@@ -111,9 +121,7 @@ def _send(uow: UnitOfWork, refund: RefundRow, deps: Deps, now: datetime, cause: 
 async def on_refund_succeeded(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
     result: RefundSucceeded = envelope.payload
     repo = FinanceRepository(uow.session)
-    refund = await repo.refund(result.refund_id)
-    if refund is None:
-        raise Unprocessable(f"RefundSucceeded for unknown refund {result.refund_id}")
+    ticket, refund = await _locked(repo, uow, result.refund_id, result.order_id)
     if refund.status == "SUCCEEDED":
         return
     now = deps.clock()
@@ -125,8 +133,6 @@ async def on_refund_succeeded(envelope: Envelope[Any], uow: UnitOfWork, deps: De
     repo.write_ledger(ledger_row, ledger)
     refund.status, refund.channel_ref, refund.completed_at = "SUCCEEDED", result.channel_ref, now
     refund.next_attempt_at = None
-    ticket = await TicketStore(uow.session).get(refund.ticket_id)
-    assert ticket is not None
     ticket.refund_succeeded(now, deps.settings.policy_for(ticket.shop_id), refund.amount_cents)
     await save_and_announce(uow, ticket, envelope)
 
@@ -168,9 +174,7 @@ async def _compensate(uow: UnitOfWork, repo: FinanceRepository, ticket: Ticket, 
 async def on_refund_failed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
     result: RefundFailed = envelope.payload
     repo = FinanceRepository(uow.session)
-    refund = await repo.refund(result.refund_id)
-    if refund is None:
-        raise Unprocessable(f"RefundFailed for unknown refund {result.refund_id}")
+    ticket, refund = await _locked(repo, uow, result.refund_id, result.order_id)
     if refund.status != "PENDING":
         return
     refund.last_error = f"{result.code}: {result.message}"[:500]
@@ -178,38 +182,54 @@ async def on_refund_failed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps)
     if result.retryable and refund.attempts < deps.settings.refund_max_attempts:
         refund.next_attempt_at = now + _backoff(deps, refund.attempts)
         return
-    await _give_up(uow, repo, refund, now, deps, envelope)
+    await _give_up(uow, repo, ticket, refund, now, deps, envelope)
 
 
-async def _give_up(uow: UnitOfWork, repo: FinanceRepository, refund: RefundRow, now: datetime,
+async def _locked(repo: FinanceRepository, uow: UnitOfWork, refund_id: uuid.UUID,
+                  order_id: str) -> tuple[Ticket, RefundRow]:
+    """The refund's ticket and the refund, locked in the module's lock order (ticket first)."""
+    ticket_id = await repo.ticket_of_refund(refund_id)
+    ticket = await TicketStore(uow.session).get(ticket_id) if ticket_id else None
+    refund = await repo.refund(refund_id) if ticket is not None else None
+    if ticket is None or refund is None or refund.order_id != order_id:
+        raise Unprocessable(f"payment answer for unknown refund {refund_id}", code="UNKNOWN_REFUND")
+    return ticket, refund
+
+
+async def _give_up(uow: UnitOfWork, repo: FinanceRepository, ticket: Ticket, refund: RefundRow, now: datetime,
                    deps: Deps, cause: Envelope[Any] | None) -> None:
     refund.status, refund.next_attempt_at = "FAILED", None
     ledger, ledger_row = await repo.ledger(refund.order_id)
     ledger.release(_stored_amounts(refund), refund.shipping_cents)
     repo.write_ledger(ledger_row, ledger)
-    ticket = await TicketStore(uow.session).get(refund.ticket_id)
-    assert ticket is not None
     ticket.refund_failed(now, deps.settings.policy_for(ticket.shop_id),
                          refund.last_error or "no answer from the payment channel")
     await save_and_announce(uow, ticket, cause)
 
 
-async def resend_due_refunds(uow: UnitOfWork, deps: Deps) -> int:
+def resend_due_refunds(deps: Deps) -> PeriodicJob:
     """Refunds with no answer in time are resent with the same id; after the last try they fail."""
-    repo = FinanceRepository(uow.session)
-    now = deps.clock()
-    due = await repo.due_refunds(now)
-    for refund in due:
+    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
+        return await FinanceRepository(uow.session).due_refunds(deps.clock(), skip)
+
+    async def run(uow: UnitOfWork, item: DueItem) -> bool:
+        repo = FinanceRepository(uow.session)
+        ticket, refund = await _locked(repo, uow, uuid.UUID(item.id), item.order_id)
+        now = deps.clock()
+        if refund.status != "PENDING" or refund.next_attempt_at is None or refund.next_attempt_at > now:
+            return False  # answered meanwhile, or another finance process resent it
         if refund.attempts >= deps.settings.refund_max_attempts:
             refund.last_error = refund.last_error or "payment channel did not answer"
-            await _give_up(uow, repo, refund, now, deps, None)
+            await _give_up(uow, repo, ticket, refund, now, deps, None)
             uow.publish(OpsAlert(kind="REFUND_UNANSWERED", severity=Severity.CRITICAL,
                                  message=f"Refund {refund.refund_id} got no answer after "
                                          f"{refund.attempts} attempts", order_id=refund.order_id,
                                  ticket_id=refund.ticket_id), key=refund.order_id)
         else:
             _send(uow, refund, deps, now, None)
-    return len(due)
+        return True
+
+    return periodic("resend_due_refunds", due, run, deps.settings.scheduler_tick_seconds)
 
 
 async def on_compensation_acknowledged(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:

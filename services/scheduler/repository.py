@@ -1,50 +1,80 @@
 """Scheduler's queries: tickets past their deadline, unpaid orders past the payment timeout,
-parked order events past their wait. Each batch is claimed with SKIP LOCKED, so several
-schedulers can run without doing the same work twice."""
+parked order events past their wait. Listing takes no lock; each item is then claimed on its own
+with SKIP LOCKED and checked again, so several schedulers never do the same item twice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import OrderRow, ParkedOrderEvent, TicketRow
 from services.common.tickets import to_domain
 from services.domain.ticket import Ticket
+
+
+def _items(rows: Sequence[Row[Any, str]]) -> list[DueItem]:
+    return [DueItem(str(item_id), order_id) for item_id, order_id in rows]
 
 
 class SchedulerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def overdue_tickets(self, now: datetime, limit: int = 100) -> list[Ticket]:
-        rows = (await self.session.execute(
-            select(TicketRow).where(TicketRow.deadline_at <= now).order_by(TicketRow.deadline_at)
-            .limit(limit).with_for_update(skip_locked=True))).scalars().all()
-        return [to_domain(r) for r in rows]
+    async def overdue_tickets(self, now: datetime, skip: Quarantine, limit: int = 100) -> list[DueItem]:
+        return _items((await self.session.execute(
+            select(TicketRow.ticket_id, TicketRow.order_id)
+            .where(TicketRow.deadline_at <= now, skip.excluding(TicketRow.ticket_id))
+            .order_by(TicketRow.deadline_at).limit(limit))).all())
 
-    async def unpaid_orders(self, placed_before: datetime, *, shops: list[str] | None = None,
-                            except_shops: list[str] | None = None, limit: int = 100) -> list[OrderRow]:
+    async def claim_overdue_ticket(self, ticket_id: str, now: datetime) -> Ticket | None:
+        row = (await self.session.execute(
+            select(TicketRow).where(TicketRow.ticket_id == ticket_id, TicketRow.deadline_at <= now)
+            .with_for_update(skip_locked=True).execution_options(populate_existing=True))).scalar_one_or_none()
+        return to_domain(row) if row else None
+
+    async def unpaid_orders(self, placed_before: datetime, skip: Quarantine, *, shops: list[str] | None = None,
+                            except_shops: list[str] | None = None, limit: int = 100) -> list[DueItem]:
         """Unpaid orders placed before the cutoff, oldest first, for some shops or all but some."""
-        stmt = select(OrderRow).where(OrderRow.state == "PENDING_PAYMENT", OrderRow.close_requested.is_(False),
-                                      OrderRow.placed_at <= placed_before)
+        stmt = (select(OrderRow.order_id, OrderRow.order_id)
+                .where(OrderRow.state == "PENDING_PAYMENT", OrderRow.close_requested.is_(False),
+                       OrderRow.placed_at <= placed_before, skip.excluding(OrderRow.order_id)))
         if shops is not None:
             stmt = stmt.where(OrderRow.shop_id.in_(shops))
         if except_shops:
             stmt = stmt.where(OrderRow.shop_id.not_in(except_shops))
-        return list((await self.session.execute(
-            stmt.order_by(OrderRow.placed_at).limit(limit).with_for_update(skip_locked=True))).scalars().all())
+        return _items((await self.session.execute(stmt.order_by(OrderRow.placed_at).limit(limit))).all())
 
-    async def expired_parked(self, *, facts_before: datetime, requests_before: datetime,
-                             limit: int = 100) -> list[ParkedOrderEvent]:
+    async def claim_unpaid_order(self, order_id: str) -> OrderRow | None:
+        return (await self.session.execute(
+            select(OrderRow).where(OrderRow.order_id == order_id, OrderRow.state == "PENDING_PAYMENT",
+                                   OrderRow.close_requested.is_(False))
+            .with_for_update(skip_locked=True))).scalar_one_or_none()
+
+    async def expired_parked(self, skip: Quarantine, *, facts_before: datetime, requests_before: datetime,
+                             limit: int = 100) -> list[DueItem]:
+        return _items((await self.session.execute(
+            select(ParkedOrderEvent.id, ParkedOrderEvent.order_id)
+            .where(self._expired(facts_before, requests_before), skip.excluding(ParkedOrderEvent.id))
+            .order_by(ParkedOrderEvent.parked_at).limit(limit))).all())
+
+    async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
+                                   requests_before: datetime) -> ParkedOrderEvent | None:
+        return (await self.session.execute(
+            select(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id,
+                                           self._expired(facts_before, requests_before))
+            .with_for_update(skip_locked=True))).scalar_one_or_none()
+
+    @staticmethod
+    def _expired(facts_before: datetime, requests_before: datetime) -> ColumnElement[bool]:
         is_request = ParkedOrderEvent.type == "RequestAfterSales"
-        return list((await self.session.execute(
-            select(ParkedOrderEvent).where(or_(
-                and_(is_request, ParkedOrderEvent.parked_at <= requests_before),
-                and_(~is_request, ParkedOrderEvent.parked_at <= facts_before)))
-            .order_by(ParkedOrderEvent.parked_at).limit(limit).with_for_update(skip_locked=True))).scalars().all())
+        return or_(and_(is_request, ParkedOrderEvent.parked_at <= requests_before),
+                   and_(~is_request, ParkedOrderEvent.parked_at <= facts_before))
 
     async def drop_parked(self, parked_id: int) -> None:
         await self.session.execute(delete(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id))
-

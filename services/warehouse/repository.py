@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.tables import InterceptRow, ReceiptRow, ShipmentRow
+from services.common.tables import InterceptRow, ReceiptRow, ShipmentRow, TicketRow
 from services.common.tickets import TicketStore
 from services.domain.ticket import Ticket
 
@@ -43,12 +43,16 @@ class WarehouseRepository:
         await self.session.execute(insert(InterceptRow).values(
             ticket_id=ticket_id, order_id=order_id, requested_at=at).on_conflict_do_nothing())
 
-    async def record_intercept_result(self, ticket_id: str, outcome: str, at: datetime) -> bool:
-        row = await self.session.get(InterceptRow, ticket_id, with_for_update=True)
-        if row is None:
-            return False
-        row.outcome, row.decided_at = outcome, at
-        return True
+    async def record_intercept_result(self, ticket_id: str, order_id: str, outcome: str, at: datetime) -> None:
+        """Upsert: the answer may come before the request was recorded here (requested_at = at then)."""
+        await self.session.execute(insert(InterceptRow).values(
+            ticket_id=ticket_id, order_id=order_id, requested_at=at, outcome=outcome, decided_at=at,
+        ).on_conflict_do_update(index_elements=[InterceptRow.ticket_id],
+                                set_={"outcome": outcome, "decided_at": at}))
+
+    async def ticket_exists(self, ticket_id: str, order_id: str) -> bool:
+        return (await self.session.execute(select(TicketRow.ticket_id).where(
+            TicketRow.ticket_id == ticket_id, TicketRow.order_id == order_id))).first() is not None
 
     async def receipts(self, *, ticket_id: str | None = None, sku: str | None = None,
                        day: date | None = None) -> list[ReceiptRow]:

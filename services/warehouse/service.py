@@ -28,6 +28,9 @@ RECEIPT_TYPE = {
 }
 
 
+_ACTS_ON = (c.TicketStatus.AWAITING_RECEIPT, c.TicketStatus.AWAITING_RESHIPMENT, c.TicketStatus.IN_REPAIR)
+
+
 @dataclass(frozen=True)
 class Deps:
     settings: Settings
@@ -52,16 +55,18 @@ async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps)
 async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
     event: c.TicketStatusChanged = envelope.payload
     view = event.ticket
-    if event.from_status == event.to_status:
+    if event.from_status == event.to_status or event.to_status not in _ACTS_ON:
         return
+    repo = WarehouseRepository(uow.session)
+    if not await repo.ticket_exists(view.ticket_id, envelope.key):
+        raise Unprocessable(f"transition of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")
     if event.to_status == c.TicketStatus.AWAITING_RECEIPT:
         uow.publish(w.ExpectReturn(
             ticket_id=view.ticket_id, ticket_no=view.ticket_no, order_id=view.order_id,
             receipt_type=RECEIPT_TYPE[view.type], lines=_sku_lines(view),
             carrier=view.return_carrier or "", waybill=view.return_waybill or ""),
             key=view.order_id, cause=envelope)
-    elif event.to_status in (c.TicketStatus.AWAITING_RESHIPMENT, c.TicketStatus.IN_REPAIR):
-        repo = WarehouseRepository(uow.session)
+    else:
         if await repo.open_shipment_for(view.ticket_id) is not None:
             return
         kind = (w.ShipmentType.EXCHANGE_SHIPMENT if event.to_status == c.TicketStatus.AWAITING_RESHIPMENT
@@ -84,7 +89,7 @@ async def on_goods_received(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps
     repo = WarehouseRepository(uow.session)
     ticket = await repo.ticket(msg.ticket_id)
     if ticket is None or ticket.order_id != msg.order_id:
-        raise Unprocessable(f"GoodsReceived for unknown ticket {msg.ticket_id}")
+        raise Unprocessable(f"GoodsReceived for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
     recorded = await repo.add_receipt(ReceiptRow(
         receipt_id=msg.receipt_id, ticket_id=ticket.ticket_id, ticket_no=ticket.ticket_no,
         order_id=ticket.order_id, receipt_type=msg.receipt_type.value,
@@ -106,20 +111,25 @@ async def on_dispatched(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) ->
     repo = WarehouseRepository(uow.session)
     shipment = await repo.shipment(msg.shipment_id)
     if shipment is None or shipment.ticket_id != msg.ticket_id:
-        raise Unprocessable(f"AfterSalesDispatched for unknown shipment {msg.shipment_id}")
+        raise Unprocessable(f"AfterSalesDispatched for unknown shipment {msg.shipment_id}",
+                            code="UNKNOWN_SHIPMENT")
     if shipment.status == "DISPATCHED":
         return
     shipment.status, shipment.carrier, shipment.waybill = "DISPATCHED", msg.carrier, msg.waybill
     shipment.operator, shipment.dispatched_at = msg.operator, msg.dispatched_at
     ticket = await repo.ticket(msg.ticket_id)
-    assert ticket is not None
+    if ticket is None:
+        raise Unprocessable(f"AfterSalesDispatched for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
     ticket.record_reshipment(actor_from(c.Actor(role=c.Role.WAREHOUSE, id=msg.operator)), deps.clock(),
                              deps.settings.policy_for(ticket.shop_id), msg.carrier, msg.waybill)
     await save_and_announce(uow, ticket, envelope)
 
 
 async def on_intercept_result(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+    """Records the WMS's answer. It may arrive before this worker consumed the ticket's opening
+    (the WMS answers review's request): the ticket exists, so the record is made from the answer."""
     msg: w.InterceptResult = envelope.payload
-    if not await WarehouseRepository(uow.session).record_intercept_result(
-            msg.ticket_id, msg.outcome.value, msg.decided_at):
-        raise Unprocessable(f"InterceptResult for a ticket with no intercept request: {msg.ticket_id}")
+    repo = WarehouseRepository(uow.session)
+    if not await repo.ticket_exists(msg.ticket_id, msg.order_id):
+        raise Unprocessable(f"InterceptResult for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
+    await repo.record_intercept_result(msg.ticket_id, msg.order_id, msg.outcome.value, msg.decided_at)

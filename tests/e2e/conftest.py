@@ -37,7 +37,7 @@ E2E_ENV = {
 
 @pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
-    procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV)
+    procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV, replicas=2)
     procs.start()
     yield procs
     dead = procs.dead()

@@ -19,6 +19,7 @@ from contracts import aftersales as c
 from contracts import orders as o
 from contracts.topics import DLQ, REJECTIONS, REQUESTS
 from services.common.bus import Bus
+from services.common.runtime import run_due
 from services.common.settings import Settings
 from services.common.tables import OutboxRow, ParkedOrderEvent, TicketRow
 from services.common.uow import UnitOfWork
@@ -28,7 +29,7 @@ from services.intake import service
 from services.intake.app import build_worker
 from services.intake.reasons import ReasonCatalogue
 from services.intake.repository import OrderRepository
-from services.scheduler.service import expire_parked_events
+from services.scheduler.service import parked_events
 
 from .helpers import read_topic
 
@@ -49,10 +50,9 @@ def env(payload: Any, oid: str) -> Any:
 async def drain_parked(sessions: Any, settings: Settings) -> int:
     """Scheduler ticks until no parked event is past its wait (other tests leave some behind)."""
     total = 0
+    job = parked_events(settings, clock=lambda: datetime.now(UTC))
     while True:
-        async with UnitOfWork(sessions, "scheduler-test") as uow:
-            expired = await expire_parked_events(uow, settings, datetime.now(UTC))
-            await uow.commit()
+        expired = await run_due(sessions, "scheduler-test", job)
         total += expired
         if not expired:
             return total
@@ -207,7 +207,7 @@ def request_doc(oid: str, **payload: Any) -> bytes:
             "lines": [{"line_no": 1, "quantity": 1}], "reason_code": "NO_LONGER_WANTED"}
     base.update(payload)
     doc = orjson.loads(encode(env(c.WithdrawTicket(ticket_id="x", order_id=oid, buyer_id="b"), oid)))
-    doc.update(type="RequestAfterSales", payload=base)
+    doc.update(type="RequestAfterSales", payload=base, producer="buyer-frontend")
     return orjson.dumps(doc)
 
 
@@ -239,7 +239,7 @@ async def test_hostile_requests_end_as_rejections_or_dead_letters_never_a_crash(
             await bus.send_raw(REQUESTS.name, request_doc(oid), key=oid)  # a good one, after all that
         letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == oid, len(HOSTILE))
         assert len(letters) == len(HOSTILE)
-        assert {e.payload.error_class for e in letters} <= {"SchemaViolation", "MalformedMessage"}
+        assert {e.payload.reason_code for e in letters} <= {"SCHEMA_VIOLATION", "MALFORMED_JSON"}
         rejections = await read_topic(stack, REJECTIONS.name, lambda e: e.key == oid, 2)
         assert sorted(e.payload.code for e in rejections) == ["INVALID_QUANTITY", "UNKNOWN_LINE"]
         opened = await read_topic(stack, "aftersales.tickets",

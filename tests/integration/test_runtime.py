@@ -134,7 +134,7 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_k
             await bus.send_raw(topic, b'{"type": "OpsAlert", "schema_version": 1, "payload": {"kind": 5}}', key=key)
             await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
         letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == key, 2)
-        assert {e.payload.error_class for e in letters} == {"MalformedMessage", "SchemaViolation"}
+        assert {e.payload.reason_code for e in letters} == {"MALFORMED_JSON", "SCHEMA_VIOLATION"}
         assert all(e.payload.source_topic == topic and e.payload.consumer_group == f"aftersales.{name}"
                    for e in letters)
         assert letters[0].payload.original_value == "{definitely not json"
@@ -144,7 +144,7 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_k
         await app.stop()
 
 
-async def test_transient_errors_are_retried_then_dead_lettered(stack, sessions):
+async def test_infrastructure_errors_are_retried_until_they_pass_and_never_dead_lettered(stack, sessions):
     topic = await new_topic(stack, partitions=1)
     name = f"t-retry-{uuid.uuid4().hex[:6]}"
     attempts: dict[str, int] = {}
@@ -152,22 +152,41 @@ async def test_transient_errors_are_retried_then_dead_lettered(stack, sessions):
     async def flaky(envelope: Any, uow: Any) -> None:
         attempts[envelope.key] = attempts.get(envelope.key, 0) + 1
         uow.publish(alert(envelope.key), key=envelope.key)  # must not survive a failed attempt
-        if envelope.key.startswith("always") or attempts[envelope.key] == 1:
+        if attempts[envelope.key] <= 8:  # more tries than the old limit of retries before the DLQ
             raise ConnectionResetError("database went away")
 
-    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": flaky})]))
+    settings = stack.with_changes(retry_backoff_seconds=0.01, retry_backoff_max_seconds=0.05)
+    app = await started(Worker(name, settings, [Subscription(topic, {"OpsAlert": flaky})]))
     try:
-        once, always = f"once-{uuid.uuid4().hex[:6]}", f"always-{uuid.uuid4().hex[:6]}"
+        key = f"flaky-{uuid.uuid4().hex[:6]}"
         async with Bus(stack) as bus:
-            await bus.send_raw(topic, encode(new_envelope(alert(always), key=always, producer="t")), key=always)
-            await bus.send_raw(topic, encode(new_envelope(alert(once), key=once, producer="t")), key=once)
-        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == always, 1)
-        assert letters[0].payload.error_class == "ConnectionResetError"
-        assert letters[0].payload.attempts == stack.max_attempts
-        assert "database went away" in letters[0].payload.reason
-        await eventually(lambda: _done(list(attempts.get(once, 0) * "x"), 2))
-        await asyncio.sleep(0.5)
+            await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+        await eventually(lambda: _count(sessions, name, 1))
+        assert attempts[key] == 9
+        assert await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1, timeout=2) == []
         assert await outbox_count(sessions, name) == 1  # only the successful attempt wrote
+    finally:
+        await app.stop()
+
+
+async def test_a_deterministic_error_is_dead_lettered_at_once_without_its_text(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-bug-{uuid.uuid4().hex[:6]}"
+    attempts: list[str] = []
+
+    async def trips(envelope: Any, uow: Any) -> None:
+        attempts.append(envelope.key)
+        raise AssertionError("buyer 13800001111 said something")
+
+    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": trips})]))
+    try:
+        key = f"bug-{uuid.uuid4().hex[:6]}"
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1)
+        assert letters[0].payload.reason_code == "HANDLER_ERROR"
+        assert letters[0].payload.attempts == 1 and attempts == [key]
+        assert "13800001111" not in letters[0].payload.reason
     finally:
         await app.stop()
 

@@ -10,9 +10,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.migrations_check import SchemaNotCurrent, require_current_schema
+from services.common.runtime import run_due
 from services.common.tables import OrderRow, OutboxRow
-from services.common.uow import UnitOfWork
-from services.scheduler.service import cancel_unpaid_orders
+from services.scheduler.service import unpaid_orders
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,11 +47,9 @@ async def test_unpaid_orders_are_closed_after_the_payment_timeout(stack, session
             session.add(OrderRow(order_id=oid, shop_id="shop-it", buyer_id="b", state="PENDING_PAYMENT",
                                  placed_at=placed, shipping_fee_cents=0, platform_subsidy_cents=0,
                                  platform_fee_cents=0, close_requested=False, lines=[], version=0))
+    job = unpaid_orders(stack, clock=lambda: now)
     for _ in range(1000):  # ticks until the backlog (other tests' unpaid orders) is drained
-        async with UnitOfWork(sessions, f"scheduler-{uuid.uuid4().hex[:6]}") as uow:
-            closed = await cancel_unpaid_orders(uow, stack, now)
-            await uow.commit()
-        if not closed:
+        if not await run_due(sessions, f"scheduler-{uuid.uuid4().hex[:6]}", job):
             break
     async with sessions() as session:
         closes = (await session.execute(select(OutboxRow.key).where(
@@ -74,11 +72,9 @@ async def test_a_shop_with_a_longer_payment_timeout_does_not_starve_the_others(s
         session.add(OrderRow(order_id=overdue, shop_id="shop-it", buyer_id="b", state="PENDING_PAYMENT",
                              placed_at=now - timedelta(minutes=40), shipping_fee_cents=0, platform_subsidy_cents=0,
                              platform_fee_cents=0, close_requested=False, lines=[], version=0))
+    job = unpaid_orders(settings, clock=lambda: now)
     for _ in range(1000):
-        async with UnitOfWork(sessions, f"scheduler-{uuid.uuid4().hex[:6]}") as uow:
-            closed = await cancel_unpaid_orders(uow, settings, now)
-            await uow.commit()
-        if not closed:
+        if not await run_due(sessions, f"scheduler-{uuid.uuid4().hex[:6]}", job):
             break
     async with sessions() as session:
         closes = set((await session.execute(select(OutboxRow.key).where(
