@@ -67,3 +67,53 @@ def test_retry_schedules_back_off_exponentially():
     from services.common.retry import backoff
 
     assert [backoff(2, n) for n in (1, 2, 3, 4)] == [timedelta(seconds=s) for s in (2, 4, 8, 16)]
+
+
+class RefusingMessage:
+    """The broker refuses the commit (a rebalance or a restart), then accepts it."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log, self.refusals = log, 1
+
+    async def ack(self) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            from aiokafka.errors import CommitFailedError
+            raise CommitFailedError("group rebalanced")
+        self.log.append("committed")
+
+
+async def test_a_refused_commit_is_kept_pending_and_retried_not_fatal():
+    log: list[str] = []
+    committer = OffsetCommitter(every=1, seconds=3600)
+    message = RefusingMessage(log)
+    async with committer.handling(message):  # type: ignore[arg-type]
+        pass
+    assert log == []
+    await committer.flush()
+    assert log == ["committed"]
+
+
+async def test_a_closed_committer_commits_nothing_more():
+    log: list[str] = []
+    committer = OffsetCommitter(every=1, seconds=3600)
+    committer.close()
+    async with committer.handling(FakeMessage(log, "m0")):  # type: ignore[arg-type]
+        pass
+    await committer.flush()
+    assert log == []
+
+
+async def test_shutdown_does_not_wait_for_ever_on_a_stuck_handler():
+    committer = OffsetCommitter(every=100, seconds=3600)
+    stuck = asyncio.Event()
+
+    async def handler_that_never_returns() -> None:
+        async with committer.handling(FakeMessage([], "m0")):  # type: ignore[arg-type]
+            stuck.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(handler_that_never_returns())
+    await stuck.wait()
+    await asyncio.wait_for(committer.flush(timeout=0.2), 2)  # returns, uncommitted
+    task.cancel()

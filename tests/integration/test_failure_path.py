@@ -1,0 +1,376 @@
+"""The failure path on the real Kafka and PostgreSQL: one test per case the failure-path issue
+names (bad keys, oversize poison, outages, reused ids, foreign types and producers, unknown
+references, a poisoned periodic item, finance's lock order, personal data in errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from sqlalchemy import select, text, update
+
+from contracts import Money, encode, new_envelope
+from contracts import aftersales as c
+from contracts import decisions as d
+from contracts import warehouse as w
+from contracts.ops import OpsAlert, Severity
+from contracts.payments import RefundSucceeded
+from contracts.topics import DLQ, OPS_ALERTS, TICKETS, WMS_EVENTS
+from services.common.bus import Bus
+from services.common.quarantine import quarantined
+from services.common.runtime import Subscription, Worker, run_due
+from services.common.tables import InterceptRow, OutboxRow, RefundRow, TicketRow
+from services.common.tickets import TicketStore, view
+from services.common.uow import UnitOfWork
+from services.erp_sync.app import build_worker as build_erp_sync
+from services.finance import service as finance
+from services.scheduler.service import ticket_deadlines
+from services.warehouse import service as warehouse
+from services.warehouse.app import build_worker as build_warehouse
+
+from .helpers import eventually, new_topic, open_ticket, outbox_count, read_topic
+from .test_review_finance import decide
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def alert(order_id: str, text: str = "probe") -> OpsAlert:
+    return OpsAlert(kind="TEST", severity=Severity.INFO, message=text, order_id=order_id)
+
+
+def recording(calls: list[str]) -> Any:
+    async def handle(envelope: Any, uow: Any) -> None:
+        calls.append(envelope.key)
+        uow.publish(alert(envelope.key, f"seen {envelope.event_id}"), key=envelope.key)
+    return handle
+
+
+def record_on(topic: str, value: bytes, key: bytes | None = b"O-x", offset: int = 0) -> ConsumerRecord[Any, Any]:
+    """A record as the consumer would hand it over (for checks that do not need consumption)."""
+    return ConsumerRecord(topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=key,
+                          value=value, checksum=None, serialized_key_size=len(key or b""),
+                          serialized_value_size=len(value), headers=())
+
+
+async def letters_from(stack: Any, topic: str, count: int, **kw: Any) -> list[Any]:
+    return await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, count, **kw)
+
+
+async def test_bad_keys_are_dead_lettered_and_the_message_behind_them_is_applied(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-keys-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": recording(calls)})]).build_app()
+    await app.start()
+    bad_keys = [b" ", "售后".encode(), b"k" * 80, b"\xff\xfe\x00", b"a/b"]
+    try:
+        async with Bus(stack) as bus:
+            for key in bad_keys:
+                await bus.send_raw(topic, b"{not json", key=key)
+            good = f"O-{uuid.uuid4().hex[:8]}"
+            await bus.send_raw(topic, encode(new_envelope(alert(good), key=good, producer="t")), key=good)
+        letters = await letters_from(stack, topic, len(bad_keys))
+        await eventually(lambda: _has(calls, good))
+    finally:
+        await app.stop()
+    assert [e.payload.offset for e in letters] == list(range(len(bad_keys)))
+    assert all(e.key == "invalid-key" and e.payload.reason_code == "MALFORMED_JSON" for e in letters)
+    assert letters[1].payload.original_key == "售后"
+    assert letters[3].payload.original_key_encoding == "base64"
+
+
+async def _has(calls: list[str], key: str) -> bool:
+    return key in calls
+
+
+async def test_an_oversize_poison_message_is_cut_in_its_dead_letter_and_the_worker_goes_on(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-big-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": recording(calls)})]).build_app()
+    await app.start()
+    poison = b'{"type": "OpsAlert", "note": "' + b"\x01" * 900_000 + b'"'  # JSON-escaped: 5.4 MB
+    try:
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, poison, key="O-big")
+            good = f"O-{uuid.uuid4().hex[:8]}"
+            await bus.send_raw(topic, encode(new_envelope(alert(good), key=good, producer="t")), key=good)
+        [letter] = await letters_from(stack, topic, 1)
+        await eventually(lambda: _has(calls, good))
+    finally:
+        await app.stop()
+    assert letter.payload.original_truncated and letter.payload.original_size == len(poison)
+    assert letter.payload.original_sha256 == hashlib.sha256(poison).hexdigest()
+    assert len(encode(letter)) < 1_000_000
+
+
+class PostgresProxy:
+    """A TCP hop between a worker and the real PostgreSQL that a test can cut and restore: an
+    outage of the database as that worker sees it, without disturbing any other test."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def _committed(stack: Any, group: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    meta = offsets.get(TopicPartition(topic, 0))
+    return meta.offset if meta else -1
+
+
+async def test_a_database_outage_pauses_the_worker_and_dead_letters_nothing(stack, sessions):
+    url = urlsplit(stack.database_url)
+    proxy = PostgresProxy(url.hostname or "127.0.0.1", url.port or 5432)
+    await proxy.open()
+    netloc = f"{url.username}:{url.password}@127.0.0.1:{proxy.port}"
+    settings = stack.with_changes(database_url=urlunsplit(url._replace(netloc=netloc)), retry_backoff_seconds=0.05,
+                                  retry_backoff_max_seconds=0.3, outage_alert_after_seconds=0.5,
+                                  commit_every_messages=1)
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-outage-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    worker = Worker(name, settings, [Subscription(topic, {"OpsAlert": recording(calls)})])
+    app = worker.build_app()
+    await app.start()
+    keys = [f"O-{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    try:
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert(keys[0]), key=keys[0], producer="t")), key=keys[0])
+            await eventually(lambda: _has(calls, keys[0]))
+            await proxy.cut()
+            for key in keys[1:]:
+                await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+            await eventually(lambda: _retries(worker, 5))
+            assert await _committed(stack, worker.group, topic) <= 1  # nothing past the waiting message
+            outage = await read_topic(stack, OPS_ALERTS.name,
+                                      lambda e: e.key == name and e.payload.kind == "INFRASTRUCTURE_OUTAGE", 1)
+            await proxy.open()
+        await eventually(lambda: _count(sessions, name, len(keys)), timeout=30)
+    finally:
+        await app.stop()
+    assert outage and calls[-3:] == keys[1:]
+    assert await letters_from(stack, topic, 1, timeout=2) == []
+
+
+async def _retries(worker: Worker, n: int) -> bool:
+    return worker.counts["infrastructure_retries"] >= n
+
+
+async def _count(sessions: Any, name: str, n: int) -> bool:
+    return await outbox_count(sessions, name) >= n
+
+
+async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_logs(stack, sessions, capsys):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-nul-{uuid.uuid4().hex[:6]}"
+
+    async def stores_note(envelope: Any, uow: Any) -> None:
+        await uow.session.execute(text("select cast(:note as text)"),
+                                  {"note": f"buyer 13800001111 {envelope.payload.message}"})
+
+    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": stores_note})]).build_app()
+    await app.start()
+    try:
+        key = f"O-{uuid.uuid4().hex[:8]}"
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert(key, "a\x00b"), key=key, producer="t")), key=key)
+        [letter] = await letters_from(stack, topic, 1)
+    finally:
+        await app.stop()
+    assert letter.payload.reason_code == "DATA_ERROR" and letter.payload.attempts == 1
+    assert "sqlstate=22021" in letter.payload.reason
+    out = capsys.readouterr()
+    assert "13800001111" not in letter.payload.reason + out.out + out.err
+
+
+async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-reuse-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": recording(calls)})]).build_app()
+    await app.start()
+    key = f"O-{uuid.uuid4().hex[:8]}"
+    first = new_envelope(alert(key, "refund 100"), key=key, producer="t")
+    forged = first.model_copy(update={"payload": alert(key, "refund 100000")})
+    try:
+        async with Bus(stack) as bus:
+            for value in (encode(first), encode(first), encode(forged)):
+                await bus.send_raw(topic, value, key=key)
+        [letter] = await letters_from(stack, topic, 1)
+        raised = await read_topic(stack, OPS_ALERTS.name,
+                                  lambda e: e.key == key and e.payload.kind == "EVENT_ID_REUSED", 1)
+    finally:
+        await app.stop()
+    assert letter.payload.reason_code == "EVENT_ID_REUSED" and letter.payload.offset == 2
+    assert calls == [key] and raised
+
+
+async def test_foreign_types_and_producers_on_a_catalogued_topic_are_dead_lettered(stack, sessions):
+    name = f"t-boundary-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    sub = Subscription(WMS_EVENTS.name, {"InterceptResult": recording(calls)})
+    worker = Worker(name, stack, [sub])
+    key = f"O-{uuid.uuid4().hex[:8]}"
+    result = w.InterceptResult(ticket_id="T-x", order_id=key, outcome=w.InterceptOutcome.INTERCEPTED,
+                               decided_at=datetime.now(UTC))
+    foreign = new_envelope(alert(key), key=key, producer="wms")
+    impostor = new_envelope(result, key=key, producer="buyer-frontend")
+    async with AsyncExitStack() as resources:
+        await worker.open(resources)
+        await worker.handle(record_on(WMS_EVENTS.name, encode(foreign), key.encode(), 0), sub)
+        await worker.handle(record_on(WMS_EVENTS.name, encode(impostor), key.encode(), 1), sub)
+    letters = await read_topic(stack, DLQ.name, lambda e: e.payload.consumer_group == worker.group, 2)
+    assert [e.payload.reason_code for e in letters] == ["FOREIGN_TYPE", "PRODUCER_NOT_ALLOWED"]
+    assert calls == []
+
+
+async def test_a_transition_of_an_unknown_ticket_has_no_side_effect(stack, sessions):
+    settings = stack.with_changes(shop_policies='{"shop-erp-it": {"has_erp": true}}')
+    real = await open_ticket(sessions, stack, type_="EXCHANGE", shop="shop-erp-it")
+    ghost = view(real).model_copy(update={"ticket_id": f"T-ghost-{uuid.uuid4().hex[:6]}"})
+    for build, status in ((build_warehouse, c.TicketStatus.AWAITING_RECEIPT),
+                          (build_erp_sync, c.TicketStatus.AWAITING_RETURN)):
+        worker = build(settings)
+        worker.group = f"{worker.group}-{uuid.uuid4().hex[:6]}"  # its own group: no clash with e2e
+        worker.name = f"{worker.name}-it-{uuid.uuid4().hex[:6]}"
+        event = c.TicketStatusChanged(ticket=ghost, from_status=c.TicketStatus.PENDING_REVIEW, to_status=status,
+                                      actor=c.Actor(role=c.Role.OPS, id="ops-1"), reason="")
+        async with AsyncExitStack() as resources:
+            await worker.open(resources)
+            sub = worker.subscriptions[0]
+            await worker.handle(record_on(TICKETS.name, encode(new_envelope(event, key=real.order_id,
+                                                                            producer="review"))), sub)
+        letters = await read_topic(stack, DLQ.name, lambda e, g=worker.group: e.payload.consumer_group == g, 1)
+        assert letters[0].payload.reason_code == "UNKNOWN_TICKET"
+        assert await outbox_count(sessions, worker.name) == 0
+
+
+async def test_an_intercept_result_before_the_warehouse_saw_the_ticket_is_recorded(stack, sessions):
+    ticket = await open_ticket(sessions, stack, state="PAID")
+    result = w.InterceptResult(ticket_id=ticket.ticket_id, order_id=ticket.order_id,
+                               outcome=w.InterceptOutcome.INTERCEPTED, decided_at=datetime.now(UTC))
+    async with UnitOfWork(sessions, "warehouse") as uow:
+        await warehouse.on_intercept_result(new_envelope(result, key=ticket.order_id, producer="wms"), uow,
+                                            warehouse.Deps(stack, lambda: datetime.now(UTC)))
+        await uow.commit()
+    async with sessions() as session:
+        row = await session.get(InterceptRow, ticket.ticket_id)
+    assert row is not None and row.outcome == "INTERCEPTED"
+
+
+async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, sessions):
+    good, bad = await open_ticket(sessions, stack), await open_ticket(sessions, stack)
+    past = datetime.now(UTC) - timedelta(hours=100)
+    async with sessions() as session, session.begin():
+        await session.execute(update(TicketRow).where(TicketRow.ticket_id.in_([good.ticket_id, bad.ticket_id]))
+                              .values(deadline_at=past, applied_at=past))
+        await session.execute(update(TicketRow).where(TicketRow.ticket_id == bad.ticket_id)
+                              .values(lines=[{"garbage": True}]))
+    name = f"scheduler-it-{uuid.uuid4().hex[:6]}"
+    job = ticket_deadlines(stack, clock=lambda: datetime.now(UTC))
+    try:
+        await eventually(lambda: _deadline_moved(sessions, good.ticket_id, past, name, job), timeout=60)
+        async with sessions() as session:
+            parked = [q for q in await quarantined(session) if q.worker == name]
+            raised = (await session.execute(select(OutboxRow.type).where(
+                OutboxRow.producer == name, OutboxRow.key == bad.order_id))).scalars().all()
+        assert [q.item_id for q in parked] == [bad.ticket_id]
+        assert raised == ["OpsAlert"]
+        await run_due(sessions, name, job)  # the next tick leaves it alone: still one alert
+        assert await outbox_count(sessions, name) >= 1
+        async with sessions() as session:
+            again = (await session.execute(select(OutboxRow.type).where(
+                OutboxRow.producer == name, OutboxRow.key == bad.order_id))).scalars().all()
+        assert again == ["OpsAlert"]
+    finally:
+        async with sessions() as session, session.begin():  # the corrupt row must not haunt other runs
+            await session.execute(update(TicketRow).where(TicketRow.ticket_id == bad.ticket_id)
+                                  .values(deadline_at=None))
+
+
+async def _deadline_moved(sessions: Any, ticket_id: str, past: datetime, worker: str, job: Any) -> bool:
+    await run_due(sessions, worker, job)
+    async with sessions() as session:
+        row = await session.get(TicketRow, ticket_id)
+    return row is not None and (row.deadline_at is None or row.deadline_at > past)
+
+
+async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessions):
+    """A transaction holding the ticket and then wanting the refund (review, a resend) and a
+    channel answer run together: with one lock order they serialize instead of deadlocking."""
+    ticket = await open_ticket(sessions, stack)
+    await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
+    await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
+    deps = finance.Deps(stack, lambda: datetime.now(UTC))
+    async with UnitOfWork(sessions, "finance") as uow:
+        await finance.start_refund(ticket.ticket_id, uow, deps, None)
+        await uow.commit()
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+    answer = RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,
+                             amount=Money.cny(refund.amount_cents), channel_ref="PAY-1", settled_at=datetime.now(UTC))
+
+    async def channel_answer() -> None:
+        async with UnitOfWork(sessions, "finance") as uow:
+            await finance.on_refund_succeeded(new_envelope(answer, key=ticket.order_id, producer="payment-channel"),
+                                              uow, deps)
+            await uow.commit()
+
+    async with sessions() as holder, holder.begin():
+        await holder.execute(text("set local lock_timeout = '5s'"))
+        await TicketStore(holder).get(ticket.ticket_id)  # the ticket, locked
+        answering = asyncio.create_task(channel_answer())
+        await eventually(lambda: _someone_waits_on_a_lock(sessions))
+        await holder.execute(select(RefundRow).where(RefundRow.refund_id == refund.refund_id).with_for_update())
+    await asyncio.wait_for(answering, 10)
+    async with sessions() as session:
+        assert (await TicketStore(session).get(ticket.ticket_id, lock=False)).status.value == "COMPLETED"
+
+
+async def _someone_waits_on_a_lock(sessions: Any) -> bool:
+    async with sessions() as session:
+        return bool((await session.execute(text(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+            "and datname = current_database()"))).scalar_one())
