@@ -396,6 +396,42 @@ def quarantine_release(worker: str, job: str, item_id: str) -> None:
     typer.echo("released")
 
 
+def _quiet_driver_clients() -> None:
+    """The run's own Kafka clients complain loudly while the broker is down on purpose."""
+    import logging
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+@app.command()
+def chaos(tickets: int = typer.Option(10_000, help="after-sales tickets, every type mixed"),
+          kills: int = typer.Option(10, help="SIGKILLs of random workers and the payment simulator"),
+          broker_restart: bool = typer.Option(True, help="restart Kafka once, mid-run"),
+          postgres_restart: bool = typer.Option(True, help="restart PostgreSQL once, mid-run"),
+          freeze: bool = typer.Option(True, help="SIGSTOP one worker past the session timeout"),
+          seed: int = typer.Option(11)) -> None:
+    """Mixed flows under failures, then the invariants from the topics; non-zero exit on a violation."""
+    from services.chaos import run as chaos_run
+
+    _quiet_driver_clients()
+    violations = asyncio.run(chaos_run(Settings(log_level="WARNING"), tickets=tickets, kills=kills,
+                                       broker_restart=broker_restart, postgres_restart=postgres_restart,
+                                       freeze=freeze, seed=seed))
+    raise typer.Exit(1 if violations else 0)
+
+
+@app.command()
+def fuzz(messages: int = typer.Option(1000, help="hostile messages"),
+         flows: int = typer.Option(50, help="valid refund flows among them"),
+         seed: int = typer.Option(7)) -> None:
+    """Hostile messages on every consumed topic among valid flows; exits non-zero on a violation."""
+    from services.fuzz import run as fuzz_run
+
+    _quiet_driver_clients()
+    violations = asyncio.run(fuzz_run(Settings(log_level="WARNING"), messages=messages, flows=flows, seed=seed))
+    raise typer.Exit(1 if violations else 0)
+
+
 @app.command()
 def demo() -> None:
     """Drives realistic orders and tickets through every flow against running workers."""

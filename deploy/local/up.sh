@@ -121,7 +121,8 @@ start_kafka() {
     log "kafka already running on 127.0.0.1:$KAFKA_PORT"
   else
     port_open "$KAFKA_PORT" && fail "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
-    nohup "${jvm[@]}" kafka.Kafka "$home/server.properties" >"$STATE/logs/kafka-stdout.log" 2>&1 &
+    # its own session: the broker outlives whoever started it (a test run, the chaos run's restart)
+    setsid nohup "${jvm[@]}" kafka.Kafka "$home/server.properties" >"$STATE/logs/kafka-stdout.log" 2>&1 &
     echo $! >"$home/kafka.pid"
     log "kafka starting on 127.0.0.1:$KAFKA_PORT (pid $(cat "$home/kafka.pid"))"
   fi

@@ -6,7 +6,17 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaConnectionError,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
+from aiokafka.structs import RecordMetadata
 
 from contracts import CATALOGUE
 
@@ -18,6 +28,73 @@ def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id,
         enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=30_000)
+
+
+# After a broker restart the broker may no longer know this producer's id or sequence numbers:
+# an idempotent aiokafka producer then fails every send from there on. Only a new one recovers.
+_PRODUCER_BROKEN = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, InvalidProducerIdMapping,
+                    ProducerFenced)
+
+
+class Producer:
+    """The worker's one producer (outbox relay, dead letters, direct alerts), replaced by a fresh
+    idempotent producer when the broker stops recognising it. The failing send still raises (an
+    infrastructure failure: the caller retries, and the retry goes through the new producer);
+    the outbox republishes what was not marked, and inboxes drop any copy."""
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self.replaced = 0
+
+    async def start(self) -> None:
+        producer = make_producer(self.settings, self.client_id)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    def _current(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise KafkaConnectionError("producer is not started")
+        return self._producer
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None,
+                            headers: list[tuple[str, bytes]] | None = None) -> RecordMetadata:
+        try:
+            return await self._current().send_and_wait(topic, value, key=key, headers=headers)
+        except _PRODUCER_BROKEN:
+            await self.replace()
+            raise
+
+    async def send_batch(self, messages: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]]) -> None:
+        """Sends all, in order, and waits until the broker has every one."""
+        producer = self._current()
+        try:
+            futures = [await producer.send(topic, value, key=key, headers=headers)
+                       for topic, value, key, headers in messages]
+            await asyncio.gather(*futures)
+        except _PRODUCER_BROKEN:
+            await self.replace()
+            raise
+
+    async def replace(self) -> None:
+        old, self._producer = self._producer, None
+        self.replaced += 1
+        if old is not None:
+            try:
+                await old.stop()
+            except Exception:  # noqa: S110 - the old producer is broken; its stop may fail too
+                pass
+        await self.start()
+
 
 
 async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
@@ -36,7 +113,7 @@ async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
-    raise RuntimeError(f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {last}")
+    raise KafkaConnectionError(f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {type(last).__name__}")
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

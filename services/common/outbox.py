@@ -10,10 +10,11 @@ import asyncio
 import zlib
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .failures import describe
+from .kafka import Producer
 from .logging import get_logger
 from .tables import InboxRow, OutboxRow
 
@@ -24,7 +25,7 @@ INBOX_RETENTION = timedelta(days=8)  # > log.retention.hours=168 of the broker
 
 class OutboxRelay:
     def __init__(self, producer_name: str, sessions: async_sessionmaker[AsyncSession],
-                 producer: AIOKafkaProducer, *, batch: int = 500, poll_seconds: float = 0.5,
+                 producer: Producer, *, batch: int = 500, poll_seconds: float = 0.5,
                  consumer_group: str | None = None) -> None:
         self.producer_name = producer_name
         self.consumer_group = consumer_group or producer_name
@@ -44,8 +45,8 @@ class OutboxRelay:
         while True:
             try:
                 sent = await self.relay_once()
-            except Exception:  # the relay must survive broker or database hiccups; rows stay pending
-                log.exception("outbox_relay_failed", producer=self.producer_name)
+            except Exception as exc:  # the relay must survive broker or database hiccups; rows stay pending
+                log.warning("outbox_relay_failed", producer=self.producer_name, error=describe(exc))
                 await asyncio.sleep(1.0)
                 continue
             if sent:
@@ -73,12 +74,8 @@ class OutboxRelay:
                 .order_by(OutboxRow.id).limit(self._batch))).all()
             if not rows:
                 return 0
-            futures = [
-                await self._producer.send(row.topic, value=row.value, key=row.key.encode(),
-                                          headers=[("type", row.type.encode())])
-                for row in rows
-            ]
-            await asyncio.gather(*futures)
+            await self._producer.send_batch(
+                [(row.topic, row.value, row.key.encode(), [("type", row.type.encode())]) for row in rows])
             await session.execute(
                 update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
                 .values(published_at=func.now()))

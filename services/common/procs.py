@@ -50,6 +50,8 @@ class WorkerProcesses:
     def kill(self, name: str) -> None:
         """Hard kill, as a crash would: no graceful shutdown, no final commits."""
         proc = self.procs.pop(name)
+        if proc.poll() is not None:  # it had already ended by itself: that is worth reporting
+            self.exits[name] = proc.returncode
         proc.kill()
         proc.wait(10)
 

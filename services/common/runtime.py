@@ -35,6 +35,7 @@ import base64
 import logging
 import os
 import re
+import signal
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,7 +46,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from faststream import FastStream
@@ -61,7 +61,7 @@ from services.domain.errors import DomainError
 
 from .db import make_engine, make_session_factory
 from .failures import Failure, classify, content_hash, describe, safe_traceback
-from .kafka import make_producer
+from .kafka import Producer, wait_for_kafka
 from .logging import configure_logging, get_logger
 from .migrations_check import require_current_schema
 from .outbox import OutboxRelay
@@ -135,7 +135,7 @@ class Context:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    producer: AIOKafkaProducer
+    producer: Producer
     relay: OutboxRelay
     name: str
 
@@ -156,7 +156,8 @@ class Worker:
         self.background = background or []
         self.on_start = on_start
         self.ctx: Context | None = None
-        self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds)
+        self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds,
+                                       timeout=settings.commit_timeout_seconds)
         self.counts: Counter[str] = Counter()
         self._stopping = asyncio.Event()
         self._outage_since: float | None = None
@@ -191,6 +192,8 @@ class Worker:
         async def start() -> None:
             await stack.__aenter__()
             ctx = await self._open(stack)
+            # FastStream connects its consumer right after this hook: let it find a serving broker
+            await self._retrying("start: broker metadata", lambda: wait_for_kafka(self.settings, timeout=10))
             tasks.append(asyncio.create_task(self._keep_running(ctx.relay.run, "outbox relay")))
             tasks.append(asyncio.create_task(self._keep_running(self.offsets.run, "offset committer")))
             for job in self.background:
@@ -222,10 +225,10 @@ class Worker:
     async def _open(self, stack: AsyncExitStack) -> Context:
         engine = make_engine(self.settings)
         stack.push_async_callback(engine.dispose)
-        await require_current_schema(engine)
+        # a worker (re)started during an outage waits for PostgreSQL and Kafka, like a handler would
+        await self._retrying("start: database", lambda: require_current_schema(engine))
         sessions = make_session_factory(engine)
-        producer = make_producer(self.settings, client_id=f"{self.name}-outbox")
-        await producer.start()
+        producer = await self._retrying("start: broker", lambda: self._started_producer())
         stack.push_async_callback(producer.stop)
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
                             poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group)
@@ -234,6 +237,11 @@ class Worker:
             await self._retrying("start", lambda: self.on_start(self.context))  # type: ignore[misc]
         log.info("worker_started", worker=self.name, group=self.group)
         return self.ctx
+
+    async def _started_producer(self) -> Producer:
+        producer = Producer(self.settings, client_id=f"{self.name}-outbox")
+        await producer.start()
+        return producer
 
     async def _keep_running(self, loop: Callable[[], Awaitable[None]], what: str) -> None:
         """A background loop that fails is logged and restarted after a pause, never fatal."""
@@ -358,6 +366,7 @@ class Worker:
         try:
             async with ctx.uow() as uow:
                 fresh = await uow.first_time_many(self.group, {e.event_id: h for e, _, h in work})
+                duplicates = len(work) - len(fresh)
                 for envelope, handler, _ in work:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
@@ -368,6 +377,7 @@ class Worker:
             log.info("batch_replayed_one_by_one", reason=describe(exc), size=len(records))
             return await self._one_by_one(records, by_topic)
         self.counts["processed"] += applied
+        self.counts["duplicates"] += duplicates
         self.counts["not_for_this_worker"] += len(records) - len(work)
         if uow.published:
             ctx.relay.wake()
@@ -590,9 +600,10 @@ class OffsetCommitter:
     messages it covered are applied already, and the inbox makes their redelivery harmless.
     """
 
-    def __init__(self, every: int, seconds: float) -> None:
+    def __init__(self, every: int, seconds: float, timeout: float = 10.0) -> None:
         self.every = max(every, 1)
         self.seconds = seconds
+        self.timeout = timeout
         self.closed = False
         self._pending = 0
         self._last = 0.0
@@ -627,9 +638,9 @@ class OffsetCommitter:
         if self.closed or not self._pending or self._message is None:
             return
         self._last = asyncio.get_running_loop().time()
-        try:
-            await self._message.ack()  # commits the position: every message handled so far
-        except KafkaError as exc:
+        try:  # commits the position: every message handled so far
+            await asyncio.wait_for(self._message.ack(), self.timeout)
+        except (KafkaError, TimeoutError) as exc:  # a commit waiting on a lost coordinator must not hold us
             log.warning("offset_commit_failed", error=describe(exc))
             return  # still pending: the next commit covers these messages too
         self._pending = 0
@@ -640,11 +651,25 @@ class OffsetCommitter:
             await self.flush()
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: where every coroutine of this worker is waiting (files, lines, functions only)."""
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=12)
+        where = " <- ".join(f"{f.f_code.co_name}@{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno}"
+                            for f in reversed(frames))
+        log.warning("task_dump", task=task.get_name(), where=where)
+
+
 def run_worker(worker: Worker) -> None:
     configure_logging(worker.settings.log_level, worker.settings.log_json)
     app = worker.build_app()
+
+    async def main() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
+        await app.run()
+
     try:
-        asyncio.run(app.run())
+        asyncio.run(main())
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         pass
 

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     conflict_attempts: int = Field(3, description="Tries of a message that keeps hitting a unique-key conflict")
     shutdown_grace_seconds: float = Field(5.0, description="How long shutdown waits for a running handler")
     kafka_session_timeout_ms: int = 10_000
+    commit_timeout_seconds: float = Field(10.0, description="An offset commit taking longer is retried later")
     dead_letter_summary_seconds: float = Field(60.0, description="How often dead-letter counts go to ops")
     batch_max_records: int = Field(
         100, description="Messages fetched and applied in one PostgreSQL transaction (one savepoint each)")

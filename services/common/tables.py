@@ -210,6 +210,14 @@ class PaymentChannelRefund(Base):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
 
+class SimOrderPayment(Base):
+    """The order-system simulator's own record of paid orders (it refuses to close those)."""
+
+    __tablename__ = "sim_order_payments"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paid_at: Mapped[datetime] = mapped_column(TZ)
+
+
 class ReceiptRow(Base):
     """An after-sales receipt (售后入库) recorded from the WMS."""
 

@@ -1,22 +1,44 @@
-"""The upstream order system simulator: closes orders when asked (publishes OrderClosed)."""
+"""The upstream order system simulator: closes orders when asked (publishes OrderClosed), and,
+like the real one, refuses to close a paid order because its payment timed out: it reads its
+own order facts (the payments it took) into ``sim_order_payments``.
+
+A passive cancel (a CloseOrder without a ticket) reaching it before it has read the order's
+OrderPaid would still close; the facts are published together, so that window is a few ms."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert
+
 from contracts import Envelope
-from contracts.orders import CloseOrder, OrderClosed
-from contracts.topics import ORDER_COMMANDS
+from contracts.orders import CloseOrder, OrderClosed, OrderPaid
+from contracts.topics import ORDER_COMMANDS, ORDER_EVENTS
+from services.common.logging import get_logger
 from services.common.runtime import Subscription, Worker
 from services.common.settings import Settings
+from services.common.tables import SimOrderPayment
 from services.common.uow import UnitOfWork
+
+log = get_logger("order-system")
 
 
 def build_worker(settings: Settings) -> Worker:
+    async def on_order_paid(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        paid: OrderPaid = envelope.payload
+        await uow.session.execute(insert(SimOrderPayment).values(
+            order_id=paid.order_id, paid_at=paid.paid_at).on_conflict_do_nothing())
+
     async def on_close_order(envelope: Envelope[Any], uow: UnitOfWork) -> None:
         cmd: CloseOrder = envelope.payload
+        if cmd.ticket_id is None and await uow.session.get(SimOrderPayment, cmd.order_id) is not None:
+            log.info("close_refused_order_paid", order_id=cmd.order_id)
+            return
         uow.publish(OrderClosed(order_id=cmd.order_id, closed_at=datetime.now(UTC), reason=cmd.reason),
                     key=cmd.order_id, cause=envelope)
 
-    return Worker("order-system", settings, [Subscription(ORDER_COMMANDS.name, {"CloseOrder": on_close_order})])
+    return Worker("order-system", settings, [
+        Subscription(ORDER_COMMANDS.name, {"CloseOrder": on_close_order}),
+        Subscription(ORDER_EVENTS.name, {"OrderPaid": on_order_paid}),
+    ])

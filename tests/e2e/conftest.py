@@ -1,4 +1,7 @@
-"""End-to-end: every worker and simulator as its own process on the real stack."""
+"""End-to-end: every worker and simulator as its own process on the real stack.
+
+The flow tests' processes live for their module only: the resilience module starts its own
+(same consumer groups), restarts the broker and kills processes, and must be alone when it does."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ E2E_ENV = {
 }
 
 
-@pytest_asyncio.fixture(scope="package", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
     procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV, replicas=2)
     procs.start()
@@ -45,7 +48,7 @@ async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
     assert not dead, f"worker processes died during the e2e run: {dead}"
 
 
-@pytest_asyncio.fixture(scope="package", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(stack: Settings, workers: WorkerProcesses, sessions) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
     async with Bus(stack, "e2e") as bus, Watcher(stack, [t.name for t in CATALOGUE]) as watcher:
         yield World(bus, watcher, projection_probe(sessions))

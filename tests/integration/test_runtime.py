@@ -15,7 +15,7 @@ from contracts import encode, new_envelope
 from contracts.ops import OpsAlert, Severity
 from contracts.topics import DLQ
 from services.common.bus import Bus
-from services.common.kafka import make_producer
+from services.common.kafka import Producer
 from services.common.outbox import OutboxRelay
 from services.common.runtime import Subscription, Worker
 from services.common.tables import OutboxRow
@@ -230,13 +230,13 @@ async def test_an_outbox_row_is_published_exactly_once_across_relay_restarts(sta
             session.add(OutboxRow(producer=name, topic=topic, key=env.key, event_id=env.event_id,
                                   type=env.type, value=encode(env)))
     for _ in range(3):  # three relay processes in turn, each stopped after one small batch
-        producer = make_producer(stack, client_id=name)
+        producer = Producer(stack, client_id=name)
         await producer.start()
         try:
             await OutboxRelay(name, sessions, producer, batch=7).relay_once()
         finally:
             await producer.stop()
-    producer = make_producer(stack, client_id=name)
+    producer = Producer(stack, client_id=name)
     await producer.start()
     relay = OutboxRelay(name, sessions, producer, batch=7)
     task = asyncio.create_task(relay.run())
@@ -260,7 +260,7 @@ async def test_relayed_messages_keep_their_order_per_key(stack, sessions):
             env = new_envelope(alert("O-same", f"n={i:02d}"), key="O-same", producer=name)
             session.add(OutboxRow(producer=name, topic=topic, key=env.key, event_id=env.event_id,
                                   type=env.type, value=encode(env)))
-    producer = make_producer(stack, client_id=name)
+    producer = Producer(stack, client_id=name)
     await producer.start()
     try:
         relay = OutboxRelay(name, sessions, producer, batch=8)
@@ -280,7 +280,7 @@ async def test_two_relays_never_publish_the_same_rows_concurrently(stack, sessio
             env = new_envelope(alert("O-x", str(i)), key="O-x", producer=name)
             session.add(OutboxRow(producer=name, topic=topic, key=env.key, event_id=env.event_id,
                                   type=env.type, value=encode(env)))
-    producers = [make_producer(stack, client_id=f"{name}-{i}") for i in range(2)]
+    producers = [Producer(stack, client_id=f"{name}-{i}") for i in range(2)]
     for p in producers:
         await p.start()
     try:
@@ -308,7 +308,7 @@ async def test_old_inbox_entries_are_forgotten_after_the_retention(stack, sessio
     async with sessions() as session, session.begin():
         session.add(InboxRow(consumer=group, event_id=old, processed_at=datetime.now(UTC) - timedelta(days=9)))
         session.add(InboxRow(consumer=group, event_id=recent))
-    producer = make_producer(stack, client_id=group)
+    producer = Producer(stack, client_id=group)
     relay = OutboxRelay(group, sessions, producer, consumer_group=group)
     await relay.forget_processed(older_than=timedelta(days=8))
     async with sessions() as session:
