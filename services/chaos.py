@@ -32,6 +32,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
 from contracts import Envelope, Money
 from contracts import aftersales as c
@@ -39,11 +40,12 @@ from contracts import decisions as d
 from contracts import orders as o
 
 from .common.db import make_engine, make_session_factory
+from .common.failures import Failure, classify
 from .common.kafka import ensure_topics
 from .common.logging import get_logger
 from .common.procs import ALL_WORKERS, WORKERS, WorkerProcesses, worker_of
 from .common.settings import Settings
-from .common.tables import PaymentChannelRefund
+from .common.tables import PaymentChannelRefund, SimOrderPayment
 from .harness import Check, Recorder, Sender, print_checks, wait_for_no_lag
 from .simulators.scenarios import set_scenario
 
@@ -114,12 +116,29 @@ def plan_flow(rng: random.Random, i: int) -> Flow:
     return Flow(kind, oid, placed, uuid.uuid4(), wanted, payment)
 
 
-async def _facts(sender: Sender, flow: Flow) -> None:
+async def _record_payment(sessions: Any, order_id: str, paid_at: datetime) -> None:
+    """The order system takes the payment in its own database before it announces OrderPaid
+    (the simulator reads the same table: it refuses to close a paid order)."""
+    while True:
+        try:
+            async with sessions() as session, session.begin():
+                await session.execute(insert(SimOrderPayment).values(order_id=order_id, paid_at=paid_at)
+                                      .on_conflict_do_nothing())
+            return
+        except Exception as exc:
+            if classify(exc) is not Failure.INFRASTRUCTURE:
+                raise
+            await asyncio.sleep(1)  # the database is restarting
+
+
+async def _facts(sender: Sender, sessions: Any, flow: Flow) -> None:
     p = flow.placed
     await sender.publish(p, flow.order_id)
     if flow.kind == "cancel":
         return
-    await sender.publish(o.OrderPaid(order_id=flow.order_id, paid_at=p.placed_at + timedelta(minutes=1)), flow.order_id)
+    paid_at = p.placed_at + timedelta(minutes=1)
+    await _record_payment(sessions, flow.order_id, paid_at)
+    await sender.publish(o.OrderPaid(order_id=flow.order_id, paid_at=paid_at), flow.order_id)
     if flow.kind == "refund_before_shipment":
         return
     await sender.publish(o.OrderShipped(order_id=flow.order_id, shipped_at=p.placed_at + timedelta(hours=3)),
@@ -136,7 +155,7 @@ def _type(flow: Flow) -> c.AfterSalesType:
             "repair": c.AfterSalesType.REPAIR}[flow.kind]
 
 
-async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, timeout: float) -> None:
+async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, sessions: Any, timeout: float) -> None:
     """One flow as the buyer and staff would play it, reacting to each transition in order."""
     if flow.payment != "ok":
         await set_scenario(redis, "payment", flow.order_id, flow.payment)
@@ -144,7 +163,7 @@ async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, ti
         await set_scenario(redis, "wms", flow.order_id, "FEWER_UNITS")
     if flow.placed.shop_id == ERP_SHOP:
         await set_scenario(redis, "erp", ERP_SHOP, "fail:2")
-    await _facts(sender, flow)
+    await _facts(sender, sessions, flow)
     reason = "QUALITY_PROBLEM" if flow.kind == "repair" else "NO_LONGER_WANTED"
     await sender.publish(c.RequestAfterSales(
         request_id=flow.request_id, order_id=flow.order_id, buyer_id=flow.placed.buyer_id, type=_type(flow),
@@ -257,6 +276,8 @@ async def run(settings: Settings, *, tickets: int, kills: int, broker_restart: b
     flows = [plan_flow(rng, i) for i in range(tickets)]
     done = Monkey()
     redis = Redis.from_url(settings.redis_url)
+    engine = make_engine(settings)
+    sessions = make_session_factory(engine)
     procs.start()
     started = time.monotonic()
     try:
@@ -266,7 +287,7 @@ async def run(settings: Settings, *, tickets: int, kills: int, broker_restart: b
 
             async def one(flow: Flow) -> None:
                 async with gate:
-                    await drive(flow, sender, recorder, redis, timeout=300)
+                    await drive(flow, sender, recorder, redis, sessions, timeout=300)
                 warm.set()
 
             chaos = asyncio.create_task(monkey(procs, plan, interval, rng, done, 10.0, warm))
@@ -282,6 +303,7 @@ async def run(settings: Settings, *, tickets: int, kills: int, broker_restart: b
         exits = procs.dead()
         procs.stop()
         await redis.aclose()
+        await engine.dispose()
     checks += [Check("workers that exited on their own", len(exits), ", ".join(f"{n}={x}" for n, x in exits.items())),
                Check("consumer groups left behind", sum(1 for v in lag.values() if v),
                      ", ".join(f"{g}: {v}" for g, v in lag.items() if v))]

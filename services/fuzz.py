@@ -181,20 +181,24 @@ def hostile_messages(count: int, rng: random.Random, victims: list[o.OrderPlaced
 
 
 async def _valid_flow(sender: Sender, recorder: Recorder, oid: str, placed: o.OrderPlaced,
-                      originals: list[tuple[bytes, Any]], timeout: float) -> bool:
-    envelope = await sender.publish(placed, oid)
+                      originals: list[tuple[bytes, Any]], valid: set[uuid.UUID], timeout: float) -> bool:
+    async def publish(payload: Contract) -> Any:
+        envelope = await sender.publish(payload, oid)
+        valid.add(envelope.event_id)
+        return envelope
+
+    envelope = await publish(placed)
     originals.append((encode(envelope), envelope))
-    await sender.publish(o.OrderPaid(order_id=oid, paid_at=placed.placed_at + timedelta(minutes=1)), oid)
-    await sender.publish(o.OrderShipped(order_id=oid, shipped_at=placed.placed_at + timedelta(hours=1)), oid)
-    await sender.publish(c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-fuzz",
-                                             type=c.AfterSalesType.REFUND_ONLY,
-                                             lines=[c.RequestedLine(line_no=1, quantity=1)],
-                                             reason_code="NO_LONGER_WANTED"), oid)
+    await publish(o.OrderPaid(order_id=oid, paid_at=placed.placed_at + timedelta(minutes=1)))
+    await publish(o.OrderShipped(order_id=oid, shipped_at=placed.placed_at + timedelta(hours=1)))
+    await publish(c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-fuzz",
+                                      type=c.AfterSalesType.REFUND_ONLY, lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                      reason_code="NO_LONGER_WANTED"))
     try:
         opened = await recorder.wait_for(oid, lambda m: m.type == "TicketOpened", timeout)
         ticket = opened.payload.ticket
-        await sender.publish(d.ApproveTicket(ticket_id=ticket.ticket_id, order_id=oid,
-                                             actor=c.Actor(role=c.Role.OPS, id="ops-fuzz")), oid)
+        await publish(d.ApproveTicket(ticket_id=ticket.ticket_id, order_id=oid,
+                                      actor=c.Actor(role=c.Role.OPS, id="ops-fuzz")))
         await recorder.wait_for(oid, lambda m: m.type == "TicketStatusChanged"
                                 and m.payload.to_status == c.TicketStatus.COMPLETED, timeout)
         return True
@@ -212,17 +216,15 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
     started = time.monotonic()
     try:
         async with Recorder(settings) as recorder, Sender(settings, "fuzz") as sender:
+            valid: set[uuid.UUID] = set()  # every valid message: none may be dead-lettered or refused
             victims = [_placed(_oid("V")) for _ in range(max(messages // 10, 1))]
             for victim in victims:  # shipped orders whose NUL-byte request must open nothing
-                await sender.publish(victim, victim.order_id)
-                await sender.publish(o.OrderPaid(order_id=victim.order_id, paid_at=_now() - timedelta(hours=2)),
-                                     victim.order_id)
-                await sender.publish(o.OrderShipped(order_id=victim.order_id, shipped_at=_now() - timedelta(hours=1)),
-                                     victim.order_id)
+                for fact in (victim, o.OrderPaid(order_id=victim.order_id, paid_at=_now() - timedelta(hours=2)),
+                             o.OrderShipped(order_id=victim.order_id, shipped_at=_now() - timedelta(hours=1))):
+                    valid.add((await sender.publish(fact, victim.order_id)).event_id)
             originals: list[tuple[bytes, Any]] = []
-            valid = [(_oid("G"), None) for _ in range(flows)]
-            flow_tasks = [asyncio.create_task(_valid_flow(sender, recorder, oid, _placed(oid), originals, timeout))
-                          for oid, _ in valid]
+            flow_tasks = [asyncio.create_task(_valid_flow(sender, recorder, oid, _placed(oid), originals, valid,
+                                                          timeout)) for oid in (_oid("G") for _ in range(flows))]
             while len(originals) < min(flows, messages // 10):  # reused ids need originals
                 await asyncio.sleep(0.05)
             hostile = hostile_messages(messages, rng, list(victims), list(originals))
@@ -231,6 +233,7 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
             completed = sum(await asyncio.gather(*flow_tasks))
             lag = await wait_for_no_lag(settings, [settings.group(n.split(".")[0]) for n in procs.workers], timeout)
             checks, by_kind = await settled(recorder, hostile, timeout)
+            checks.append(refused_valid(recorder, valid - {h.event_id for h in hostile}))
             elapsed = time.monotonic() - started
     finally:
         exits = procs.dead()
@@ -244,6 +247,15 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
                *[(f"  {kind}", f"{n} sent, {by_kind[kind + ':dlq']} dead-lettered, "
                   f"{by_kind[kind + ':rejected']} rejected") for kind, n in sent]]
     return print_checks("fuzz", figures, checks)
+
+
+def refused_valid(recorder: Recorder, valid: set[uuid.UUID]) -> Check:
+    """A hostile message must never take a valid one down with it (a fact, a request, a decision)."""
+    hit = [f"{m.type} of {m.payload.original_type} {m.payload.original_event_id}"
+           for m in recorder.of_type("DeadLetter") if m.payload.original_event_id in valid]
+    hit += [f"{m.type} {m.payload.code} of {m.payload.rejected_event_id}"
+            for m in recorder.of_type("RequestRejected", "CommandRejected") if m.payload.rejected_event_id in valid]
+    return Check("valid messages dead-lettered or refused", len(hit), "", hit)
 
 
 async def settled(recorder: Recorder, hostile: list[Hostile], timeout: float) -> tuple[list[Check], Counter[str]]:

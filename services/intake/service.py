@@ -8,9 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from contracts import Envelope, decode
 from contracts import aftersales as c
 from contracts import orders as o
+from contracts.ops import DeadLetter
+from contracts.topics import DLQ, REQUESTS
+from services.common.failures import Failure, classify, content_hash, describe
 from services.common.settings import Settings
 from services.common.tables import ParkedOrderEvent
 from services.common.tickets import TicketStore, announce, save_and_announce, view
@@ -111,7 +116,9 @@ async def _drain_parked(orders: OrderRepository, order: Order, facts: list[Parke
 
 async def _retry_parked_requests(orders: OrderRepository, order: Order, requests: list[ParkedOrderEvent],
                                  uow: UnitOfWork, deps: Deps) -> None:
-    """Each waiting request runs in a savepoint: its refusal never undoes the order fact."""
+    """Each waiting request runs in a savepoint: neither its refusal nor its own fault (data the
+    database refuses) ever undoes the order fact. A refused request gets its rejection; a faulty
+    one is dead-lettered on its own; an outage fails the whole transaction, to be retried."""
     for parked in requests:
         waiting = decode(parked.value)
         savepoint = await uow.session.begin_nested()
@@ -125,7 +132,24 @@ async def _retry_parked_requests(orders: OrderRepository, order: Order, requests
             await savepoint.rollback()
             del uow.published[published:]
             uow.publish(request_rejected(waiting, err), key=order.order_id, cause=waiting)
+        except Exception as exc:
+            if classify(exc) is not Failure.MESSAGE:
+                raise
+            await savepoint.rollback()
+            del uow.published[published:]
+            uow.publish(_dead_letter_of_parked(parked, exc, deps), key=order.order_id, topic=DLQ.name,
+                        cause=waiting)
         await orders.unpark(parked.id)
+
+
+def _dead_letter_of_parked(parked: ParkedOrderEvent, exc: BaseException, deps: Deps) -> DeadLetter:
+    code = "DATA_ERROR" if isinstance(exc, DBAPIError) else "HANDLER_ERROR"
+    return DeadLetter(
+        source_topic=REQUESTS.name, partition=-1, offset=-1, consumer_group=deps.settings.group("intake"),
+        error_class=code, reason_code=code, reason=f"parked request failed when replayed: {describe(exc)}",
+        original_key=parked.order_id, original_value=parked.value.decode(), original_size=len(parked.value),
+        original_sha256=content_hash(parked.value).hex(), original_event_id=parked.event_id,
+        original_type=parked.type, attempts=1, failed_at=deps.clock())
 
 
 def _raw(envelope: Envelope[Any]) -> bytes:

@@ -374,3 +374,37 @@ async def _someone_waits_on_a_lock(sessions: Any) -> bool:
         return bool((await session.execute(text(
             "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
             "and datname = current_database()"))).scalar_one())
+
+
+async def test_a_faulty_parked_request_is_dead_lettered_without_losing_its_order_fact(stack, sessions):
+    """The request (a NUL byte in its description) outruns its order and is parked; when the
+    order's facts land, replaying it fails in the database. The facts must stand regardless."""
+    from contracts import orders as o
+    from services.common.tables import OrderRow
+    from services.intake import service as intake
+
+    oid = f"O-nul-{uuid.uuid4().hex[:8]}"
+    deps = intake.Deps(stack, lambda: datetime.now(UTC))
+    placed_at = datetime.now(UTC) - timedelta(hours=3)
+    request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
+                                  type=c.AfterSalesType.REFUND_ONLY, lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                  reason_code="NO_LONGER_WANTED", description="see \x00 attached")
+    facts = [o.OrderPlaced(order_id=oid, shop_id="shop-it", buyer_id="buyer-it", placed_at=placed_at,
+                           lines=[o.OrderLine(line_no=1, sku="SKU-IT", quantity=1, unit_price=Money.cny(1000),
+                                              paid=Money.cny(900))], shipping_fee=Money.cny(0)),
+             o.OrderPaid(order_id=oid, paid_at=placed_at + timedelta(minutes=1)),
+             o.OrderShipped(order_id=oid, shipped_at=placed_at + timedelta(hours=1))]
+    async with UnitOfWork(sessions, "intake") as uow:
+        assert await intake.request_after_sales(new_envelope(request, key=oid, producer="buyer-frontend"),
+                                                uow, deps) == "parked"
+        await uow.commit()
+    published: list[str] = []
+    for fact in facts:
+        async with UnitOfWork(sessions, "intake") as uow:
+            await intake.apply_order_event(new_envelope(fact, key=oid, producer="order-system"), uow, deps)
+            await uow.commit()
+            published += [e.type for e in uow.published]
+    async with sessions() as session:
+        order = await session.get(OrderRow, oid)
+    assert order is not None and order.state == "SHIPPED"
+    assert published.count("DeadLetter") == 1 and "TicketOpened" not in published
