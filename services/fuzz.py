@@ -49,8 +49,8 @@ SHOP = "shop-fuzz"
 ENV = {
     "AFTERSALES_SHOP_POLICIES": json.dumps({SHOP: {"finance_auto_approve_refund_only": True,
                                                    "payment_timeout_days": 1}}),
-    "AFTERSALES_PARKED_REQUEST_WAIT_SECONDS": "5",
-    "AFTERSALES_PARKED_EVENT_WAIT_SECONDS": "5",
+    "AFTERSALES_PARKED_REQUEST_WAIT_SECONDS": "20",  # valid requests may outrun their facts under load
+    "AFTERSALES_PARKED_EVENT_WAIT_SECONDS": "20",
     "AFTERSALES_SCHEDULER_TICK_SECONDS": "0.5",
     "AFTERSALES_LOG_LEVEL": "WARNING",
 }

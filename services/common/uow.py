@@ -67,6 +67,13 @@ class UnitOfWork:
                 raise EventIdReused(reused)
         return fresh
 
+    async def unpublished(self, type_name: str, key: str) -> bool:
+        """Whether this producer still has a ``type_name`` message for ``key`` waiting in the outbox
+        (Kafka was unreachable): a resend schedule must not count an attempt nobody could see."""
+        return (await self.session.execute(select(OutboxRow.id).where(
+            OutboxRow.producer == self.producer, OutboxRow.type == type_name, OutboxRow.key == key,
+            OutboxRow.published_at.is_(None)).limit(1))).first() is not None
+
     def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
                 topic: str | None = None) -> Envelope[Any]:
         """Adds a message to the outbox; it leaves for Kafka only if this transaction commits."""

@@ -102,6 +102,9 @@ def resend_due(deps: Deps) -> PeriodicJob:
         row = await ErpRepository(uow.session).claim_due(uuid.UUID(item.id), now)
         if row is None:
             return False  # acknowledged meanwhile, or another process resent it
+        if await uow.unpublished("ErpOrderRequested", row.order_id):
+            row.next_attempt_at = now + _backoff(deps, row.attempts)
+            return False  # the last request has not reached Kafka yet: not an attempt the ERP saw
         if row.attempts >= deps.settings.erp_max_attempts:
             row.status, row.next_attempt_at = "FAILED", None
             uow.publish(OpsAlert(

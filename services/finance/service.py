@@ -218,6 +218,9 @@ def resend_due_refunds(deps: Deps) -> PeriodicJob:
         now = deps.clock()
         if refund.status != "PENDING" or refund.next_attempt_at is None or refund.next_attempt_at > now:
             return False  # answered meanwhile, or another finance process resent it
+        if await uow.unpublished("ExecuteRefund", refund.order_id):
+            refund.next_attempt_at = now + _backoff(deps, refund.attempts)
+            return False  # the last request has not even reached Kafka: not an attempt the channel saw
         if refund.attempts >= deps.settings.refund_max_attempts:
             refund.last_error = refund.last_error or "payment channel did not answer"
             await _give_up(uow, repo, ticket, refund, now, deps, None)

@@ -408,3 +408,36 @@ async def test_a_faulty_parked_request_is_dead_lettered_without_losing_its_order
         order = await session.get(OrderRow, oid)
     assert order is not None and order.state == "SHIPPED"
     assert published.count("DeadLetter") == 1 and "TicketOpened" not in published
+
+
+async def test_a_refund_request_stuck_in_the_outbox_is_not_counted_as_an_attempt(stack, sessions):
+    """Kafka was down: the ExecuteRefund never left the outbox. Its resend deadline passing must
+    not use up the attempts (a false REFUND_FAILED); once it has left, the schedule counts again."""
+    from services.finance.service import resend_due_refunds
+
+    ticket = await open_ticket(sessions, stack)
+    await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
+    await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
+    name = f"finance-it-{uuid.uuid4().hex[:6]}"  # no relay runs for this producer: its rows stay unpublished
+    deps = finance.Deps(stack.with_changes(refund_max_attempts=1), lambda: datetime.now(UTC))
+    async with UnitOfWork(sessions, name) as uow:
+        await finance.start_refund(ticket.ticket_id, uow, deps, None)
+        await uow.commit()
+    async with sessions() as session, session.begin():
+        await session.execute(update(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id)
+                              .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+    job = resend_due_refunds(deps)
+    await run_due(sessions, name, job)
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+    assert refund.status == "PENDING" and refund.attempts == 1 and refund.next_attempt_at > datetime.now(UTC)
+
+    async with sessions() as session, session.begin():  # the request reached Kafka, unanswered
+        await session.execute(update(OutboxRow).where(OutboxRow.producer == name)
+                              .values(published_at=datetime.now(UTC)))
+        await session.execute(update(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id)
+                              .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+    await run_due(sessions, name, job)
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+    assert refund.status == "FAILED"
