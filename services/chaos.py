@@ -39,6 +39,7 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import orders as o
 
+from .common.bus import Bus
 from .common.db import make_engine, make_session_factory
 from .common.failures import Failure, classify
 from .common.kafka import ensure_topics
@@ -46,7 +47,7 @@ from .common.logging import get_logger
 from .common.procs import ALL_WORKERS, WORKERS, WorkerProcesses, worker_of
 from .common.settings import Settings
 from .common.tables import PaymentChannelRefund, SimOrderPayment
-from .harness import Check, Recorder, Sender, print_checks, wait_for_no_lag
+from .harness import Check, Recorder, print_checks, wait_for_no_lag
 from .simulators.scenarios import set_scenario
 
 log = get_logger("chaos")
@@ -131,21 +132,21 @@ async def _record_payment(sessions: Any, order_id: str, paid_at: datetime) -> No
             await asyncio.sleep(1)  # the database is restarting
 
 
-async def _facts(sender: Sender, sessions: Any, flow: Flow) -> None:
+async def _facts(sender: Bus, sessions: Any, flow: Flow) -> None:
     p = flow.placed
-    await sender.publish(p, flow.order_id)
+    await sender.publish(p, key=flow.order_id)
     if flow.kind == "cancel":
         return
     paid_at = p.placed_at + timedelta(minutes=1)
     await _record_payment(sessions, flow.order_id, paid_at)
-    await sender.publish(o.OrderPaid(order_id=flow.order_id, paid_at=paid_at), flow.order_id)
+    await sender.publish(o.OrderPaid(order_id=flow.order_id, paid_at=paid_at), key=flow.order_id)
     if flow.kind == "refund_before_shipment":
         return
     await sender.publish(o.OrderShipped(order_id=flow.order_id, shipped_at=p.placed_at + timedelta(hours=3)),
-                         flow.order_id)
+                         key=flow.order_id)
     if flow.kind != "refund_after_shipment":
         await sender.publish(o.OrderCompleted(order_id=flow.order_id, completed_at=_now() - timedelta(hours=1)),
-                             flow.order_id)
+                             key=flow.order_id)
 
 
 def _type(flow: Flow) -> c.AfterSalesType:
@@ -155,7 +156,7 @@ def _type(flow: Flow) -> c.AfterSalesType:
             "repair": c.AfterSalesType.REPAIR}[flow.kind]
 
 
-async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, sessions: Any, timeout: float) -> None:
+async def drive(flow: Flow, sender: Bus, recorder: Recorder, redis: Redis, sessions: Any, timeout: float) -> None:
     """One flow as the buyer and staff would play it, reacting to each transition in order."""
     if flow.payment != "ok":
         await set_scenario(redis, "payment", flow.order_id, flow.payment)
@@ -168,7 +169,7 @@ async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, se
     await sender.publish(c.RequestAfterSales(
         request_id=flow.request_id, order_id=flow.order_id, buyer_id=flow.placed.buyer_id, type=_type(flow),
         lines=[c.RequestedLine(line_no=n, quantity=q) for n, q in flow.lines], reason_code=reason,
-        evidence=["photo-1"] if reason == "QUALITY_PROBLEM" else []), flow.order_id)
+        evidence=["photo-1"] if reason == "QUALITY_PROBLEM" else []), key=flow.order_id)
     try:
         answer = await recorder.wait_for(flow.order_id, lambda m: (
             m.type == "TicketOpened" and m.payload.request_id == flow.request_id) or (
@@ -184,7 +185,7 @@ async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, se
     handled: set[uuid.UUID] = set()
     if not ticket.before_shipment and ticket.type != c.AfterSalesType.CANCEL:
         await sender.publish(d.ApproveTicket(ticket_id=ticket.ticket_id, order_id=flow.order_id, actor=OPS),
-                             flow.order_id)
+                             key=flow.order_id)
     while True:
         try:
             change = await recorder.wait_for(flow.order_id, lambda m: (
@@ -203,7 +204,7 @@ async def drive(flow: Flow, sender: Sender, recorder: Recorder, redis: Redis, se
             return
 
 
-async def _react(change: Envelope[Any], flow: Flow, sender: Sender, redis: Redis) -> bool:
+async def _react(change: Envelope[Any], flow: Flow, sender: Bus, redis: Redis) -> bool:
     """What the buyer or staff do on entering a status; False once the ticket has ended."""
     event: c.TicketStatusChanged = change.payload
     view, status, oid = event.ticket, event.to_status, flow.order_id
@@ -211,21 +212,21 @@ async def _react(change: Envelope[Any], flow: Flow, sender: Sender, redis: Redis
     if status in TERMINAL:
         return False
     if status == c.TicketStatus.PENDING_REVIEW and event.from_status != status:
-        await sender.publish(d.ApproveTicket(**ids, actor=OPS), oid)
+        await sender.publish(d.ApproveTicket(**ids, actor=OPS), key=oid)
     elif status == c.TicketStatus.PENDING_REFUND:
-        await sender.publish(d.ApproveRefund(**ids, actor=FINANCE), oid)
+        await sender.publish(d.ApproveRefund(**ids, actor=FINANCE), key=oid)
     elif status == c.TicketStatus.AWAITING_RETURN:
         await sender.publish(c.SubmitReturnShipment(**ids, buyer_id=view.buyer_id, carrier="SF",
-                                                    waybill=f"SF{uuid.uuid4().int % 10**10:010d}"), oid)
+                                                    waybill=f"SF{uuid.uuid4().int % 10**10:010d}"), key=oid)
     elif status == c.TicketStatus.INTERVENTION:
         await sender.publish(d.ResolveIntervention(
             **ids, actor=OPS, outcome=d.InterventionOutcome.NEGOTIATED, note="agreed with the buyer",
-            lines=[d.LineAmount(line_no=ln.line_no, refund_cents=ln.refund.cents // 2) for ln in view.lines]), oid)
+            lines=[d.LineAmount(line_no=ln.line_no, refund_cents=ln.refund.cents // 2) for ln in view.lines]), key=oid)
     elif status == c.TicketStatus.REFUND_FAILED:
         await set_scenario(redis, "payment", oid, "ok")  # the buyer gave another account
-        await sender.publish(d.RetryRefund(**ids, actor=FINANCE), oid)
+        await sender.publish(d.RetryRefund(**ids, actor=FINANCE), key=oid)
     elif status == c.TicketStatus.RESHIPPED:
-        await sender.publish(c.ConfirmExchangeReceived(**ids, buyer_id=view.buyer_id), oid)
+        await sender.publish(c.ConfirmExchangeReceived(**ids, buyer_id=view.buyer_id), key=oid)
     return True
 
 
@@ -281,7 +282,7 @@ async def run(settings: Settings, *, tickets: int, kills: int, broker_restart: b
     procs.start()
     started = time.monotonic()
     try:
-        async with Recorder(settings) as recorder, Sender(settings, "chaos") as sender:
+        async with Recorder(settings) as recorder, Bus(settings, "chaos") as sender:
             gate = asyncio.Semaphore(concurrency)
             warm = asyncio.Event()
 

@@ -40,10 +40,11 @@ from contracts.topics import (
     WMS_EVENTS,
 )
 
+from .common.bus import Bus
 from .common.kafka import ensure_topics
 from .common.procs import ALL_WORKERS, WorkerProcesses
 from .common.settings import Settings
-from .harness import Check, Recorder, Sender, print_checks, wait_for_no_lag
+from .harness import Check, Recorder, print_checks, wait_for_no_lag
 
 SHOP = "shop-fuzz"
 ENV = {
@@ -180,10 +181,10 @@ def hostile_messages(count: int, rng: random.Random, victims: list[o.OrderPlaced
     return out
 
 
-async def _valid_flow(sender: Sender, recorder: Recorder, oid: str, placed: o.OrderPlaced,
+async def _valid_flow(sender: Bus, recorder: Recorder, oid: str, placed: o.OrderPlaced,
                       originals: list[tuple[bytes, Any]], valid: set[uuid.UUID], timeout: float) -> bool:
     async def publish(payload: Contract) -> Any:
-        envelope = await sender.publish(payload, oid)
+        envelope = await sender.publish(payload, key=oid)
         valid.add(envelope.event_id)
         return envelope
 
@@ -216,13 +217,13 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
     procs.start()
     started = time.monotonic()
     try:
-        async with Recorder(settings) as recorder, Sender(settings, "fuzz") as sender:
+        async with Recorder(settings) as recorder, Bus(settings, "fuzz") as sender:
             valid: set[uuid.UUID] = set()  # every valid message: none may be dead-lettered or refused
             victims = [_placed(_oid("V")) for _ in range(max(messages // 10, 1))]
             for victim in victims:  # shipped orders whose NUL-byte request must open nothing
                 for fact in (victim, o.OrderPaid(order_id=victim.order_id, paid_at=_now() - timedelta(hours=2)),
                              o.OrderShipped(order_id=victim.order_id, shipped_at=_now() - timedelta(hours=1))):
-                    valid.add((await sender.publish(fact, victim.order_id)).event_id)
+                    valid.add((await sender.publish(fact, key=victim.order_id)).event_id)
             originals: list[tuple[bytes, Any]] = []
             flow_tasks = [asyncio.create_task(_valid_flow(sender, recorder, oid, _placed(oid), originals, valid,
                                                           timeout)) for oid in (_oid("G") for _ in range(flows))]
@@ -230,7 +231,8 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
                 await asyncio.sleep(0.05)
             hostile = hostile_messages(messages, rng, list(victims), list(originals))
             for message in hostile:
-                message.partition, message.offset = await sender.send(message.topic, message.value, message.key)
+                message.partition, message.offset = await sender.send_raw(message.topic, message.value,
+                                                                          message.key)
             completed = sum(await asyncio.gather(*flow_tasks))
             lag = await wait_for_no_lag(settings, [settings.group(n.split(".")[0]) for n in procs.workers], timeout)
             checks, by_kind = await settled(recorder, hostile, timeout)

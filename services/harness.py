@@ -1,10 +1,9 @@
-"""What the chaos and fuzz runs share: a recorder of every topic, a sender that survives broker
-restarts, the consumer lag of every worker group, and the result table.
+"""What the chaos and fuzz runs share: a recorder of every topic, the consumer lag of every
+worker group, and the result table (they publish through the Bus).
 
-Why not the Bus and Watcher: a run drives thousands of flows at once, so a waiter must wake only
-for its own order (the Watcher wakes every waiter on every message), and a publish must be
-retried with the same bytes through a broker restart (a new envelope per try would be a new
-message). The checkers read only what the recorder saw and the payment simulator's own records.
+Why not the Watcher: a run drives thousands of flows at once, so a waiter must wake only for its
+own order (the Watcher wakes every waiter on every message). The checkers read only what the
+recorder saw and the payment simulator's own records.
 """
 
 from __future__ import annotations
@@ -20,10 +19,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from contracts import CATALOGUE, Contract, Envelope, InvalidMessage, decode, encode, new_envelope, topic_of
+from contracts import CATALOGUE, Envelope, InvalidMessage, decode
 
 from .common.failures import describe
-from .common.kafka import Producer
 from .common.logging import get_logger
 from .common.settings import Settings
 
@@ -119,48 +117,6 @@ class Recorder:
 
     def of_type(self, *types: str) -> list[Envelope[Any]]:
         return [e for envs in self.by_key.values() for e in envs if e.type in types]
-
-
-class Sender:
-    """Publishes envelopes as the systems around us would; a failed send is retried with the same
-    bytes (same event id) until the broker takes it."""
-
-    def __init__(self, settings: Settings, name: str) -> None:
-        self.settings = settings
-        self.name = name
-        self._producer: Producer | None = None
-
-    async def __aenter__(self) -> Sender:
-        self._producer = Producer(self.settings, client_id=self.name)
-        await self._producer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-
-    def envelope(self, payload: Contract, key: str, producer: str | None = None) -> Envelope[Any]:
-        home = topic_of(type(payload))
-        return new_envelope(payload, key=key, producer=producer or home.producers[0])
-
-    async def publish(self, payload: Contract, key: str, producer: str | None = None) -> Envelope[Any]:
-        envelope = self.envelope(payload, key, producer)
-        await self.send(topic_of(type(payload)).name, encode(envelope), key.encode())
-        return envelope
-
-    async def send(self, topic: str, value: bytes, key: bytes | None, give_up_after: float = 300.0) -> tuple[int, int]:
-        """Returns (partition, offset) once the broker has the message."""
-        assert self._producer is not None
-        deadline = asyncio.get_running_loop().time() + give_up_after
-        while True:
-            try:
-                meta = await self._producer.send_and_wait(topic, value, key=key)
-                return meta.partition, meta.offset
-            except KafkaError as exc:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                log.warning("send_retry", topic=topic, error=describe(exc))
-                await asyncio.sleep(1)
 
 
 async def consumer_lag(settings: Settings, groups: Iterable[str]) -> dict[str, int]:

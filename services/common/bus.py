@@ -1,6 +1,9 @@
 """A small client for the systems around us (order system, buyer front end, back office):
-publish a contract message, and watch topics for what the workers say. Used by the demo,
-the CLI and the end-to-end tests."""
+publish a contract message, and watch topics for what the workers say. Used by the demo, the
+CLI, the end-to-end tests and the chaos and fuzz runs.
+
+A publish that fails (the broker is restarting) is retried with the same bytes, so it stays one
+message with one event id; a producer the broker no longer recognises is replaced."""
 
 from __future__ import annotations
 
@@ -10,22 +13,28 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from contracts import Contract, Envelope, InvalidMessage, decode, encode, new_envelope, topic_of
 
-from .kafka import make_producer
+from .failures import describe
+from .kafka import Producer
+from .logging import get_logger
 from .settings import Settings
+
+log = get_logger("bus")
 
 
 class Bus:
-    def __init__(self, settings: Settings, producer_name: str = "bus") -> None:
+    def __init__(self, settings: Settings, producer_name: str = "bus", give_up_after: float = 300.0) -> None:
         self.settings = settings
         self.name = producer_name
-        self._producer: AIOKafkaProducer | None = None
+        self.give_up_after = give_up_after
+        self._producer: Producer | None = None
 
     async def __aenter__(self) -> Bus:
-        self._producer = make_producer(self.settings, client_id=self.name)
+        self._producer = Producer(self.settings, client_id=self.name)
         await self._producer.start()
         return self
 
@@ -33,25 +42,32 @@ class Bus:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def publish(self, payload: Contract, *, key: str, topic: str | None = None) -> Envelope[Any]:
+    async def publish(self, payload: Contract, *, key: str, topic: str | None = None,
+                      producer: str | None = None) -> Envelope[Any]:
         """Publishes as the system the catalogue names for that topic (the bus stands in for the
-        order system, the buyer front end and the back office), unless it is one of them itself."""
-        producer = self._require_producer()
+        order system, the buyer front end and the back office), unless it is one of them itself;
+        ``producer`` names another on purpose (hostile input)."""
         home = topic_of(type(payload))
-        envelope = new_envelope(payload, key=key, producer=self.name if self.name in home.producers
-                                else home.producers[0])
-        await producer.send_and_wait(topic or home.name, encode(envelope), key=key.encode())
+        envelope = new_envelope(payload, key=key, producer=producer or (
+            self.name if self.name in home.producers else home.producers[0]))
+        await self.send_raw(topic or home.name, encode(envelope), key)
         return envelope
 
-    def _require_producer(self) -> AIOKafkaProducer:
+    async def send_raw(self, topic: str, value: bytes, key: str | bytes | None) -> tuple[int, int]:
+        """Any bytes, any key (how hostile input is sent); returns the (partition, offset) it got."""
+        raw_key = key.encode() if isinstance(key, str) else key
         if self._producer is None:
             raise RuntimeError("Bus is used outside its async with block")
-        return self._producer
-
-    async def send_raw(self, topic: str, value: bytes, key: str | bytes | None) -> None:
-        """Any bytes, any key: how hostile input is sent in tests and the fuzz run."""
-        raw_key = key.encode() if isinstance(key, str) else key
-        await self._require_producer().send_and_wait(topic, value, key=raw_key)
+        deadline = asyncio.get_running_loop().time() + self.give_up_after
+        while True:
+            try:
+                meta = await self._producer.send_and_wait(topic, value, key=raw_key)
+                return meta.partition, meta.offset
+            except KafkaError as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("publish_retry", topic=topic, error=describe(exc))
+                await asyncio.sleep(1)
 
 
 class Watcher:

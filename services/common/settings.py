@@ -7,7 +7,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.domain.policy import Policy
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     policy: str = Field("{}", description="JSON overrides of the default policy for every shop")
     shop_policies: str = Field("{}", description='JSON {"shop_id": {overrides}}')
 
+    @model_validator(mode="after")
+    def _policies_are_valid(self) -> Settings:
+        """Every shop's policy is built now: a wrong key or type stops the worker at start."""
+        self.policy_for("")
+        for shop in self.shops_with_overrides():
+            self.policy_for(shop)
+        return self
+
     @cached_property
     def _default_policy(self) -> Policy:
         return Policy().with_overrides(_json_object(self.policy, "AFTERSALES_POLICY"))
@@ -87,4 +95,6 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
     value = json.loads(text or "{}")
     if not isinstance(value, dict):
         raise ValueError(f"{name} must be a JSON object")
+    if name == "AFTERSALES_SHOP_POLICIES" and not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(f"{name} must map each shop id to a JSON object of settings")
     return value

@@ -29,23 +29,36 @@ class Policy:
     has_erp: bool = False
 
     def with_overrides(self, overrides: dict[str, Any]) -> Policy:
-        """Applies per-shop overrides; durations may be given in seconds, days via ``*_days``."""
+        """Applies per-shop overrides; durations in seconds (``name`` or ``name_seconds``) or days
+        (``name_days``). Nothing is coerced: "false" is not a boolean and 12.9 is not a whole
+        number of cents; a wrong key or type raises ``ValueError`` naming the key."""
         known = {f.name: f for f in fields(self)}
         changes: dict[str, Any] = {}
         for name, value in overrides.items():
-            if name.endswith("_days") and name[:-5] in known:
-                changes[name[:-5]] = timedelta(days=float(value))
-            elif name.endswith("_seconds") and name[:-8] in known:
-                changes[name[:-8]] = timedelta(seconds=float(value))
+            if name.endswith("_days") and isinstance(getattr(self, name[:-5], None), timedelta):
+                changes[name[:-5]] = timedelta(days=_number(name, value))
+            elif name.endswith("_seconds") and isinstance(getattr(self, name[:-8], None), timedelta):
+                changes[name[:-8]] = timedelta(seconds=_number(name, value))
             elif name in known:
-                current = getattr(self, name)
-                if isinstance(current, timedelta):
-                    value = timedelta(seconds=float(value))
-                elif isinstance(current, bool):
-                    value = bool(value)
-                elif isinstance(current, int):
-                    value = int(value)
-                changes[name] = value
+                changes[name] = _typed_like(name, getattr(self, name), value)
             else:
                 raise ValueError(f"unknown policy setting {name!r}")
         return replace(self, **changes)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"policy setting {name!r} must be a number of at least 0, not {type(value).__name__}")
+    return float(value)
+
+
+def _typed_like(name: str, current: Any, value: Any) -> Any:
+    if isinstance(current, timedelta):
+        return timedelta(seconds=_number(name, value))
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"policy setting {name!r} must be true or false, not {type(value).__name__}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"policy setting {name!r} must be a whole number of at least 0, not {value!r}")
+    return value

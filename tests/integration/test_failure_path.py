@@ -441,3 +441,50 @@ async def test_a_refund_request_stuck_in_the_outbox_is_not_counted_as_an_attempt
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
     assert refund.status == "FAILED"
+
+
+async def test_two_replicas_of_a_periodic_job_handle_a_due_item_once(stack, sessions):
+    from services.finance.service import resend_due_refunds
+
+    ticket = await open_ticket(sessions, stack)
+    await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
+    await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
+    name = f"finance-it-{uuid.uuid4().hex[:6]}"
+    deps = finance.Deps(stack.with_changes(refund_max_attempts=5), lambda: datetime.now(UTC))
+    async with UnitOfWork(sessions, name) as uow:
+        await finance.start_refund(ticket.ticket_id, uow, deps, None)
+        await uow.commit()
+    async with sessions() as session, session.begin():  # sent and unanswered, now due again
+        await session.execute(update(OutboxRow).where(OutboxRow.producer == name)
+                              .values(published_at=datetime.now(UTC)))
+        await session.execute(update(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id)
+                              .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+    job = resend_due_refunds(deps)
+    await asyncio.gather(run_due(sessions, name, job), run_due(sessions, name, job))
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+        sends = (await session.execute(select(OutboxRow.id).where(
+            OutboxRow.producer == name, OutboxRow.type == "ExecuteRefund"))).all()
+    assert refund.attempts == 2 and len(sends) == 2  # the first request and one resend, not two
+
+
+async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-stop-{uuid.uuid4().hex[:6]}"
+
+    async def database_down(envelope: Any, uow: Any) -> None:
+        raise ConnectionRefusedError("database down")
+
+    settings = stack.with_changes(retry_backoff_max_seconds=0.2, shutdown_grace_seconds=1.0)
+    worker = Worker(name, settings, [Subscription(topic, {"OpsAlert": database_down})])
+    app = worker.build_app()
+    await app.start()
+    key = f"O-{uuid.uuid4().hex[:8]}"
+    async with Bus(stack) as bus:
+        await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+    await eventually(lambda: _retries(worker, 3))
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(app.stop(), 20)
+    assert asyncio.get_running_loop().time() - started < 15
+    assert await _committed(stack, worker.group, topic) <= 0  # the waiting message stays uncommitted
+    assert await letters_from(stack, topic, 1, timeout=2) == []

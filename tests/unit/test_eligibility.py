@@ -146,3 +146,24 @@ def test_only_the_buyer_of_the_order_may_ask():
     (O.SHIPPED, A.CANCEL, False)])
 def test_a_request_waits_only_when_a_later_order_state_would_allow_it(state, type_, expected):
     assert may_become_allowed(state, type_) is expected
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"has_erp": "false"}, "has_erp"), ({"large_amount_threshold_cents": 12.9}, "large_amount_threshold_cents"),
+    ({"large_amount_threshold_cents": True}, "large_amount_threshold_cents"), ({"return_window_days": "7"},
+                                                                               "return_window_days"),
+    ({"after_sales_windw_days": 15}, "after_sales_windw_days"), ({"review_sla": -1}, "review_sla"),
+])
+def test_a_policy_override_of_the_wrong_key_or_type_is_refused_with_the_key_named(overrides, named):
+    with pytest.raises(ValueError, match=named):
+        Policy().with_overrides(overrides)
+
+
+def test_a_worker_with_a_wrong_shop_policy_stops_at_start_with_the_key_named():
+    from pydantic import ValidationError
+
+    from services.common.settings import Settings
+
+    with pytest.raises(ValidationError, match="has_erp"):
+        Settings(shop_policies='{"shop-x": {"has_erp": "false"}}')
+    assert Settings(shop_policies='{"shop-x": {"has_erp": false}}').policy_for("shop-x").has_erp is False
