@@ -105,7 +105,11 @@ def check_type_allowed(order: Order, ticket_type: AfterSalesType, policy: Policy
             f"{_STATE_WORDS[order.state]} (allowed: {allowed}).")
     if order.state == OrderState.COMPLETED:
         assert order.completed_at is not None
-        if now - order.completed_at > policy.after_sales_window:
+        if ticket_type == AfterSalesType.REPAIR:
+            if now - order.completed_at > policy.repair_warranty:
+                raise errors.OutsideAfterSalesWindow(
+                    f"The warranty of {policy.repair_warranty.days} days after receipt has ended.")
+        elif now - order.completed_at > policy.after_sales_window:
             days = policy.after_sales_window.days
             raise errors.OutsideAfterSalesWindow(
                 f"The after-sales period of {days} days after receipt has ended.")

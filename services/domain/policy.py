@@ -10,6 +10,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Policy:
     after_sales_window: timedelta = timedelta(days=7)
+    repair_warranty: timedelta = timedelta(days=365)  # 保修期: repair has its own window (seed 000)
     payment_timeout: timedelta = timedelta(minutes=30)
     auto_approve_refund_within: timedelta = timedelta(minutes=30)
     review_sla: timedelta = timedelta(hours=72)

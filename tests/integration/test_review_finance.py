@@ -174,3 +174,30 @@ async def test_two_refunds_racing_for_the_last_units_of_a_line_cannot_both_pass(
             OutboxRow.type == "OpsAlert", OutboxRow.key == t.order_id))).scalars().all()
     assert ledger.lines["1"]["reserved_cents"] == 10_000
     assert any(b"REFUND_FAILED" in a and b"exceed" in a for a in alerts)
+
+
+async def test_two_refunding_events_in_one_batch_start_one_refund(stack, sessions):
+    """The intercept answer can arrive while the ticket is already REFUNDING (REFUNDING→REFUNDING);
+    both events may land in one fetched batch, one transaction. One approval, one refund start."""
+    from services.common.tickets import view
+
+    t = await open_ticket(sessions, stack, take=2)
+    await decide(sessions, stack, d.ApproveTicket, t, "ops", "ops-1")
+    await decide(sessions, stack, d.ApproveRefund, t, "finance", "fin-1")
+    refunding = (await reload(sessions, t.ticket_id))
+    snapshot = view(refunding)
+    events = [c.TicketStatusChanged(ticket=snapshot, from_status=c.TicketStatus.PENDING_REFUND,
+                                    to_status=c.TicketStatus.REFUNDING, actor=c.Actor(role=c.Role.FINANCE, id="fin-1")),
+              c.TicketStatusChanged(ticket=snapshot, from_status=c.TicketStatus.REFUNDING,
+                                    to_status=c.TicketStatus.REFUNDING, actor=c.Actor(role=c.Role.SYSTEM, id="system"),
+                                    reason="intercept result recorded")]
+    async with UnitOfWork(sessions, "finance") as uow:
+        for event in events:
+            await finance.on_ticket_changed(new_envelope(event, key=t.order_id, producer="review"), uow,
+                                            finance.Deps(stack, clock))
+        await uow.commit()
+        starts = [e for e in uow.published if e.type == "ExecuteRefund"]
+    async with sessions() as session:
+        refunds = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == t.ticket_id))).scalars().all()
+    assert len(refunds) == 1 and len(starts) == 1
+    assert (await reload(sessions, t.ticket_id)).status.value == "REFUNDING"

@@ -76,6 +76,16 @@ def test_a_shop_may_extend_the_window_to_15_days():
     assert check(o, request(A.RETURN_AND_REFUND), policy=Policy().with_overrides({"after_sales_window_days": 15}))
 
 
+def test_repair_is_bound_to_the_warranty_not_the_after_sales_window():
+    a_month_ago = order(O.COMPLETED, completed_at=NOW - timedelta(days=30))
+    assert check(a_month_ago, request(A.REPAIR, reason="QUALITY_PROBLEM", evidence=("photo-1",)))
+    with pytest.raises(errors.OutsideAfterSalesWindow, match="7 days"):
+        check(a_month_ago, request(A.RETURN_AND_REFUND))
+    expired = order(O.COMPLETED, completed_at=NOW - timedelta(days=366))
+    with pytest.raises(errors.OutsideAfterSalesWindow, match="warranty of 365 days"):
+        check(expired, request(A.REPAIR, reason="QUALITY_PROBLEM", evidence=("photo-1",)))
+
+
 def test_refund_cap_is_the_units_share_of_the_paid_amount():
     planned = check(order(O.SHIPPED), request(A.RETURN_AND_REFUND, lines=((1, 2),)))
     assert planned[0].cap_cents == 6666 and planned[0].positions == (0, 1)
