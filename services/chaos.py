@@ -133,12 +133,15 @@ async def _record_payment(sessions: Any, order_id: str, paid_at: datetime) -> No
 
 
 async def _facts(sender: Bus, sessions: Any, flow: Flow) -> None:
+    """The order's history, announced at once (the order was placed days ago): the order system
+    has long recorded the payment by the time anybody sees the order."""
     p = flow.placed
+    paid_at = p.placed_at + timedelta(minutes=1)
+    if flow.kind != "cancel":
+        await _record_payment(sessions, flow.order_id, paid_at)
     await sender.publish(p, key=flow.order_id)
     if flow.kind == "cancel":
         return
-    paid_at = p.placed_at + timedelta(minutes=1)
-    await _record_payment(sessions, flow.order_id, paid_at)
     await sender.publish(o.OrderPaid(order_id=flow.order_id, paid_at=paid_at), key=flow.order_id)
     if flow.kind == "refund_before_shipment":
         return

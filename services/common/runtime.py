@@ -273,10 +273,10 @@ class Worker:
             try:
                 async with self.offsets.handling(msg):
                     await self.handle_batch(records, by_topic)
-            except Stopping:
+            except (Stopping, asyncio.CancelledError):  # told to stop: leave the batch uncommitted
                 self.offsets.close()
                 raise
-            except BaseException as exc:  # the runtime itself broke: never commit past this batch
+            except Exception as exc:  # the runtime itself broke: never commit past this batch
                 self._die("delivery_broken", exc)
                 raise
 
