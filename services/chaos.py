@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -159,14 +159,26 @@ def _type(flow: Flow) -> c.AfterSalesType:
             "repair": c.AfterSalesType.REPAIR}[flow.kind]
 
 
+async def _scenario(redis: Redis, system: str, subject: str, scenario: str) -> None:
+    """Tells a simulator what to play; Redis busy or restarting is waited out like any outage."""
+    while True:
+        try:
+            await set_scenario(redis, system, subject, scenario)
+            return
+        except Exception as exc:
+            if classify(exc) is not Failure.INFRASTRUCTURE:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def drive(flow: Flow, sender: Bus, recorder: Recorder, redis: Redis, sessions: Any, timeout: float) -> None:
     """One flow as the buyer and staff would play it, reacting to each transition in order."""
     if flow.payment != "ok":
-        await set_scenario(redis, "payment", flow.order_id, flow.payment)
+        await _scenario(redis, "payment", flow.order_id, flow.payment)
     if flow.kind == "return_mismatch":
-        await set_scenario(redis, "wms", flow.order_id, "FEWER_UNITS")
+        await _scenario(redis, "wms", flow.order_id, "FEWER_UNITS")
     if flow.placed.shop_id == ERP_SHOP:
-        await set_scenario(redis, "erp", ERP_SHOP, "fail:2")
+        await _scenario(redis, "erp", ERP_SHOP, "fail:2")
     await _facts(sender, sessions, flow)
     reason = "QUALITY_PROBLEM" if flow.kind == "repair" else "NO_LONGER_WANTED"
     await sender.publish(c.RequestAfterSales(
@@ -226,7 +238,7 @@ async def _react(change: Envelope[Any], flow: Flow, sender: Bus, redis: Redis) -
             **ids, actor=OPS, outcome=d.InterventionOutcome.NEGOTIATED, note="agreed with the buyer",
             lines=[d.LineAmount(line_no=ln.line_no, refund_cents=ln.refund.cents // 2) for ln in view.lines]), key=oid)
     elif status == c.TicketStatus.REFUND_FAILED:
-        await set_scenario(redis, "payment", oid, "ok")  # the buyer gave another account
+        await _scenario(redis, "payment", oid, "ok")  # the buyer gave another account
         await sender.publish(d.RetryRefund(**ids, actor=FINANCE), key=oid)
     elif status == c.TicketStatus.RESHIPPED:
         await sender.publish(c.ConfirmExchangeReceived(**ids, buyer_id=view.buyer_id), key=oid)
@@ -279,7 +291,9 @@ async def run(settings: Settings, *, tickets: int, kills: int, broker_restart: b
     interval = max(tickets / rate / (len(plan) + 1), 5.0)
     flows = [plan_flow(rng, i) for i in range(tickets)]
     done = Monkey()
-    redis = Redis.from_url(settings.redis_url)
+    # hundreds of flows share a few connections, waiting their turn instead of opening one each
+    redis = Redis(connection_pool=BlockingConnectionPool.from_url(settings.redis_url, max_connections=20,
+                                                                  timeout=60))
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
     procs.start()

@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,9 @@ from contracts.topics import (
     WMS_EVENTS,
 )
 
+from .actors import projection_probe
 from .common.bus import Bus
+from .common.db import make_engine, make_session_factory
 from .common.kafka import ensure_topics
 from .common.procs import ALL_WORKERS, WorkerProcesses
 from .common.settings import Settings
@@ -181,8 +184,20 @@ def hostile_messages(count: int, rng: random.Random, victims: list[o.OrderPlaced
     return out
 
 
-async def _valid_flow(sender: Bus, recorder: Recorder, oid: str, placed: o.OrderPlaced,
-                      originals: list[tuple[bytes, Any]], valid: set[uuid.UUID], timeout: float) -> bool:
+async def _projected(projection: Callable[[str], Awaitable[str | None]], oid: str, state: str,
+                     timeout: float) -> bool:
+    """A buyer asks after the order page shows the order shipped (as the e2e buyer does)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await projection(oid) != state:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+async def _valid_flow(sender: Bus, recorder: Recorder, projection: Callable[[str], Awaitable[str | None]],
+                      oid: str, placed: o.OrderPlaced, originals: list[tuple[bytes, Any]], valid: set[uuid.UUID],
+                      timeout: float) -> bool:
     async def publish(payload: Contract) -> Any:
         envelope = await sender.publish(payload, key=oid)
         valid.add(envelope.event_id)
@@ -192,6 +207,8 @@ async def _valid_flow(sender: Bus, recorder: Recorder, oid: str, placed: o.Order
     originals.append((encode(envelope), envelope))
     await publish(o.OrderPaid(order_id=oid, paid_at=placed.placed_at + timedelta(minutes=1)))
     await publish(o.OrderShipped(order_id=oid, shipped_at=placed.placed_at + timedelta(hours=1)))
+    if not await _projected(projection, oid, "SHIPPED", timeout):
+        return False
     await publish(c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-fuzz",
                                       type=c.AfterSalesType.REFUND_ONLY, lines=[c.RequestedLine(line_no=1, quantity=1)],
                                       reason_code="NO_LONGER_WANTED"))
@@ -214,6 +231,8 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
     rng = random.Random(seed)
     await ensure_topics(settings)
     procs = WorkerProcesses(ALL_WORKERS, log_dir, env=ENV)
+    engine = make_engine(settings)
+    projection = projection_probe(make_session_factory(engine))
     procs.start()
     started = time.monotonic()
     try:
@@ -225,8 +244,8 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
                              o.OrderShipped(order_id=victim.order_id, shipped_at=_now() - timedelta(hours=1))):
                     valid.add((await sender.publish(fact, key=victim.order_id)).event_id)
             originals: list[tuple[bytes, Any]] = []
-            flow_tasks = [asyncio.create_task(_valid_flow(sender, recorder, oid, _placed(oid), originals, valid,
-                                                          timeout)) for oid in (_oid("G") for _ in range(flows))]
+            flow_tasks = [asyncio.create_task(_valid_flow(sender, recorder, projection, oid, _placed(oid), originals,
+                                                          valid, timeout)) for oid in (_oid("G") for _ in range(flows))]
             while len(originals) < min(flows, messages // 10):  # reused ids need originals
                 await asyncio.sleep(0.05)
             hostile = hostile_messages(messages, rng, list(victims), list(originals))
@@ -241,6 +260,7 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
     finally:
         exits = procs.dead()
         procs.stop()
+        await engine.dispose()
     checks += [Check("valid flows not completed", flows - completed, f"{completed}/{flows} completed"),
                Check("workers that exited", len(exits), ", ".join(f"{n}={c}" for n, c in exits.items())),
                Check("consumer groups left behind (stall)", sum(1 for v in lag.values() if v),

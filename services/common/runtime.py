@@ -360,6 +360,11 @@ class Worker:
             handler = by_topic[record.topic].handlers.get(envelope.type)
             if handler is not None:
                 work.append((envelope, handler, content_hash(record.value)))
+        digests: dict[Any, set[bytes]] = {}
+        for envelope, _, digest in work:
+            digests.setdefault(envelope.event_id, set()).add(digest)
+        if any(len(d) > 1 for d in digests.values()):  # one id, two contents: let the inbox judge each
+            return await self._one_by_one(records, by_topic)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(worker=self.name, batch=len(records))
         applied = 0

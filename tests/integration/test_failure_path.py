@@ -488,3 +488,20 @@ async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack,
     assert asyncio.get_running_loop().time() - started < 15
     assert await _committed(stack, worker.group, topic) <= 0  # the waiting message stays uncommitted
     assert await letters_from(stack, topic, 1, timeout=2) == []
+
+
+async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack, sessions):
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-reuse-batch-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    sub = Subscription(topic, {"OpsAlert": recording(calls)})
+    worker = Worker(name, stack, [sub])
+    key = f"O-{uuid.uuid4().hex[:8]}"
+    first = new_envelope(alert(key, "refund 100"), key=key, producer="t")
+    forged = first.model_copy(update={"payload": alert(key, "refund 100000")})
+    async with AsyncExitStack() as resources:
+        await worker.open(resources)
+        await worker.handle_batch((record_on(topic, encode(first), key.encode(), 0),
+                                   record_on(topic, encode(forged), key.encode(), 1)), {topic: sub})
+    [letter] = await letters_from(stack, topic, 1)
+    assert letter.payload.reason_code == "EVENT_ID_REUSED" and letter.payload.offset == 1 and calls == [key]
