@@ -25,6 +25,7 @@ import subprocess
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,19 +118,27 @@ def plan_flow(rng: random.Random, i: int) -> Flow:
     return Flow(kind, oid, placed, uuid.uuid4(), wanted, payment)
 
 
-async def _record_payment(sessions: Any, order_id: str, paid_at: datetime) -> None:
-    """The order system takes the payment in its own database before it announces OrderPaid
-    (the simulator reads the same table: it refuses to close a paid order)."""
+async def _waiting_out_outages(action: Callable[[], Awaitable[None]]) -> None:
+    """The driver's own calls (the order system's table, the simulators' Redis knobs) wait out a
+    restart of PostgreSQL or Redis like the workers do, instead of ending the run."""
     while True:
         try:
-            async with sessions() as session, session.begin():
-                await session.execute(insert(SimOrderPayment).values(order_id=order_id, paid_at=paid_at)
-                                      .on_conflict_do_nothing())
+            await action()
             return
         except Exception as exc:
             if classify(exc) is not Failure.INFRASTRUCTURE:
                 raise
-            await asyncio.sleep(1)  # the database is restarting
+            await asyncio.sleep(0.5)
+
+
+async def _record_payment(sessions: Any, order_id: str, paid_at: datetime) -> None:
+    """The order system takes the payment in its own database before it announces OrderPaid
+    (the simulator reads the same table: it refuses to close a paid order)."""
+    async def insert_payment() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(insert(SimOrderPayment).values(order_id=order_id, paid_at=paid_at)
+                                  .on_conflict_do_nothing())
+    await _waiting_out_outages(insert_payment)
 
 
 async def _facts(sender: Bus, sessions: Any, flow: Flow) -> None:
@@ -160,15 +169,8 @@ def _type(flow: Flow) -> c.AfterSalesType:
 
 
 async def _scenario(redis: Redis, system: str, subject: str, scenario: str) -> None:
-    """Tells a simulator what to play; Redis busy or restarting is waited out like any outage."""
-    while True:
-        try:
-            await set_scenario(redis, system, subject, scenario)
-            return
-        except Exception as exc:
-            if classify(exc) is not Failure.INFRASTRUCTURE:
-                raise
-            await asyncio.sleep(0.5)
+    """Tells a simulator what to play."""
+    await _waiting_out_outages(lambda: set_scenario(redis, system, subject, scenario))
 
 
 async def drive(flow: Flow, sender: Bus, recorder: Recorder, redis: Redis, sessions: Any, timeout: float) -> None:

@@ -28,15 +28,6 @@ from .common.settings import Settings
 log = get_logger("harness")
 
 
-@dataclass(frozen=True)
-class Seen:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    envelope: Envelope[Any] | None  # None: the value was not a valid envelope
-
-
 @dataclass
 class _Waiter:
     predicate: Callable[[Envelope[Any]], bool]
@@ -44,12 +35,11 @@ class _Waiter:
 
 
 class Recorder:
-    """Consumes every catalogue topic from the offsets it finds at start; keeps each record once."""
+    """Consumes every catalogue topic from the offsets it finds at start; keeps each envelope once."""
 
     def __init__(self, settings: Settings, topics: Iterable[str] | None = None) -> None:
         self.settings = settings
         self.topics = list(topics or (t.name for t in CATALOGUE))
-        self.records: list[Seen] = []
         self.by_key: dict[str, list[Envelope[Any]]] = defaultdict(list)
         self._ids: set[tuple[str, uuid.UUID]] = set()
         self._waiters: dict[str, list[_Waiter]] = defaultdict(list)
@@ -91,9 +81,8 @@ class Recorder:
             envelope: Envelope[Any] | None = decode(record.value)
         except InvalidMessage:
             envelope = None
-        self.records.append(Seen(record.topic, record.partition, record.offset, record.key, envelope))
         if envelope is None or (record.topic, envelope.event_id) in self._ids:
-            return  # an at-least-once copy (same event id) is kept in records, not twice per key
+            return  # not an envelope (hostile input), or an at-least-once copy (same event id)
         self._ids.add((record.topic, envelope.event_id))
         self.by_key[envelope.key].append(envelope)
         waiters = self._waiters.get(envelope.key)
