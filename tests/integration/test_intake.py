@@ -73,14 +73,6 @@ def deps(stack):  # type: ignore[no-untyped-def]
     return service.Deps(stack, clock=lambda: datetime.now(UTC))
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def reasons(stack, sessions):  # type: ignore[no-untyped-def]
-    redis = Redis.from_url(stack.redis_url)
-    await ReasonCatalogue(sessions, redis).seed_defaults()
-    yield
-    await redis.aclose()
-
-
 async def test_out_of_order_events_are_parked_then_applied_and_duplicates_ignored(sessions):
     oid = f"O-{uuid.uuid4().hex[:8]}"
     completed = env(o.OrderCompleted(order_id=oid, completed_at=NOW), oid)
