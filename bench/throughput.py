@@ -25,8 +25,10 @@ from contracts import Money, encode, new_envelope
 from contracts.ops import OpsAlert, Severity
 from contracts.orders import OrderLine, OrderPlaced
 from services.common.kafka import ensure_topics, make_producer
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Subscription, route
+from services.common.runtime import Worker
 from services.common.settings import Settings
+from services.common.uow import SqlUnitOfWork
 from services.intake.app import build_worker as build_intake
 
 PARTITIONS = 6
@@ -133,10 +135,11 @@ async def runtime_relay(settings: Settings, n: int) -> float:
     source, sink = await topic(settings), await topic(settings)
     await fill(settings, source, alerts(n))
 
-    async def forward(envelope: Any, uow: Any) -> None:
+    async def forward(envelope: Any, uow: Any, deps: Any) -> None:
         uow.publish(envelope.payload, key=envelope.key, cause=envelope, topic=sink)
 
-    worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [Subscription(source, {"OpsAlert": forward})])
+    worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [Subscription(source, [route(OpsAlert, forward)])],
+                    unit_of_work=SqlUnitOfWork)
     app = worker.build_app()
     await app.start()
     started = await first_processed(worker)

@@ -209,9 +209,9 @@ def warehouse_receipts(ticket: str = typer.Option(None), sku: str = typer.Option
     """After-sales receipts (售后入库), filtered by ticket, sku or day."""
     from datetime import date
 
-    from services.warehouse.repository import WarehouseRepository
+    from services.warehouse.repository import WarehouseRecords
 
-    rows = _with_session(lambda s: WarehouseRepository(s).receipts(
+    rows = _with_session(lambda s: WarehouseRecords(s).receipts(
         ticket_id=ticket, sku=sku, day=date.fromisoformat(day) if day else None))
     for r in rows:
         lines = ", ".join(f"{ln['sku']}×{ln['quantity']}" for ln in r.lines)
@@ -225,9 +225,9 @@ def warehouse_shipments(ticket: str = typer.Option(None), sku: str = typer.Optio
     """After-sales shipments (售后出库), filtered by ticket, sku or day."""
     from datetime import date
 
-    from services.warehouse.repository import WarehouseRepository
+    from services.warehouse.repository import WarehouseRecords
 
-    rows = _with_session(lambda s: WarehouseRepository(s).shipments(
+    rows = _with_session(lambda s: WarehouseRecords(s).shipments(
         ticket_id=ticket, sku=sku, day=date.fromisoformat(day) if day else None))
     for r in rows:
         lines = ", ".join(f"{ln['sku']}×{ln['quantity']}" for ln in r.lines)
@@ -238,9 +238,9 @@ def warehouse_shipments(ticket: str = typer.Option(None), sku: str = typer.Optio
 @erp_app.command("failed")
 def erp_failed() -> None:
     """ERP orders that were never acknowledged after every attempt."""
-    from services.erp_sync.repository import ErpRepository
+    from services.erp_sync.repository import ErpOrderRepository
 
-    for r in _with_session(lambda s: ErpRepository(s).failed()):
+    for r in _with_session(lambda s: ErpOrderRepository(s).failed()):
         typer.echo(f"{r.erp_order_id} {r.shop_id} {r.ticket_no} {r.kind} attempts={r.attempts} {r.last_error}")
 
 
@@ -248,18 +248,17 @@ def erp_failed() -> None:
 def erp_resend(erp_order_id: str) -> None:
     """Resends a FAILED ERP order (a fresh round of attempts; the erp_sync worker relays it)."""
     import uuid
-    from datetime import UTC, datetime
 
     from services.common.db import make_engine, make_session_factory
-    from services.common.uow import UnitOfWork
+    from services.erp_sync.repository import SqlErpUnitOfWork
     from services.erp_sync.service import Deps, resend
 
     async def go() -> bool:
         settings = Settings()
         engine = make_engine(settings)
         try:
-            async with UnitOfWork(make_session_factory(engine), "erp_sync") as uow:
-                done = await resend(uow, Deps(settings, lambda: datetime.now(UTC)), uuid.UUID(erp_order_id))
+            async with SqlErpUnitOfWork(make_session_factory(engine), "erp_sync") as uow:
+                done = await resend(uow, Deps(settings), uuid.UUID(erp_order_id))
                 await uow.commit()
                 return done
         finally:

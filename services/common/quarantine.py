@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, and_, cast, delete, exists, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.ops import OpsAlert, Severity
@@ -41,9 +40,7 @@ class Quarantine:
             QuarantinedItem.item_id == cast(column, String))))
 
     async def park(self, uow: UnitOfWork, item: DueItem, error: str) -> None:
-        await uow.session.execute(insert(QuarantinedItem).values(
-            worker=self.worker, job=self.job, item_id=item.id, order_id=item.order_id,
-            error=error[:300]).on_conflict_do_nothing())
+        await uow.set_aside(self.worker, self.job, item.id, item.order_id, error)
         uow.publish(OpsAlert(kind="PERIODIC_ITEM_QUARANTINED", severity=Severity.CRITICAL,
                              message=f"{self.worker}/{self.job}: item {item.id} set aside after {error}"[:500],
                              order_id=item.order_id), key=item.order_id)

@@ -43,7 +43,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka.errors import KafkaError
@@ -54,7 +54,7 @@ from faststream.middlewares import AckPolicy
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from contracts import Contract, Envelope, InvalidMessage, decode, encode, new_envelope
+from contracts import Envelope, InvalidMessage, decode, encode, new_envelope
 from contracts.ops import DeadLetter, OpsAlert, Severity
 from contracts.topics import BY_NAME, DLQ, OPS_ALERTS
 from services.domain.errors import DomainError
@@ -65,48 +65,22 @@ from .kafka import Producer, wait_for_kafka
 from .logging import configure_logging, get_logger
 from .migrations_check import require_current_schema
 from .outbox import OutboxRelay
-from .quarantine import DueItem, Quarantine
+from .quarantine import Quarantine
+from .routes import Deps, PeriodicJob, Route, Subscription
 from .settings import Settings
 from .uow import EventIdReused, UnitOfWork
 
 log = get_logger("runtime")
 
-Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
-Rejector = Callable[[Envelope[Any], DomainError], Contract]
 T = TypeVar("T")
-
-UseCase = Callable[[Envelope[Any], UnitOfWork, Any], Awaitable[Any]]
+U = TypeVar("U", bound=UnitOfWork)
 
 DEAD_LETTER_ORIGINAL_LIMIT = 64 * 1024  # bytes of the original kept inline; JSON-escaped it stays < 1 MB
 INVALID_KEY = "invalid-key"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 EXIT_RUNTIME_BROKEN = 70  # EX_SOFTWARE
 
-
-def bound(deps: Any, use_case: UseCase) -> Handler:
-    """A subscriber for one message type: the runtime hands it the parsed envelope and the unit
-    of work; it calls the use case with the worker's dependencies (settings, clock)."""
-    async def on_message(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await use_case(envelope, uow, deps)
-    on_message.__name__ = f"on_{use_case.__name__}"
-    return on_message
-
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    """A background job over due items: ``due`` lists them (no locks, quarantined items left out),
-    ``run`` handles one in its own transaction, locking it and checking it is still due (another
-    replica may have done it already); it returns whether it did anything."""
-
-    name: str
-    due: Callable[[UnitOfWork, Quarantine], Awaitable[list[DueItem]]]
-    run: Callable[[UnitOfWork, DueItem], Awaitable[bool]]
-    every: float
-
-
-def periodic(name: str, due: Callable[[UnitOfWork, Quarantine], Awaitable[list[DueItem]]],
-             run: Callable[[UnitOfWork, DueItem], Awaitable[bool]], every: float) -> PeriodicJob:
-    return PeriodicJob(name, due, run, every)
+UnitOfWorkFactory = Callable[[async_sessionmaker[AsyncSession], str], U]
 
 
 class Unprocessable(InvalidMessage):
@@ -122,14 +96,7 @@ class Stopping(Exception):  # noqa: N818 - a signal, not an error
 
 
 @dataclass
-class Subscription:
-    topic: str
-    handlers: dict[str, Handler]
-    on_rejected: Rejector | None = None
-
-
-@dataclass
-class Context:
+class Context(Generic[U]):
     """What a running worker shares with its handlers and background loops."""
 
     settings: Settings
@@ -138,24 +105,31 @@ class Context:
     producer: Producer
     relay: OutboxRelay
     name: str
+    unit_of_work: UnitOfWorkFactory[U]
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.name)
+    def uow(self) -> U:
+        return self.unit_of_work(self.sessions, self.name)
 
 
-class Worker:
-    """A consumer service: its subscriptions, background loops, and the shared delivery rules."""
+class Worker(Generic[U]):
+    """A consumer service: its subscriptions, background loops, and the shared delivery rules.
 
-    def __init__(self, name: str, settings: Settings, subscriptions: list[Subscription],
-                 background: list[PeriodicJob] | None = None,
-                 on_start: Callable[[Context], Awaitable[None]] | None = None) -> None:
+    ``unit_of_work`` builds the worker's unit of work (with its repositories) on a session
+    factory; ``deps`` is what every use case of the worker gets besides message and unit of work."""
+
+    def __init__(self, name: str, settings: Settings, subscriptions: list[Subscription[U]], *,
+                 unit_of_work: UnitOfWorkFactory[U], deps: Deps | None = None,
+                 background: list[PeriodicJob[U]] | None = None,
+                 on_start: Callable[[Context[U]], Awaitable[None]] | None = None) -> None:
         self.name = name
         self.settings = settings
+        self.unit_of_work = unit_of_work
+        self.deps = deps or Deps(settings)
         self.group = settings.group(name)
         self.subscriptions = subscriptions
         self.background = background or []
         self.on_start = on_start
-        self.ctx: Context | None = None
+        self.ctx: Context[U] | None = None
         self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds,
                                        timeout=settings.commit_timeout_seconds)
         self.counts: Counter[str] = Counter()
@@ -172,7 +146,7 @@ class Worker:
         return self.counts["dead_lettered"]
 
     @property
-    def context(self) -> Context:
+    def context(self) -> Context[U]:
         if self.ctx is None:
             raise RuntimeError(f"worker {self.name} is not open")
         return self.ctx
@@ -218,11 +192,11 @@ class Worker:
 
         return app
 
-    async def open(self, stack: AsyncExitStack) -> Context:
+    async def open(self, stack: AsyncExitStack) -> Context[U]:
         """Opens the worker's resources without consuming (for tools and tests driving ``handle``)."""
         return await self._open(stack)
 
-    async def _open(self, stack: AsyncExitStack) -> Context:
+    async def _open(self, stack: AsyncExitStack) -> Context[U]:
         engine = make_engine(self.settings)
         stack.push_async_callback(engine.dispose)
         # a worker (re)started during an outage waits for PostgreSQL and Kafka, like a handler would
@@ -232,7 +206,7 @@ class Worker:
         stack.push_async_callback(producer.stop)
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
                             poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group)
-        self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name)
+        self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name, self.unit_of_work)
         if self.on_start is not None:
             await self._retrying("start", lambda: self.on_start(self.context))  # type: ignore[misc]
         log.info("worker_started", worker=self.name, group=self.group)
@@ -259,7 +233,7 @@ class Worker:
 
     def _subscribe(self, broker: KafkaBroker) -> None:
         """One consumer (one group member) per worker process, reading all of its topics."""
-        by_topic = {sub.topic: sub for sub in self.subscriptions}
+        by_topic = {sub.topic_name: sub for sub in self.subscriptions}
 
         @broker.subscriber(*by_topic, group_id=self.group, ack_policy=AckPolicy.MANUAL,
                            auto_offset_reset="earliest", max_poll_interval_ms=300_000,
@@ -281,7 +255,7 @@ class Worker:
                 raise
 
     # ------------------------------------------------------------------ delivery
-    async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
+    async def handle(self, record: ConsumerRecord, sub: Subscription[U]) -> None:
         """Processes one record to a durable outcome; returns only when its offset may be committed."""
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(worker=self.name, topic=record.topic,
@@ -297,7 +271,7 @@ class Worker:
         ticket_id = getattr(envelope.payload, "ticket_id", None)
         if ticket_id:
             structlog.contextvars.bind_contextvars(ticket_id=ticket_id)
-        handler = sub.handlers.get(envelope.type)
+        handler = sub.by_type.get(envelope.type)
         if handler is None:
             self.counts["not_for_this_worker"] += 1  # the topic carries it; this worker has no part in it
             return
@@ -342,7 +316,7 @@ class Worker:
             raise Unprocessable(f"producer {envelope.producer[:64]!r} may not write {topic_name}",
                                 code="PRODUCER_NOT_ALLOWED")
 
-    async def handle_batch(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
+    async def handle_batch(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription[U]]) -> None:
         """Applies a fetched batch in one transaction: one inbox insert for all event ids, the
         handlers of the new ones, one fsync'd commit. If any message is refused, invalid or
         fails, the batch is rolled back and replayed one message at a time through ``handle``
@@ -350,14 +324,14 @@ class Worker:
         ctx = self.context
         if len(records) == 1:
             return await self._one_by_one(records, by_topic)
-        work: list[tuple[Envelope[Any], Handler, bytes]] = []
+        work: list[tuple[Envelope[Any], Route[Any, U], bytes]] = []
         for record in records:
             try:
                 envelope = decode(record.value)
                 self._check_boundary(record.topic, envelope)
             except InvalidMessage:
                 return await self._one_by_one(records, by_topic)
-            handler = by_topic[record.topic].handlers.get(envelope.type)
+            handler = by_topic[record.topic].by_type.get(envelope.type)
             if handler is not None:
                 work.append((envelope, handler, content_hash(record.value)))
         digests: dict[Any, set[bytes]] = {}
@@ -375,7 +349,7 @@ class Worker:
                 for envelope, handler, _ in work:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
-                        await handler(envelope, uow)
+                        await handler.use_case(envelope, uow, self.deps)
                         applied += 1
                 await uow.commit()
         except Exception as exc:
@@ -387,25 +361,25 @@ class Worker:
         if uow.published:
             ctx.relay.wake()
 
-    async def _one_by_one(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription]) -> None:
+    async def _one_by_one(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription[U]]) -> None:
         for record in records:
             await self.handle(record, by_topic[record.topic])
 
-    async def _apply(self, envelope: Envelope[Any], handler: Handler, digest: bytes) -> None:
+    async def _apply(self, envelope: Envelope[Any], handler: Route[Any, U], digest: bytes) -> None:
         ctx = self.context
         async with ctx.uow() as uow:
             if not await uow.first_time(self.group, envelope.event_id, digest):
                 self.counts["duplicates"] += 1
                 log.info("duplicate_ignored")
                 return
-            await handler(envelope, uow)
+            await handler.use_case(envelope, uow, self.deps)
             await uow.commit()
         self._outage_over()
         if uow.published:
             ctx.relay.wake()
 
     async def _refused(self, record: ConsumerRecord, envelope: Envelope[Any], digest: bytes,
-                       err: DomainError, sub: Subscription) -> None:
+                       err: DomainError, sub: Subscription[U]) -> None:
         """A domain rule refused the message: the rejection event where the contract has one."""
         if sub.on_rejected is None:
             await self.dead_letter(record, err.code, f"{err.code}: {err.message}"[:2000], envelope=envelope)
@@ -552,14 +526,14 @@ class Worker:
         os._exit(EXIT_RUNTIME_BROKEN)
 
     # ------------------------------------------------------------------ periodic jobs
-    async def _run_job(self, job: PeriodicJob) -> None:
+    async def _run_job(self, job: PeriodicJob[U]) -> None:
         """Runs ``job`` every ``job.every`` seconds until cancelled; an outage pauses it (logged),
         an item failing for its own reason is quarantined and the others go on."""
         ctx = self.context
         pause = job.every
         while True:
             try:
-                done = await run_due(ctx.sessions, self.name, job)
+                done = await run_due(ctx.uow, job)
                 pause = job.every
             except Exception as exc:
                 log.warning("periodic_job_paused", job=job.name, error=describe(exc))
@@ -570,17 +544,17 @@ class Worker:
             await asyncio.sleep(pause)
 
 
-async def run_due(sessions: async_sessionmaker[AsyncSession], worker: str, job: PeriodicJob) -> int:
-    """One tick of a periodic job: each due item in its own transaction. An item that fails for a
-    reason of its own is quarantined (with an alert); an outage stops the tick (raised), leaving
-    the items not yet done for the next one. Returns how many items moved."""
-    quarantine = Quarantine(worker, job.name)
-    async with UnitOfWork(sessions, worker) as uow:
+async def run_due(units: Callable[[], U], job: PeriodicJob[U]) -> int:
+    """One tick of a periodic job: each due item in its own transaction (``units`` opens one).
+    An item that fails for a reason of its own is quarantined (with an alert); an outage stops
+    the tick (raised), leaving the items not yet done for the next one. Returns how many moved."""
+    async with units() as uow:
+        quarantine = Quarantine(uow.producer, job.name)
         items = await job.due(uow, quarantine)
     done = 0
     for item in items:
         try:
-            async with UnitOfWork(sessions, worker) as uow:
+            async with units() as uow:
                 if await job.run(uow, item):
                     done += 1
                 await uow.commit()
@@ -588,7 +562,7 @@ async def run_due(sessions: async_sessionmaker[AsyncSession], worker: str, job: 
             if classify(exc) is not Failure.MESSAGE:
                 raise
             log.error("periodic_item_quarantined", job=job.name, item=item.id, error=safe_traceback(exc))
-            async with UnitOfWork(sessions, worker) as uow:
+            async with units() as uow:
                 await quarantine.park(uow, item, describe(exc))
                 await uow.commit()
             done += 1
@@ -665,7 +639,7 @@ def dump_tasks() -> None:
         log.warning("task_dump", task=task.get_name(), where=where)
 
 
-def run_worker(worker: Worker) -> None:
+def run_worker(worker: Worker[Any]) -> None:
     configure_logging(worker.settings.log_level, worker.settings.log_json)
     app = worker.build_app()
 

@@ -6,17 +6,19 @@ and the second sees the first's outcome, so every race resolves to one consisten
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts import Envelope, Money
+from contracts import Contract, Envelope, Money
 from contracts import aftersales as c
 from contracts.ops import OpsAlert, Severity
 from services.domain.model import Actor, AfterSalesType, InterceptState, Role, TicketStatus
 from services.domain.ticket import Ticket, TicketLine
 
+from .failures import ConcurrentUpdate
 from .tables import TicketAuditRow, TicketRow
 from .uow import UnitOfWork
 
@@ -55,9 +57,45 @@ def _row_values(ticket: Ticket) -> dict[str, Any]:
     return values
 
 
+class Tickets(Protocol):
+    """The ticket repository every worker that moves tickets uses (``uow.tickets``)."""
+
+    async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None: ...
+
+    async def for_order(self, order_id: str) -> list[Ticket]: ...
+
+    async def exists(self, ticket_id: str, order_id: str) -> bool: ...
+
+    async def opened_for_request(self, request_id: uuid.UUID) -> bool: ...
+
+    async def add(self, ticket: Ticket, request_id: uuid.UUID) -> None: ...
+
+    async def save(self, ticket: Ticket) -> None: ...
+
+
+class TicketWork(Protocol):
+    """A unit of work with tickets: what ``save_and_announce`` needs."""
+
+    tickets: Tickets
+
+    def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
+                topic: str | None = None) -> Envelope[Any]: ...
+
+
 class TicketStore:
+    """Tickets in PostgreSQL: a row per ticket and an audit row per transition."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def exists(self, ticket_id: str, order_id: str) -> bool:
+        return (await self.session.execute(select(TicketRow.ticket_id).where(
+            TicketRow.ticket_id == ticket_id, TicketRow.order_id == order_id))).first() is not None
+
+    async def opened_for_request(self, request_id: uuid.UUID) -> bool:
+        """Whether this buyer request already opened a ticket (the same request twice opens one)."""
+        return (await self.session.execute(select(TicketRow.ticket_id).where(
+            TicketRow.request_id == request_id))).first() is not None
 
     async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None:
         stmt = (select(TicketRow).where(TicketRow.ticket_id == ticket_id)
@@ -73,7 +111,7 @@ class TicketStore:
             .execution_options(populate_existing=True))).scalars().all()
         return [to_domain(r) for r in rows]
 
-    async def add(self, ticket: Ticket, request_id: Any) -> None:
+    async def add(self, ticket: Ticket, request_id: uuid.UUID) -> None:
         self.session.add(TicketRow(request_id=request_id, **_row_values(ticket)))
         await self.session.flush()
         self._add_audit(ticket)
@@ -86,7 +124,7 @@ class TicketStore:
             update(TicketRow).where(TicketRow.ticket_id == ticket.ticket_id,
                                     TicketRow.version == ticket.version).values(**values))
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise RuntimeError(f"ticket {ticket.ticket_id} changed concurrently")
+            raise ConcurrentUpdate(f"ticket {ticket.ticket_id} changed concurrently")
         ticket.version += 1
         self._add_audit(ticket)
 
@@ -127,7 +165,7 @@ def _actor_contract(a: Actor) -> c.Actor:
     return c.Actor(role=c.Role(a.role.value), id=a.id)
 
 
-def announce(uow: UnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
+def announce(uow: TicketWork | UnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
     """Publishes one TicketStatusChanged per recorded transition and one OpsAlert per alert."""
     snapshot = view(ticket)
     for t in ticket.changes:
@@ -148,8 +186,8 @@ def announce(uow: UnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> No
     ticket.alerts.clear()
 
 
-async def save_and_announce(uow: UnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
-    await TicketStore(uow.session).save(ticket)
+async def save_and_announce(uow: TicketWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
+    await uow.tickets.save(ticket)
     announce(uow, ticket, cause)
 
 

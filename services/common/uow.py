@@ -1,11 +1,21 @@
-"""Unit of work: one PostgreSQL transaction holding state changes, outgoing messages (outbox)
-and the processed-event id (inbox). Either all of it commits or none of it does."""
+"""Unit of work: one transaction holding state changes, outgoing messages (outbox) and the
+processed-event ids (inbox). Either all of it commits or none of it does.
+
+It also hands out the worker's repositories, set when it opens (cosmicpython's shape): a use
+case reaches its data only through ``uow.tickets``, ``uow.refunds``, … So the same use case
+runs against PostgreSQL (``SqlUnitOfWork`` and the worker's SQL repositories) in the
+integration tests and in production, and against in-memory fakes in the use-case unit tests.
+Each worker declares its own unit of work (which repositories it has) next to its repository.
+"""
 
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -13,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import Contract, Envelope, encode, new_envelope, topic_of
 
-from .tables import InboxRow, OutboxRow
+from .tables import InboxRow, OutboxRow, QuarantinedItem
 
 
 class EventIdReused(Exception):  # noqa: N818 - named for what the message did
@@ -24,24 +34,31 @@ class EventIdReused(Exception):  # noqa: N818 - named for what the message did
         self.event_ids = event_ids
 
 
-class UnitOfWork:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], producer: str) -> None:
-        self._sessions = sessions
+class UnitOfWork(ABC):
+    """What every use case and the runtime may do with a transaction, whatever stores it."""
+
+    def __init__(self, producer: str) -> None:
         self.producer = producer
-        self.session: AsyncSession
         self.published: list[Envelope[Any]] = []
         self.committed = False
 
-    async def __aenter__(self) -> UnitOfWork:
-        self.session = self._sessions()
-        await self.session.begin()
+    async def __aenter__(self) -> Self:
+        await self._begin()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         if not self.committed:
-            await self.session.rollback()
-        await self.session.close()
+            await self._rollback()
+        await self._close()
+
+    def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
+                topic: str | None = None) -> Envelope[Any]:
+        """Adds a message to the outbox; it leaves for Kafka only if this transaction commits."""
+        envelope = new_envelope(payload, key=key, producer=self.producer, cause=cause)
+        self._stage(envelope, topic or topic_of(type(payload)).name)
+        self.published.append(envelope)
+        return envelope
 
     async def first_time(self, consumer: str, event_id: uuid.UUID, digest: bytes | None = None) -> bool:
         """Records the event as processed by ``consumer``; False if it already was (a redelivery).
@@ -50,8 +67,79 @@ class UnitOfWork:
         dropping it as a redelivery would silently lose a different message."""
         return bool(await self.first_time_many(consumer, {event_id: digest}))
 
+    @abstractmethod
     async def first_time_many(self, consumer: str, events: dict[uuid.UUID, bytes | None]) -> set[uuid.UUID]:
-        """Records a batch of events in one statement; returns the ids not seen before."""
+        """Records a batch of events at once; returns the ids not seen before."""
+
+    @abstractmethod
+    async def unpublished(self, type_name: str, key: str) -> bool:
+        """Whether this producer still has a ``type_name`` message for ``key`` waiting in the outbox
+        (Kafka was unreachable): a resend schedule must not count an attempt nobody could see."""
+
+    @abstractmethod
+    async def set_aside(self, worker: str, job: str, item_id: str, order_id: str, error: str) -> None:
+        """Quarantines one item of a periodic job (see ``quarantine``)."""
+
+    @abstractmethod
+    def savepoint(self) -> Any:
+        """An async context manager: what happens inside is undone alone when it raises."""
+
+    @abstractmethod
+    async def commit(self) -> None: ...
+
+    @abstractmethod
+    async def _begin(self) -> None: ...
+
+    @abstractmethod
+    async def _rollback(self) -> None: ...
+
+    @abstractmethod
+    async def _close(self) -> None: ...
+
+    @abstractmethod
+    def _stage(self, envelope: Envelope[Any], topic: str) -> None: ...
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """The PostgreSQL unit of work; a worker's subclass builds its repositories in ``_open``."""
+
+    session: AsyncSession
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], producer: str) -> None:
+        super().__init__(producer)
+        self._sessions = sessions
+
+    def _open(self, session: AsyncSession) -> None:
+        """Sets the worker's repositories on this session (a worker's subclass overrides it)."""
+
+    async def _begin(self) -> None:
+        self.session = self._sessions()
+        await self.session.begin()
+        self._open(self.session)
+
+    async def _rollback(self) -> None:
+        await self.session.rollback()
+
+    async def _close(self) -> None:
+        await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self.committed = True
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        published = len(self.published)
+        nested = await self.session.begin_nested()
+        try:
+            yield
+        except BaseException:
+            await nested.rollback()
+            del self.published[published:]
+            raise
+        await nested.commit()
+
+    async def first_time_many(self, consumer: str, events: dict[uuid.UUID, bytes | None]) -> set[uuid.UUID]:
         if not events:
             return set()
         rows = [{"consumer": consumer, "event_id": e, "content_hash": h} for e, h in events.items()]
@@ -68,22 +156,16 @@ class UnitOfWork:
         return fresh
 
     async def unpublished(self, type_name: str, key: str) -> bool:
-        """Whether this producer still has a ``type_name`` message for ``key`` waiting in the outbox
-        (Kafka was unreachable): a resend schedule must not count an attempt nobody could see."""
         return (await self.session.execute(select(OutboxRow.id).where(
             OutboxRow.producer == self.producer, OutboxRow.type == type_name, OutboxRow.key == key,
             OutboxRow.published_at.is_(None)).limit(1))).first() is not None
 
-    def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
-                topic: str | None = None) -> Envelope[Any]:
-        """Adds a message to the outbox; it leaves for Kafka only if this transaction commits."""
-        envelope = new_envelope(payload, key=key, producer=self.producer, cause=cause)
-        self.session.add(OutboxRow(
-            producer=self.producer, topic=topic or topic_of(type(payload)).name, key=key,
-            event_id=envelope.event_id, type=envelope.type, value=encode(envelope)))
-        self.published.append(envelope)
-        return envelope
+    async def set_aside(self, worker: str, job: str, item_id: str, order_id: str, error: str) -> None:
+        await self.session.execute(insert(QuarantinedItem).values(
+            worker=worker, job=job, item_id=item_id, order_id=order_id, error=error[:300]
+        ).on_conflict_do_nothing())
 
-    async def commit(self) -> None:
-        await self.session.commit()
-        self.committed = True
+    def _stage(self, envelope: Envelope[Any], topic: str) -> None:
+        self.session.add(OutboxRow(
+            producer=self.producer, topic=topic, key=envelope.key, event_id=envelope.event_id,
+            type=envelope.type, value=encode(envelope)))

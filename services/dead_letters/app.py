@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from contracts.topics import DLQ
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps
+from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers, service
-from .service import Deps
+from .repository import DeadLetterUnitOfWork, SqlDeadLetterUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker:
-    deps = Deps(settings, clock=lambda: datetime.now(UTC))
-    return Worker("dead_letters", settings, [Subscription(DLQ.name, handlers.dlq_handlers(deps))],
-                  background=[service.summarize(deps)])
+def build_worker(settings: Settings) -> Worker[DeadLetterUnitOfWork]:
+    deps = Deps(settings)
+    return Worker("dead_letters", settings, handlers.subscriptions(), unit_of_work=SqlDeadLetterUnitOfWork,
+                  deps=deps, background=[service.summarize(deps)])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from services.common.runtime import Handler, bound
+from contracts.ops import DeadLetter
+from contracts.topics import DLQ
+from services.common.routes import Subscription, route
 
 from . import service
-from .service import Deps
+from .repository import DeadLetterUnitOfWork
 
 
-def dlq_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"DeadLetter": bound(deps, service.record)}
+def subscriptions() -> list[Subscription[DeadLetterUnitOfWork]]:
+    return [Subscription(DLQ, [route(DeadLetter, service.record)])]

@@ -1,16 +1,37 @@
-"""The dead-letter worker's data: every dead letter recorded once, listable, with replay marks."""
+"""The dead-letter worker's data: every dead letter recorded once, listable, with replay marks;
+and its unit of work (``uow.dead_letters``)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tables import DeadLetterRow
+from services.common.uow import SqlUnitOfWork, UnitOfWork
+
+
+class DeadLetters(Protocol):
+    async def record(self, values: dict[str, Any]) -> bool:
+        """False if this dead letter was recorded already (a redelivery)."""
+
+    async def has_unsummarized(self) -> bool: ...
+
+    async def unsummarized_counts(self) -> tuple[list[tuple[str, str, int]], datetime | None]:
+        """Counts per (source topic, reason) not yet sent to ops, claimed for this transaction."""
+
+
+class DeadLetterUnitOfWork(UnitOfWork):
+    dead_letters: DeadLetters
+
+
+class SqlDeadLetterUnitOfWork(SqlUnitOfWork, DeadLetterUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        self.dead_letters = DeadLetterRepository(session)
 
 
 class DeadLetterRepository:

@@ -23,20 +23,15 @@ from contracts import Envelope
 from contracts.ops import DeadLetter, DeadLetterCount, DeadLetterSummary
 from services.common.failures import content_hash
 from services.common.quarantine import DueItem, Quarantine
-from services.common.runtime import PeriodicJob, periodic
+from services.common.routes import Deps, PeriodicJob, periodic
 from services.common.settings import Settings
 from services.common.tables import DeadLetterRow
-from services.common.uow import UnitOfWork
 
-from .repository import DeadLetterRepository
+from .repository import DeadLetterRepository, DeadLetterUnitOfWork
+
+__all__ = ["Deps", "record", "summarize", "replay", "original_bytes", "read_from_source", "Replayed"]
 
 SUMMARY_KEY = "dead-letters"
-
-
-@dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    clock: Callable[[], datetime]
 
 
 def _storable(text: str | None, encoding: str) -> tuple[str | None, str]:
@@ -46,11 +41,11 @@ def _storable(text: str | None, encoding: str) -> tuple[str | None, str]:
     return base64.b64encode(text.encode()).decode(), "base64"
 
 
-async def record(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    letter: DeadLetter = envelope.payload
+async def record(envelope: Envelope[DeadLetter], uow: DeadLetterUnitOfWork, deps: Deps) -> None:
+    letter = envelope.payload
     value, value_encoding = _storable(letter.original_value, letter.original_encoding)
     key, key_encoding = _storable(letter.original_key, letter.original_key_encoding)
-    await DeadLetterRepository(uow.session).record({
+    await uow.dead_letters.record({
         "dead_letter_id": envelope.event_id, "source_topic": letter.source_topic, "partition": letter.partition,
         "offset": letter.offset, "consumer_group": letter.consumer_group, "reason_code": letter.reason_code,
         "reason": letter.reason.replace("\x00", ""), "error_class": letter.error_class, "original_key": key,
@@ -61,14 +56,14 @@ async def record(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
         "producer": envelope.producer, "failed_at": letter.failed_at, "summarized": False, "replays": 0})
 
 
-def summarize(deps: Deps) -> PeriodicJob:
+def summarize(deps: Deps) -> PeriodicJob[DeadLetterUnitOfWork]:
     """Every ``dead_letter_summary_seconds``: one DeadLetterSummary with the counts per reason."""
-    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
-        pending = await DeadLetterRepository(uow.session).has_unsummarized()
+    async def due(uow: DeadLetterUnitOfWork, skip: Quarantine) -> list[DueItem]:
+        pending = await uow.dead_letters.has_unsummarized()
         return [DueItem("summary", SUMMARY_KEY)] if pending else []
 
-    async def run(uow: UnitOfWork, item: DueItem) -> bool:
-        counts, since = await DeadLetterRepository(uow.session).unsummarized_counts()
+    async def run(uow: DeadLetterUnitOfWork, item: DueItem) -> bool:
+        counts, since = await uow.dead_letters.unsummarized_counts()
         if not counts or since is None:
             return False
         uow.publish(DeadLetterSummary(

@@ -87,10 +87,28 @@ class RefundLedger:
     """
 
     def __init__(self, lines: dict[int, LedgerLine], shipping_fee_cents: int,
-                 shipping_refunded_cents: int = 0) -> None:
+                 shipping_refunded_cents: int = 0, *, order_id: str = "", settlement_cents: int = 0,
+                 close_requested: bool = False) -> None:
+        self.order_id = order_id
         self.lines = lines
         self.shipping_fee_cents = shipping_fee_cents
         self.shipping_refunded_cents = shipping_refunded_cents
+        self.settlement_cents = settlement_cents
+        self.close_requested = close_requested
+
+    def settle(self, refunded_cents: int) -> tuple[int, int]:
+        """A completed refund comes off the merchant's settlement; returns (before, after), never
+        below zero in what is reported (the stored figure may go negative: the merchant owes it)."""
+        before = self.settlement_cents
+        self.settlement_cents -= refunded_cents
+        return max(before, 0), max(self.settlement_cents, 0)
+
+    def request_close(self) -> bool:
+        """Whether the order should now be closed: every unit refunded, not asked for before."""
+        if not self.fully_refunded or self.close_requested:
+            return False
+        self.close_requested = True
+        return True
 
     def reserve(self, amounts: dict[int, tuple[int, int]], shipping_cents: int = 0) -> None:
         """``amounts``: line_no → (cents, units). Raises ``RefundExceedsPaid`` and changes nothing."""

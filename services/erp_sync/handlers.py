@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from services.common.runtime import Handler, bound
+from contracts import aftersales as c
+from contracts.erp import ErpOrderAcknowledged
+from contracts.topics import ERP_ACKS, TICKETS
+from services.common.routes import Subscription, route
 
 from . import service
-from .service import Deps
+from .repository import ErpUnitOfWork
 
 
-def ticket_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"TicketStatusChanged": bound(deps, service.on_ticket_changed)}
-
-
-def ack_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"ErpOrderAcknowledged": bound(deps, service.on_ack)}
+def subscriptions() -> list[Subscription[ErpUnitOfWork]]:
+    return [
+        Subscription(TICKETS, [route(c.TicketStatusChanged, service.on_ticket_changed)]),
+        Subscription(ERP_ACKS, [route(ErpOrderAcknowledged, service.on_ack)]),
+    ]

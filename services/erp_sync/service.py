@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from contracts import Envelope
 from contracts import aftersales as c
-from contracts.erp import ErpOrderAcknowledged, ErpOrderKind, ErpOrderRequested
+from contracts.erp import ErpOrderAcknowledged, ErpOrderRequested
+from contracts.erp import ErpOrderKind as ContractKind
 from contracts.ops import OpsAlert, Severity
-from contracts.warehouse import SkuQuantity
+from contracts.warehouse import SkuQuantity as ContractSkuQuantity
 from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
-from services.common.runtime import PeriodicJob, Unprocessable, periodic
-from services.common.settings import Settings
-from services.common.tables import ErpOrderRow
-from services.common.uow import UnitOfWork
+from services.common.routes import Deps, PeriodicJob, periodic
+from services.common.runtime import Unprocessable
+from services.domain.erp_order import ErpOrder, ErpOrderKind, ErpOrderStatus
+from services.domain.shipment import sku_totals
 
-from .repository import ErpRepository
+from .repository import ErpUnitOfWork
+
+__all__ = ["Deps", "on_ticket_changed", "on_ack", "resend_due", "resend"]
 
 ORDERS_FOR = {
     c.AfterSalesType.RETURN_AND_REFUND: (ErpOrderKind.RETURN_RECEIPT,),
@@ -31,18 +33,12 @@ ORDERS_FOR = {
 }
 
 
-@dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    clock: Callable[[], datetime]
+def _backoff(deps: Deps) -> Callable[[int], timedelta]:
+    return lambda attempts: backoff(deps.settings.erp_retry_base_seconds, attempts)
 
 
-def _backoff(deps: Deps, attempts: int) -> timedelta:
-    return backoff(deps.settings.erp_retry_base_seconds, attempts)
-
-
-async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    event: c.TicketStatusChanged = envelope.payload
+async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: ErpUnitOfWork, deps: Deps) -> None:
+    event = envelope.payload
     view = event.ticket
     approved = (event.from_status == c.TicketStatus.PENDING_REVIEW
                 and event.to_status == c.TicketStatus.AWAITING_RETURN)
@@ -50,83 +46,75 @@ async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps
         return
     if not deps.settings.policy_for(view.shop_id).has_erp:
         return
-    repo = ErpRepository(uow.session)
-    if not await repo.ticket_exists(view.ticket_id, envelope.key):
+    if not await uow.tickets.exists(view.ticket_id, envelope.key):
         raise Unprocessable(f"approval of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")
     now = deps.clock()
-    totals: dict[str, int] = {}
-    for ln in view.lines:
-        totals[ln.sku] = totals.get(ln.sku, 0) + ln.quantity
-    lines = [SkuQuantity(sku=s, quantity=q) for s, q in totals.items()]
+    lines = sku_totals([(ln.sku, ln.quantity) for ln in view.lines])
     for kind in ORDERS_FOR[view.type]:
-        row = ErpOrderRow(erp_order_id=uuid.uuid4(), shop_id=view.shop_id, ticket_id=view.ticket_id,
-                          ticket_no=view.ticket_no, order_id=view.order_id, kind=kind.value,
-                          lines=[ln.model_dump() for ln in lines], status="SENT", attempts=1,
-                          next_attempt_at=now + _backoff(deps, 1), last_error="")
-        if await repo.add(row):
-            _send(uow, row, envelope)
+        order = ErpOrder.first_sent(shop_id=view.shop_id, ticket_id=view.ticket_id, ticket_no=view.ticket_no,
+                                    order_id=view.order_id, kind=kind, lines=lines, now=now,
+                                    backoff=_backoff(deps))
+        if await uow.erp_orders.add(order):
+            _send(uow, order, envelope)
 
 
-def _send(uow: UnitOfWork, row: ErpOrderRow, cause: Envelope[Any] | None) -> None:
+def _send(uow: ErpUnitOfWork, order: ErpOrder, cause: Envelope[Any] | None) -> None:
     uow.publish(ErpOrderRequested(
-        erp_order_id=row.erp_order_id, shop_id=row.shop_id, ticket_id=row.ticket_id,
-        ticket_no=row.ticket_no, order_id=row.order_id, kind=ErpOrderKind(row.kind),
-        lines=[SkuQuantity(**ln) for ln in row.lines], attempt=row.attempts), key=row.order_id, cause=cause)
+        erp_order_id=order.erp_order_id, shop_id=order.shop_id, ticket_id=order.ticket_id,
+        ticket_no=order.ticket_no, order_id=order.order_id, kind=ContractKind(order.kind.value),
+        lines=[ContractSkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in order.lines],
+        attempt=order.attempts), key=order.order_id, cause=cause)
 
 
-async def on_ack(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def on_ack(envelope: Envelope[ErpOrderAcknowledged], uow: ErpUnitOfWork, deps: Deps) -> None:
     """Duplicate and late acks change nothing; an ack for an unknown order is dead-lettered."""
-    ack: ErpOrderAcknowledged = envelope.payload
-    repo = ErpRepository(uow.session)
-    row = await repo.get(ack.erp_order_id)
-    if row is None or row.order_id != ack.order_id:
+    ack = envelope.payload
+    order = await uow.erp_orders.get(ack.erp_order_id)
+    if order is None or order.order_id != ack.order_id:
         raise Unprocessable(f"acknowledgement for unknown ERP order {ack.erp_order_id}", code="UNKNOWN_ERP_ORDER")
-    if row.status == "ACKNOWLEDGED":
-        return
     if ack.accepted:
-        row.status, row.erp_ref, row.acknowledged_at = "ACKNOWLEDGED", ack.erp_ref, deps.clock()
-        row.next_attempt_at = None
-        return
-    row.last_error = ack.error[:500] or "rejected by the ERP"
-    if row.status == "SENT":  # retry sooner than the silent-timeout schedule
-        row.next_attempt_at = deps.clock() + _backoff(deps, row.attempts)
+        order.acknowledge(ack.erp_ref, deps.clock())
+    else:
+        order.refused(ack.error, deps.clock(), _backoff(deps))
+    await uow.erp_orders.save(order)
 
 
-def resend_due(deps: Deps) -> PeriodicJob:
+def resend_due(deps: Deps) -> PeriodicJob[ErpUnitOfWork]:
     """Orders not acknowledged in time are resent (same id); after the last try they fail, raised."""
-    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
-        return await ErpRepository(uow.session).due(deps.clock(), skip)
+    async def due(uow: ErpUnitOfWork, skip: Quarantine) -> list[DueItem]:
+        return await uow.erp_orders.due(deps.clock(), skip)
 
-    async def run(uow: UnitOfWork, item: DueItem) -> bool:
+    async def run(uow: ErpUnitOfWork, item: DueItem) -> bool:
         now = deps.clock()
-        row = await ErpRepository(uow.session).claim_due(uuid.UUID(item.id), now)
-        if row is None:
+        order = await uow.erp_orders.claim_due(uuid.UUID(item.id), now)
+        if order is None:
             return False  # acknowledged meanwhile, or another process resent it
-        if await uow.unpublished("ErpOrderRequested", row.order_id):
-            row.next_attempt_at = now + _backoff(deps, row.attempts)
+        if await uow.unpublished("ErpOrderRequested", order.order_id):
+            order.postpone(now, _backoff(deps))
+            await uow.erp_orders.save(order)
             return False  # the last request has not reached Kafka yet: not an attempt the ERP saw
-        if row.attempts >= deps.settings.erp_max_attempts:
-            row.status, row.next_attempt_at = "FAILED", None
+        if order.exhausted(deps.settings.erp_max_attempts):
+            order.give_up()
             uow.publish(OpsAlert(
                 kind="ERP_SYNC_FAILED", severity=Severity.CRITICAL,
-                message=f"ERP {row.kind} order for ticket {row.ticket_no} not acknowledged after "
-                        f"{row.attempts} attempts: {row.last_error or 'no answer'}"[:500],
-                order_id=row.order_id, ticket_id=row.ticket_id), key=row.order_id)
-            return True
-        row.attempts += 1
-        row.next_attempt_at = now + _backoff(deps, row.attempts)
-        _send(uow, row, None)
+                message=f"ERP {order.kind.value} order for ticket {order.ticket_no} not acknowledged after "
+                        f"{order.attempts} attempts: {order.last_error or 'no answer'}"[:500],
+                order_id=order.order_id, ticket_id=order.ticket_id), key=order.order_id)
+        else:
+            order.resent(now, _backoff(deps))
+            _send(uow, order, None)
+        await uow.erp_orders.save(order)
         return True
 
     return periodic("resend_due_erp_orders", due, run, deps.settings.scheduler_tick_seconds)
 
 
-async def resend(uow: UnitOfWork, deps: Deps, erp_order_id: uuid.UUID) -> bool:
+async def resend(uow: ErpUnitOfWork, deps: Deps, erp_order_id: uuid.UUID) -> bool:
     """Ops resends a FAILED order by hand: a fresh round of attempts, same order id."""
-    row = await ErpRepository(uow.session).get(erp_order_id)
-    if row is None or row.status != "FAILED":
+    order = await uow.erp_orders.get(erp_order_id)
+    if order is None or order.status != ErpOrderStatus.FAILED:
         return False
-    row.status, row.attempts, row.last_error = "SENT", 1, ""
-    row.next_attempt_at = deps.clock() + _backoff(deps, 1)
-    _send(uow, row, None)
+    order.restart(deps.clock(), _backoff(deps))
+    _send(uow, order, None)
+    await uow.erp_orders.save(order)
     return True

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from contracts.topics import COMPENSATION_ACKS, REFUND_RESULTS, TICKETS
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps
+from services.common.runtime import Worker
 from services.common.settings import Settings
-from services.common.tickets import command_rejected
 
 from . import handlers, service
-from .service import Deps
+from .repository import FinanceUnitOfWork, SqlFinanceUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker:
-    deps = Deps(settings, clock=lambda: datetime.now(UTC))
-
-    return Worker("finance", settings, [
-        Subscription(TICKETS.name, handlers.ticket_handlers(deps), on_rejected=command_rejected),
-        Subscription(REFUND_RESULTS.name, handlers.payment_handlers(deps)),
-        Subscription(COMPENSATION_ACKS.name, handlers.marketing_handlers(deps)),
-    ], background=[service.resend_due_refunds(deps)])
+def build_worker(settings: Settings) -> Worker[FinanceUnitOfWork]:
+    deps = Deps(settings)
+    return Worker("finance", settings, handlers.subscriptions(), unit_of_work=SqlFinanceUnitOfWork, deps=deps,
+                  background=[service.resend_due_refunds(deps)])

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from services.common.runtime import Handler, bound
+from contracts import aftersales as c
+from contracts.ops import CompensationAcknowledged
+from contracts.payments import RefundFailed, RefundSucceeded
+from contracts.topics import COMPENSATION_ACKS, REFUND_RESULTS, TICKETS
+from services.common.routes import Subscription, route
+from services.common.tickets import command_rejected
 
 from . import service
-from .service import Deps
+from .repository import FinanceUnitOfWork
 
 
-def ticket_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"TicketStatusChanged": bound(deps, service.on_ticket_changed)}
-
-
-def payment_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"RefundSucceeded": bound(deps, service.on_refund_succeeded),
-            "RefundFailed": bound(deps, service.on_refund_failed)}
-
-
-def marketing_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"CompensationAcknowledged": bound(deps, service.on_compensation_acknowledged)}
+def subscriptions() -> list[Subscription[FinanceUnitOfWork]]:
+    return [
+        Subscription(TICKETS, [route(c.TicketStatusChanged, service.on_ticket_changed)],
+                     on_rejected=command_rejected),
+        Subscription(REFUND_RESULTS, [route(RefundSucceeded, service.on_refund_succeeded),
+                                      route(RefundFailed, service.on_refund_failed)]),
+        Subscription(COMPENSATION_ACKS, [route(CompensationAcknowledged, service.on_compensation_acknowledged)]),
+    ]

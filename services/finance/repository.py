@@ -1,4 +1,5 @@
-"""Finance's data: refunds (one per money decision), the per-order refund ledger, compensations.
+"""Finance's data: refunds (one per money decision), the per-order refund ledger, compensations,
+and finance's unit of work, which hands them out (``uow.refunds``, ``uow.ledgers``, …).
 
 The ledger row is created from the order projection the first time an order is refunded and
 is locked (``FOR UPDATE``) for every reservation, so per-line sums are checked serially.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -16,21 +17,142 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import CompensationRow, OrderRow, RefundLedgerRow, RefundRow
+from services.common.tickets import Tickets, TicketStore
+from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
 
-class FinanceRepository:
+class Refunds(Protocol):
+    async def for_ticket(self, ticket_id: str) -> Refund | None:
+        """The ticket's refund, locked."""
+
+    async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
+        """Without a lock: the caller locks the ticket first (finance's lock order)."""
+
+    async def get(self, refund_id: uuid.UUID) -> Refund | None:
+        """Locked."""
+
+    async def add(self, refund: Refund) -> None: ...
+
+    async def save(self, refund: Refund) -> None: ...
+
+    async def due(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+        """PENDING refunds whose answer is overdue, oldest first (no locks)."""
+
+
+class Ledgers(Protocol):
+    async def get(self, order_id: str) -> RefundLedger:
+        """The order's ledger, locked; created from the order projection on first use."""
+
+    async def save(self, ledger: RefundLedger) -> None: ...
+
+
+class Compensations(Protocol):
+    async def add(self, compensation: Compensation) -> bool:
+        """False if the ticket already has one (a redelivered success)."""
+
+    async def get(self, compensation_id: uuid.UUID) -> Compensation | None: ...
+
+    async def save(self, compensation: Compensation) -> None: ...
+
+
+class OrderLines(Protocol):
+    async def lines(self, order_id: str) -> list[dict[str, Any]]:
+        """The order's lines as projected (paid, coupon and points deductions per line)."""
+
+
+class FinanceUnitOfWork(UnitOfWork):
+    tickets: Tickets
+    refunds: Refunds
+    ledgers: Ledgers
+    compensations: Compensations
+    orders: OrderLines
+
+
+class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        self.tickets = TicketStore(session)
+        self.refunds = RefundRepository(session)
+        self.ledgers = LedgerRepository(session)
+        self.compensations = CompensationRepository(session)
+        self.orders = OrderLineRepository(session)
+
+
+def _refund(row: RefundRow) -> Refund:
+    return Refund(
+        refund_id=row.refund_id, ticket_id=row.ticket_id, order_id=row.order_id,
+        lines=tuple(RefundLine(ln["line_no"], ln["cents"], ln["units"]) for ln in row.lines),
+        shipping_cents=row.shipping_cents, status=RefundStatus(row.status), attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at, last_error=row.last_error, channel_ref=row.channel_ref,
+        completed_at=row.completed_at)
+
+
+def _refund_values(refund: Refund) -> dict[str, Any]:
+    return dict(
+        ticket_id=refund.ticket_id, order_id=refund.order_id, goods_cents=refund.goods_cents,
+        shipping_cents=refund.shipping_cents, amount_cents=refund.amount_cents,
+        lines=[{"line_no": ln.line_no, "cents": ln.cents, "units": ln.units} for ln in refund.lines],
+        status=refund.status.value, attempts=refund.attempts, next_attempt_at=refund.next_attempt_at,
+        last_error=refund.last_error, channel_ref=refund.channel_ref, completed_at=refund.completed_at)
+
+
+class RefundRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._rows: dict[uuid.UUID, RefundRow] = {}
+
+    async def _locked(self, *where: Any) -> Refund | None:
+        row = (await self.session.execute(select(RefundRow).where(*where).with_for_update()
+                                          .execution_options(populate_existing=True))).scalar_one_or_none()
+        if row is None:
+            return None
+        self._rows[row.refund_id] = row
+        return _refund(row)
+
+    async def for_ticket(self, ticket_id: str) -> Refund | None:
+        return await self._locked(RefundRow.ticket_id == ticket_id)
+
+    async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
+        return (await self.session.execute(select(RefundRow.ticket_id).where(
+            RefundRow.refund_id == refund_id))).scalar_one_or_none()
+
+    async def get(self, refund_id: uuid.UUID) -> Refund | None:
+        return await self._locked(RefundRow.refund_id == refund_id)
+
+    async def add(self, refund: Refund) -> None:
+        """Flushed at once: a later look-up in the same transaction (a batch) must see it."""
+        row = RefundRow(refund_id=refund.refund_id, **_refund_values(refund))
+        self.session.add(row)
+        await self.session.flush()
+        self._rows[refund.refund_id] = row
+
+    async def save(self, refund: Refund) -> None:
+        row = self._rows[refund.refund_id]  # loaded (and locked) by this unit of work
+        for name, value in _refund_values(refund).items():
+            setattr(row, name, value)
+        await self.session.flush()
+
+    async def due(self, now: datetime, skip: Quarantine, limit: int = 50) -> list[DueItem]:
+        rows = (await self.session.execute(
+            select(RefundRow.refund_id, RefundRow.order_id)
+            .where(RefundRow.status == RefundStatus.PENDING.value, RefundRow.next_attempt_at <= now,
+                   skip.excluding(RefundRow.refund_id))
+            .order_by(RefundRow.next_attempt_at).limit(limit))).all()
+        return [DueItem(str(refund_id), order_id) for refund_id, order_id in rows]
+
+
+class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def order_lines(self, order_id: str) -> list[dict[str, Any]]:
-        row = await self.session.get(OrderRow, order_id)
-        return list(row.lines) if row else []
+    async def _row(self, order_id: str) -> RefundLedgerRow | None:
+        return (await self.session.execute(select(RefundLedgerRow).where(
+            RefundLedgerRow.order_id == order_id).with_for_update()
+            .execution_options(populate_existing=True))).scalar_one_or_none()
 
-    async def ledger(self, order_id: str) -> tuple[RefundLedger, RefundLedgerRow]:
-        """The order's ledger, locked; created from the order projection on first use."""
-        row = (await self.session.execute(select(RefundLedgerRow).where(
-            RefundLedgerRow.order_id == order_id).with_for_update())).scalar_one_or_none()
+    async def get(self, order_id: str) -> RefundLedger:
+        row = await self._row(order_id)
         if row is None:
             order = await self.session.get(OrderRow, order_id)
             if order is None:
@@ -43,49 +165,52 @@ class FinanceRepository:
                 shipping_refunded_cents=0,
                 settlement_cents=settlement(paid, order.platform_subsidy_cents, order.platform_fee_cents),
                 close_requested=False).on_conflict_do_nothing())
-            row = (await self.session.execute(select(RefundLedgerRow).where(
-                RefundLedgerRow.order_id == order_id).with_for_update())).scalar_one()
-        ledger = RefundLedger({int(k): LedgerLine(**v) for k, v in row.lines.items()},
-                              row.shipping_fee_cents, row.shipping_refunded_cents)
-        return ledger, row
+            row = await self._row(order_id)
+            if row is None:  # inserted or found just above, under the lock
+                raise LookupError(f"ledger of order {order_id} vanished")
+        return RefundLedger({int(k): LedgerLine(**v) for k, v in row.lines.items()},
+                            row.shipping_fee_cents, row.shipping_refunded_cents, order_id=order_id,
+                            settlement_cents=row.settlement_cents, close_requested=row.close_requested)
 
-    @staticmethod
-    def write_ledger(row: RefundLedgerRow, ledger: RefundLedger) -> None:
+    async def save(self, ledger: RefundLedger) -> None:
+        row = await self.session.get(RefundLedgerRow, ledger.order_id)  # in the identity map: no query
+        if row is None:
+            raise LookupError(f"ledger of order {ledger.order_id} was not loaded")
         row.lines = {str(k): v.as_dict() for k, v in ledger.lines.items()}
         row.shipping_refunded_cents = ledger.shipping_refunded_cents
+        row.settlement_cents = ledger.settlement_cents
+        row.close_requested = ledger.close_requested
 
-    async def refund_for_ticket(self, ticket_id: str) -> RefundRow | None:
-        return (await self.session.execute(select(RefundRow).where(
-            RefundRow.ticket_id == ticket_id).with_for_update())).scalar_one_or_none()
 
-    async def ticket_of_refund(self, refund_id: uuid.UUID) -> str | None:
-        """Without a lock: the caller locks the ticket first (finance's lock order)."""
-        return (await self.session.execute(select(RefundRow.ticket_id).where(
-            RefundRow.refund_id == refund_id))).scalar_one_or_none()
+class CompensationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
-    async def refund(self, refund_id: uuid.UUID) -> RefundRow | None:
-        return (await self.session.execute(select(RefundRow).where(
-            RefundRow.refund_id == refund_id).with_for_update())).scalar_one_or_none()
-
-    async def add_refund(self, row: RefundRow) -> None:
-        """Flushed at once: a later look-up in the same transaction (a batch) must see it."""
-        self.session.add(row)
-        await self.session.flush()
-
-    async def due_refunds(self, now: datetime, skip: Quarantine, limit: int = 50) -> list[DueItem]:
-        rows = (await self.session.execute(
-            select(RefundRow.refund_id, RefundRow.order_id)
-            .where(RefundRow.status == "PENDING", RefundRow.next_attempt_at <= now,
-                   skip.excluding(RefundRow.refund_id))
-            .order_by(RefundRow.next_attempt_at).limit(limit))).all()
-        return [DueItem(str(refund_id), order_id) for refund_id, order_id in rows]
-
-    async def add_compensation(self, row: CompensationRow) -> bool:
+    async def add(self, compensation: Compensation) -> bool:
         stmt = insert(CompensationRow).values(
-            compensation_id=row.compensation_id, ticket_id=row.ticket_id, order_id=row.order_id,
-            coupon_cents=row.coupon_cents, virtual_currency_cents=row.virtual_currency_cents,
+            compensation_id=compensation.compensation_id, ticket_id=compensation.ticket_id,
+            order_id=compensation.order_id, coupon_cents=compensation.coupon_cents,
+            virtual_currency_cents=compensation.virtual_currency_cents,
         ).on_conflict_do_nothing().returning(CompensationRow.compensation_id)
         return (await self.session.execute(stmt)).scalar_one_or_none() is not None
 
-    async def compensation(self, compensation_id: uuid.UUID) -> CompensationRow | None:
-        return await self.session.get(CompensationRow, compensation_id, with_for_update=True)
+    async def get(self, compensation_id: uuid.UUID) -> Compensation | None:
+        row = await self.session.get(CompensationRow, compensation_id, with_for_update=True)
+        if row is None:
+            return None
+        return Compensation(row.compensation_id, row.ticket_id, row.order_id, row.coupon_cents,
+                            row.virtual_currency_cents, row.acknowledged_at)
+
+    async def save(self, compensation: Compensation) -> None:
+        row = await self.session.get(CompensationRow, compensation.compensation_id)
+        if row is not None:
+            row.acknowledged_at = compensation.acknowledged_at
+
+
+class OrderLineRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lines(self, order_id: str) -> list[dict[str, Any]]:
+        row = await self.session.get(OrderRow, order_id)
+        return list(row.lines) if row else []

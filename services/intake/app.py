@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from redis.asyncio import Redis
 
-from contracts.topics import ORDER_EVENTS, REQUESTS
-from services.common.runtime import Context, Subscription, Worker
+from services.common.routes import Deps
+from services.common.runtime import Context, Worker
 from services.common.settings import Settings
 
 from . import handlers
 from .reasons import ReasonCatalogue
-from .service import Deps, request_rejected
+from .repository import IntakeUnitOfWork, SqlIntakeUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker:
-    deps = Deps(settings, clock=lambda: datetime.now(UTC))
-
-    async def seed_reasons(ctx: Context) -> None:
+def build_worker(settings: Settings) -> Worker[IntakeUnitOfWork]:
+    async def seed_reasons(ctx: Context[IntakeUnitOfWork]) -> None:
         redis = Redis.from_url(settings.redis_url)
         try:
             await ReasonCatalogue(ctx.sessions, redis).seed_defaults()
         finally:
             await redis.aclose()
 
-    return Worker("intake", settings, [
-        Subscription(ORDER_EVENTS.name, handlers.order_handlers(deps)),
-        Subscription(REQUESTS.name, handlers.request_handlers(deps), on_rejected=request_rejected),
-    ], on_start=seed_reasons)
+    return Worker("intake", settings, handlers.subscriptions(), unit_of_work=SqlIntakeUnitOfWork,
+                  deps=Deps(settings), on_start=seed_reasons)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from services.common.runtime import Handler, bound
+from contracts import aftersales as c
+from contracts import orders as o
+from contracts.topics import ORDER_EVENTS, REQUESTS
+from services.common.routes import Subscription, route
 
 from . import service
-from .service import Deps
+from .repository import IntakeUnitOfWork
 
 
-def order_handlers(deps: Deps) -> dict[str, Handler]:
-    return {t: bound(deps, service.apply_order_event) for t in service.ORDER_FACTS}
-
-
-def request_handlers(deps: Deps) -> dict[str, Handler]:
-    return {
-        "RequestAfterSales": bound(deps, service.request_after_sales),
-        "WithdrawTicket": bound(deps, service.withdraw),
-        "SubmitReturnShipment": bound(deps, service.submit_return_shipment),
-        "ConfirmExchangeReceived": bound(deps, service.confirm_exchange_received),
-    }
+def subscriptions() -> list[Subscription[IntakeUnitOfWork]]:
+    return [
+        Subscription(ORDER_EVENTS, [route(o.OrderPlaced, service.apply_order_event),
+                                    route(o.OrderPaid, service.apply_order_event),
+                                    route(o.OrderShipped, service.apply_order_event),
+                                    route(o.OrderCompleted, service.apply_order_event),
+                                    route(o.OrderClosed, service.apply_order_event)]),
+        Subscription(REQUESTS, [route(c.RequestAfterSales, service.request_after_sales),
+                                route(c.WithdrawTicket, service.withdraw),
+                                route(c.SubmitReturnShipment, service.submit_return_shipment),
+                                route(c.ConfirmExchangeReceived, service.confirm_exchange_received)],
+                     on_rejected=service.request_rejected),
+    ]

@@ -1,19 +1,69 @@
-"""Intake's data: the order projection, parked order events, the reasons catalogue, tickets."""
+"""Intake's data: the order projection, parked order events, the reasons catalogue, tickets;
+and intake's unit of work, which hands them out (``uow.orders``, ``uow.reasons``, ``uow.tickets``)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.tables import OrderRow, ParkedOrderEvent, ReasonRow, TicketRow
+from services.common.tables import OrderRow, ParkedOrderEvent, ReasonRow
+from services.common.tickets import Tickets, TicketStore
+from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order, OrderLine
 from services.domain.reasons import Reason
+
+
+@dataclass(frozen=True)
+class Parked:
+    """An order fact or buyer request that arrived before what it follows, kept to retry."""
+
+    id: int
+    order_id: str
+    event_id: uuid.UUID
+    type: str
+    value: bytes
+    reason: str
+
+
+class Orders(Protocol):
+    async def get(self, order_id: str, *, lock: bool = True) -> Order | None: ...
+
+    async def add(self, order: Order) -> bool:
+        """Inserts a new order; False if it already exists (a duplicate OrderPlaced)."""
+
+    async def save(self, order: Order) -> None: ...
+
+    async def park(self, order_id: str, event_id: uuid.UUID, type_name: str, value: bytes, reason: str) -> None: ...
+
+    async def parked(self, order_id: str) -> list[Parked]:
+        """What waits for this order, oldest first, locked."""
+
+    async def unpark(self, parked_id: int) -> None: ...
+
+
+class Reasons(Protocol):
+    async def get(self, ticket_type: AfterSalesType, code: str) -> Reason | None:
+        """The catalogue's source of truth (never a cache): acceptance reads here."""
+
+
+class IntakeUnitOfWork(UnitOfWork):
+    tickets: Tickets
+    orders: Orders
+    reasons: Reasons
+
+
+class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        self.tickets = TicketStore(session)
+        self.orders = OrderRepository(session)
+        self.reasons = ReasonRepository(session)
 
 
 class OrderRepository:
@@ -67,22 +117,14 @@ class OrderRepository:
             order_id=order_id, event_id=event_id, type=type_name, value=value, reason=reason
         ).on_conflict_do_nothing())
 
-    async def parked(self, order_id: str) -> list[ParkedOrderEvent]:
-        return list((await self.session.execute(
+    async def parked(self, order_id: str) -> list[Parked]:
+        rows = (await self.session.execute(
             select(ParkedOrderEvent).where(ParkedOrderEvent.order_id == order_id)
-            .order_by(ParkedOrderEvent.id).with_for_update())).scalars().all())
+            .order_by(ParkedOrderEvent.id).with_for_update())).scalars().all()
+        return [Parked(r.id, r.order_id, r.event_id, r.type, r.value, r.reason) for r in rows]
 
     async def unpark(self, parked_id: int) -> None:
         await self.session.execute(delete(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id))
-
-
-class RequestRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def seen(self, request_id: uuid.UUID) -> bool:
-        row = await self.session.execute(select(TicketRow.ticket_id).where(TicketRow.request_id == request_id))
-        return row.first() is not None
 
 
 class ReasonRepository:

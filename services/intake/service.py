@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -16,10 +13,8 @@ from contracts import orders as o
 from contracts.ops import DeadLetter
 from contracts.topics import DLQ, REQUESTS
 from services.common.failures import Failure, classify, content_hash, describe
-from services.common.settings import Settings
-from services.common.tables import ParkedOrderEvent
-from services.common.tickets import TicketStore, announce, save_and_announce, view
-from services.common.uow import UnitOfWork
+from services.common.routes import Deps
+from services.common.tickets import announce, save_and_announce, view
 from services.domain import errors
 from services.domain.eligibility import (
     AfterSalesRequest,
@@ -33,14 +28,12 @@ from services.domain.model import Actor, AfterSalesType, OrderState, Role
 from services.domain.order import Applied, Order, OrderLine
 from services.domain.ticket import Ticket, TicketLine
 
-from .repository import OrderRepository, ReasonRepository, RequestRepository, new_ticket_no
+from .repository import IntakeUnitOfWork, Orders, Parked, new_ticket_no
 
+__all__ = ["Deps", "ORDER_FACTS", "apply_order_event", "request_after_sales", "withdraw",
+           "submit_return_shipment", "confirm_exchange_received", "request_rejected"]
 
-@dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    clock: Callable[[], datetime]
-
+OrderFact = o.OrderPlaced | o.OrderPaid | o.OrderShipped | o.OrderCompleted | o.OrderClosed
 
 ORDER_FACTS = frozenset({"OrderPlaced", "OrderPaid", "OrderShipped", "OrderCompleted", "OrderClosed"})
 
@@ -57,7 +50,7 @@ def _order_from(p: o.OrderPlaced) -> Order:
         platform_fee_cents=p.platform_fee.cents)
 
 
-def _apply(order: Order, payload: Any) -> Applied:
+def _apply(order: Order, payload: object) -> Applied:
     if isinstance(payload, o.OrderPaid):
         return order.mark_paid(payload.paid_at)
     if isinstance(payload, o.OrderShipped):
@@ -69,10 +62,10 @@ def _apply(order: Order, payload: Any) -> Applied:
     raise TypeError(type(payload).__name__)
 
 
-async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def apply_order_event(envelope: Envelope[OrderFact], uow: IntakeUnitOfWork, deps: Deps) -> None:
     """Applies an upstream fact; one that arrives before what it follows is parked, not lost.
     Parked facts and buyer requests waiting for this order are tried again afterwards."""
-    orders = OrderRepository(uow.session)
+    orders = uow.orders
     payload = envelope.payload
     if isinstance(payload, o.OrderPlaced):
         order = _order_from(payload)
@@ -102,7 +95,7 @@ async def apply_order_event(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps
         await _retry_parked_requests(orders, order, requests, uow, deps)
 
 
-async def _drain_parked(orders: OrderRepository, order: Order, facts: list[ParkedOrderEvent]) -> None:
+async def _drain_parked(orders: Orders, order: Order, facts: list[Parked]) -> None:
     """Applies parked facts that have become valid, until none makes progress."""
     progress = True
     while progress and facts:
@@ -114,35 +107,28 @@ async def _drain_parked(orders: OrderRepository, order: Order, facts: list[Parke
                 progress = True
 
 
-async def _retry_parked_requests(orders: OrderRepository, order: Order, requests: list[ParkedOrderEvent],
-                                 uow: UnitOfWork, deps: Deps) -> None:
+async def _retry_parked_requests(orders: Orders, order: Order, requests: list[Parked],
+                                 uow: IntakeUnitOfWork, deps: Deps) -> None:
     """Each waiting request runs in a savepoint: neither its refusal nor its own fault (data the
     database refuses) ever undoes the order fact. A refused request gets its rejection; a faulty
     one is dead-lettered on its own; an outage fails the whole transaction, to be retried."""
     for parked in requests:
         waiting = decode(parked.value)
-        savepoint = await uow.session.begin_nested()
-        published = len(uow.published)
         try:
-            if await request_after_sales(waiting, uow, deps) == "parked":
-                await savepoint.commit()
-                continue  # still waiting for a later fact
-            await savepoint.commit()
+            async with uow.savepoint():
+                if await request_after_sales(waiting, uow, deps) == "parked":
+                    continue  # still waiting for a later fact
         except errors.DomainError as err:
-            await savepoint.rollback()
-            del uow.published[published:]
             uow.publish(request_rejected(waiting, err), key=order.order_id, cause=waiting)
         except Exception as exc:
             if classify(exc) is not Failure.MESSAGE:
                 raise
-            await savepoint.rollback()
-            del uow.published[published:]
             uow.publish(_dead_letter_of_parked(parked, exc, deps), key=order.order_id, topic=DLQ.name,
                         cause=waiting)
         await orders.unpark(parked.id)
 
 
-def _dead_letter_of_parked(parked: ParkedOrderEvent, exc: BaseException, deps: Deps) -> DeadLetter:
+def _dead_letter_of_parked(parked: Parked, exc: BaseException, deps: Deps) -> DeadLetter:
     code = "DATA_ERROR" if isinstance(exc, DBAPIError) else "HANDLER_ERROR"
     return DeadLetter(
         source_topic=REQUESTS.name, partition=-1, offset=-1, consumer_group=deps.settings.group("intake"),
@@ -157,13 +143,13 @@ def _raw(envelope: Envelope[Any]) -> bytes:
 
 
 # ---------------------------------------------------------------- after-sales requests
-async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> str:
+async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: IntakeUnitOfWork, deps: Deps) -> str:
     """Checks every rule and opens a ticket (returns "opened"), waits for lagging order facts
     ("parked"), ignores a repeat ("duplicate"), or raises a named error (→ RequestRejected)."""
-    req: c.RequestAfterSales = envelope.payload
-    if await RequestRepository(uow.session).seen(req.request_id):
+    req = envelope.payload
+    if await uow.tickets.opened_for_request(req.request_id):
         return "duplicate"  # the same request twice opens one ticket
-    orders = OrderRepository(uow.session)
+    orders = uow.orders
     order = await orders.get(req.order_id)  # row lock: requests on one order run one at a time
     ticket_type = AfterSalesType(req.type.value)
     if order is None or may_become_allowed(order.state, ticket_type):
@@ -173,11 +159,10 @@ async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: De
         return "parked"
     now = deps.clock()
     policy = deps.settings.policy_for(order.shop_id)
-    store = TicketStore(uow.session)
     claims = [Claim(ln.line_no, ln.positions, kind)
-              for t in await store.for_order(order.order_id)
+              for t in await uow.tickets.for_order(order.order_id)
               if (kind := claim_kind(t.type, t.status)) is not None for ln in t.lines]
-    reason = await ReasonRepository(uow.session).get(ticket_type, req.reason_code)
+    reason = await uow.reasons.get(ticket_type, req.reason_code)
     request = AfterSalesRequest(
         buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
         lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines),
@@ -192,7 +177,7 @@ async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: De
         evidence=tuple(req.evidence), before_shipment=order.state == OrderState.PAID,
         paid_at=order.paid_at)
     ticket.opened(policy, Actor(Role.BUYER, req.buyer_id))
-    await store.add(ticket, req.request_id)
+    await uow.tickets.add(ticket, req.request_id)
     uow.publish(c.TicketOpened(request_id=req.request_id, ticket=view(ticket)), key=order.order_id,
                 cause=envelope)
     announce(uow, ticket, envelope)
@@ -204,31 +189,33 @@ async def request_after_sales(envelope: Envelope[Any], uow: UnitOfWork, deps: De
     return "opened"
 
 
-async def _ticket_of(uow: UnitOfWork, ticket_id: str, order_id: str) -> Ticket:
-    ticket = await TicketStore(uow.session).get(ticket_id)
+async def _ticket_of(uow: IntakeUnitOfWork, ticket_id: str, order_id: str) -> Ticket:
+    ticket = await uow.tickets.get(ticket_id)
     if ticket is None or ticket.order_id != order_id:
         raise errors.TicketUnknown("We could not find this after-sales request.")
     return ticket
 
 
-async def withdraw(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    cmd: c.WithdrawTicket = envelope.payload
+async def withdraw(envelope: Envelope[c.WithdrawTicket], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    cmd = envelope.payload
     ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
     ticket.withdraw(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
                     deps.settings.policy_for(ticket.shop_id), cmd.note)
     await save_and_announce(uow, ticket, envelope)
 
 
-async def submit_return_shipment(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    cmd: c.SubmitReturnShipment = envelope.payload
+async def submit_return_shipment(envelope: Envelope[c.SubmitReturnShipment], uow: IntakeUnitOfWork,
+                                 deps: Deps) -> None:
+    cmd = envelope.payload
     ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
     ticket.submit_return_shipment(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
                                   deps.settings.policy_for(ticket.shop_id), cmd.carrier, cmd.waybill)
     await save_and_announce(uow, ticket, envelope)
 
 
-async def confirm_exchange_received(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    cmd: c.ConfirmExchangeReceived = envelope.payload
+async def confirm_exchange_received(envelope: Envelope[c.ConfirmExchangeReceived], uow: IntakeUnitOfWork,
+                                    deps: Deps) -> None:
+    cmd = envelope.payload
     ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
     ticket.confirm_received(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
                             deps.settings.policy_for(ticket.shop_id))

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from contracts.topics import DECISIONS, TICKETS, WMS_EVENTS
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps
+from services.common.runtime import Worker
 from services.common.settings import Settings
-from services.common.tickets import command_rejected
 
 from . import handlers
-from .service import Deps
+from .repository import ReviewUnitOfWork, SqlReviewUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker:
-    deps = Deps(settings, clock=lambda: datetime.now(UTC))
-    return Worker("review", settings, [
-        Subscription(TICKETS.name, handlers.ticket_handlers(deps), on_rejected=command_rejected),
-        Subscription(DECISIONS.name, handlers.decision_handlers(deps), on_rejected=command_rejected),
-        Subscription(WMS_EVENTS.name, handlers.wms_handlers(deps)),
-    ])
+def build_worker(settings: Settings) -> Worker[ReviewUnitOfWork]:
+    return Worker("review", settings, handlers.subscriptions(), unit_of_work=SqlReviewUnitOfWork,
+                  deps=Deps(settings))

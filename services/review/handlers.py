@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from services.common.runtime import Handler, bound
+from contracts import aftersales as c
+from contracts import decisions as d
+from contracts.topics import DECISIONS, TICKETS, WMS_EVENTS
+from contracts.warehouse import InterceptResult
+from services.common.routes import Subscription, route
+from services.common.tickets import command_rejected
 
 from . import service
-from .service import Deps
-
-DECISION_TYPES = ("ApproveTicket", "RejectTicket", "AdjustRefundAmount", "SetRefundFlags",
-                  "ResolveIntervention", "ApproveRefund", "SendBackRefund", "ApproveLargeRefund",
-                  "RetryRefund")
+from .repository import ReviewUnitOfWork
 
 
-def ticket_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"TicketOpened": bound(deps, service.on_ticket_opened)}
-
-
-def decision_handlers(deps: Deps) -> dict[str, Handler]:
-    return {t: bound(deps, service.decide) for t in DECISION_TYPES}
-
-
-def wms_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"InterceptResult": bound(deps, service.on_intercept_result)}
+def subscriptions() -> list[Subscription[ReviewUnitOfWork]]:
+    return [
+        Subscription(TICKETS, [route(c.TicketOpened, service.on_ticket_opened)], on_rejected=command_rejected),
+        Subscription(DECISIONS, [
+            route(d.ApproveTicket, service.approve),
+            route(d.RejectTicket, service.reject),
+            route(d.AdjustRefundAmount, service.adjust_refund_amount),
+            route(d.SetRefundFlags, service.set_refund_flags),
+            route(d.ResolveIntervention, service.resolve_intervention),
+            route(d.ApproveLargeRefund, service.approve_large_refund),
+            route(d.ApproveRefund, service.approve_refund),
+            route(d.SendBackRefund, service.send_back_refund),
+            route(d.RetryRefund, service.retry_refund),
+        ], on_rejected=command_rejected),
+        Subscription(WMS_EVENTS, [route(InterceptResult, service.on_intercept_result)]),
+    ]

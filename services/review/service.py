@@ -7,38 +7,34 @@ saves the result with its audit entry and event in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from contracts import Envelope
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts.warehouse import InterceptOutcome, InterceptResult, InterceptShipment
-from services.common.settings import Settings
+from services.common.routes import Deps
 from services.common.tickets import actor_from, save_and_announce
-from services.common.uow import UnitOfWork
 from services.domain import errors
-from services.domain.model import SYSTEM, AfterSalesType, TicketStatus
+from services.domain.model import SYSTEM, Actor, AfterSalesType, TicketStatus
 from services.domain.policy import Policy
 from services.domain.ticket import Ticket
 
-from .repository import ReviewRepository
+from .repository import ReviewUnitOfWork, ticket_of
+
+__all__ = ["Deps", "on_ticket_opened", "on_intercept_result", "approve", "reject", "adjust_refund_amount",
+           "set_refund_flags", "resolve_intervention", "approve_large_refund", "approve_refund",
+           "send_back_refund", "retry_refund"]
 
 
-@dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    clock: Callable[[], datetime]
-
-
-async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: ReviewUnitOfWork, deps: Deps) -> None:
     """Refund only before shipment: ask the warehouse to intercept; within 30 minutes of
     payment, approve at once (the system is the reviewer)."""
-    opened: c.TicketOpened = envelope.payload
+    opened = envelope.payload
     if opened.ticket.type != c.AfterSalesType.REFUND_ONLY or not opened.ticket.before_shipment:
         return
-    ticket = await ReviewRepository(uow.session).ticket(opened.ticket.ticket_id, envelope.key)
+    ticket = await ticket_of(uow, opened.ticket.ticket_id, envelope.key)
     if ticket.status != TicketStatus.PENDING_REVIEW:
         return
     policy = deps.settings.policy_for(ticket.shop_id)
@@ -51,11 +47,27 @@ async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps)
     await save_and_announce(uow, ticket, envelope)
 
 
-async def on_intercept_result(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    result: InterceptResult = envelope.payload
-    ticket = await ReviewRepository(uow.session).ticket(result.ticket_id, envelope.key)
+async def on_intercept_result(envelope: Envelope[InterceptResult], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    result = envelope.payload
+    ticket = await ticket_of(uow, result.ticket_id, envelope.key)
     ticket.record_intercept(deps.clock(), deps.settings.policy_for(ticket.shop_id),
                             result.outcome == InterceptOutcome.INTERCEPTED)
+    await save_and_announce(uow, ticket, envelope)
+
+
+# ---------------------------------------------------------------- back-office decisions
+Decision = Callable[[Ticket, Actor, datetime, Policy], None]
+D = TypeVar("D", bound=d.Decision)
+
+
+async def _decide(envelope: Envelope[D], uow: ReviewUnitOfWork, deps: Deps, decision: Decision) -> None:
+    """Every decision: lock the ticket, let the aggregate check state, role and maker-checker,
+    save it with its audit entry and event."""
+    cmd = envelope.payload
+    ticket = await ticket_of(uow, cmd.ticket_id, envelope.key)
+    if ticket.type == AfterSalesType.CANCEL:
+        raise errors.IllegalTransition("A cancelled order's ticket needs no decision.")
+    decision(ticket, actor_from(cmd.actor), deps.clock(), deps.settings.policy_for(ticket.shop_id))
     await save_and_announce(uow, ticket, envelope)
 
 
@@ -63,37 +75,52 @@ def _amounts(lines: list[d.LineAmount]) -> dict[int, int]:
     return {ln.line_no: ln.refund_cents for ln in lines}
 
 
-def _decide(ticket: Ticket, cmd: Any, now: datetime, policy: Policy) -> None:
-    actor = actor_from(cmd.actor)
-    if isinstance(cmd, d.ApproveTicket):
-        ticket.approve(actor, now, policy, cmd.note)
-    elif isinstance(cmd, d.RejectTicket):
-        ticket.reject(actor, now, policy, cmd.reason)
-    elif isinstance(cmd, d.AdjustRefundAmount):
-        ticket.adjust_refund(actor, now, policy, _amounts(cmd.lines), cmd.reason)
-    elif isinstance(cmd, d.SetRefundFlags):
-        ticket.set_flags(actor, now, coupon=cmd.refund_coupon,
-                         virtual_currency=cmd.refund_virtual_currency, shipping=cmd.refund_shipping)
-    elif isinstance(cmd, d.ResolveIntervention):
-        ticket.resolve_intervention(actor, now, policy,
-                                    send_back=cmd.outcome == d.InterventionOutcome.SEND_BACK,
-                                    amounts=_amounts(cmd.lines), note=cmd.note)
-    elif isinstance(cmd, d.ApproveLargeRefund):
-        ticket.approve_large_amount(actor, now, policy, cmd.note)
-    elif isinstance(cmd, d.ApproveRefund):
-        ticket.approve_refund(actor, now, policy, cmd.note)
-    elif isinstance(cmd, d.SendBackRefund):
-        ticket.send_back(actor, now, policy, cmd.reason)
-    elif isinstance(cmd, d.RetryRefund):
-        ticket.retry_refund(actor, now, policy)
-    else:  # pragma: no cover - the subscription lists exactly the types above
-        raise TypeError(type(cmd).__name__)
+async def approve(envelope: Envelope[d.ApproveTicket], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    note = envelope.payload.note
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.approve(actor, now, policy, note))
 
 
-async def decide(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def reject(envelope: Envelope[d.RejectTicket], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    reason = envelope.payload.reason
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.reject(actor, now, policy, reason))
+
+
+async def adjust_refund_amount(envelope: Envelope[d.AdjustRefundAmount], uow: ReviewUnitOfWork, deps: Deps) -> None:
     cmd = envelope.payload
-    ticket = await ReviewRepository(uow.session).ticket(cmd.ticket_id, envelope.key)
-    if ticket.type == AfterSalesType.CANCEL:
-        raise errors.IllegalTransition("A cancelled order's ticket needs no decision.")
-    _decide(ticket, cmd, deps.clock(), deps.settings.policy_for(ticket.shop_id))
-    await save_and_announce(uow, ticket, envelope)
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.adjust_refund(
+        actor, now, policy, _amounts(cmd.lines), cmd.reason))
+
+
+async def set_refund_flags(envelope: Envelope[d.SetRefundFlags], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    cmd = envelope.payload
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.set_flags(
+        actor, now, coupon=cmd.refund_coupon, virtual_currency=cmd.refund_virtual_currency,
+        shipping=cmd.refund_shipping))
+
+
+async def resolve_intervention(envelope: Envelope[d.ResolveIntervention], uow: ReviewUnitOfWork,
+                               deps: Deps) -> None:
+    cmd = envelope.payload
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.resolve_intervention(
+        actor, now, policy, send_back=cmd.outcome == d.InterventionOutcome.SEND_BACK,
+        amounts=_amounts(cmd.lines), note=cmd.note))
+
+
+async def approve_large_refund(envelope: Envelope[d.ApproveLargeRefund], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    note = envelope.payload.note
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.approve_large_amount(
+        actor, now, policy, note))
+
+
+async def approve_refund(envelope: Envelope[d.ApproveRefund], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    note = envelope.payload.note
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.approve_refund(actor, now, policy, note))
+
+
+async def send_back_refund(envelope: Envelope[d.SendBackRefund], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    reason = envelope.payload.reason
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.send_back(actor, now, policy, reason))
+
+
+async def retry_refund(envelope: Envelope[d.RetryRefund], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.retry_refund(actor, now, policy))

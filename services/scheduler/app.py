@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from services.common.routes import Deps
 from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import service
+from .repository import SchedulerUnitOfWork, SqlSchedulerUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker:
-    def clock() -> datetime:
-        return datetime.now(UTC)
-
-    return Worker("scheduler", settings, [], background=[
-        service.ticket_deadlines(settings, clock), service.unpaid_orders(settings, clock),
-        service.parked_events(settings, clock)])
+def build_worker(settings: Settings) -> Worker[SchedulerUnitOfWork]:
+    deps = Deps(settings)
+    return Worker("scheduler", settings, [], unit_of_work=SqlSchedulerUnitOfWork, deps=deps, background=[
+        service.ticket_deadlines(deps), service.unpaid_orders(deps), service.parked_events(deps)])

@@ -1,21 +1,83 @@
 """Scheduler's queries: tickets past their deadline, unpaid orders past the payment timeout,
 parked order events past their wait. Listing takes no lock; each item is then claimed on its own
-with SKIP LOCKED and checked again, so several schedulers never do the same item twice."""
+with SKIP LOCKED and checked again, so several schedulers never do the same item twice.
+The scheduler's unit of work hands them out (``uow.deadlines``, ``uow.unpaid``, ``uow.parked``)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import OrderRow, ParkedOrderEvent, TicketRow
-from services.common.tickets import to_domain
+from services.common.tickets import Tickets, TicketStore, to_domain
+from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.ticket import Ticket
+
+
+@dataclass(frozen=True)
+class UnpaidOrder:
+    order_id: str
+    shop_id: str
+    placed_at: datetime
+
+
+@dataclass(frozen=True)
+class ParkedItem:
+    """An order fact or buyer request intake parked, waiting for what it follows."""
+
+    id: int
+    order_id: str
+    event_id: uuid.UUID
+    type: str
+    value: bytes
+    reason: str
+
+
+class Deadlines(Protocol):
+    async def overdue_tickets(self, now: datetime, skip: Quarantine) -> list[DueItem]: ...
+
+    async def claim_overdue_ticket(self, ticket_id: str, now: datetime) -> Ticket | None: ...
+
+
+class Unpaid(Protocol):
+    async def unpaid_orders(self, placed_before: datetime, skip: Quarantine, *, shops: list[str] | None = None,
+                            except_shops: list[str] | None = None) -> list[DueItem]: ...
+
+    async def claim_unpaid_order(self, order_id: str) -> UnpaidOrder | None: ...
+
+    async def close_requested(self, order_id: str) -> None: ...
+
+
+class ParkedEvents(Protocol):
+    async def expired_parked(self, skip: Quarantine, *, facts_before: datetime,
+                             requests_before: datetime) -> list[DueItem]: ...
+
+    async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
+                                   requests_before: datetime) -> ParkedItem | None: ...
+
+    async def drop_parked(self, parked_id: int) -> None: ...
+
+
+class SchedulerUnitOfWork(UnitOfWork):
+    tickets: Tickets
+    deadlines: Deadlines
+    unpaid: Unpaid
+    parked: ParkedEvents
+
+
+class SqlSchedulerUnitOfWork(SqlUnitOfWork, SchedulerUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        repository = SchedulerRepository(session)
+        self.tickets = TicketStore(session)
+        self.deadlines = self.unpaid = self.parked = repository
 
 
 def _items(rows: Sequence[Row[Any, str]]) -> list[DueItem]:
@@ -50,11 +112,17 @@ class SchedulerRepository:
             stmt = stmt.where(OrderRow.shop_id.not_in(except_shops))
         return _items((await self.session.execute(stmt.order_by(OrderRow.placed_at).limit(limit))).all())
 
-    async def claim_unpaid_order(self, order_id: str) -> OrderRow | None:
-        return (await self.session.execute(
-            select(OrderRow).where(OrderRow.order_id == order_id, OrderRow.state == "PENDING_PAYMENT",
-                                   OrderRow.close_requested.is_(False))
-            .with_for_update(skip_locked=True))).scalar_one_or_none()
+    async def claim_unpaid_order(self, order_id: str) -> UnpaidOrder | None:
+        row = (await self.session.execute(
+            select(OrderRow.order_id, OrderRow.shop_id, OrderRow.placed_at)
+            .where(OrderRow.order_id == order_id, OrderRow.state == "PENDING_PAYMENT",
+                   OrderRow.close_requested.is_(False))
+            .with_for_update(skip_locked=True))).first()
+        return UnpaidOrder(*row) if row else None
+
+    async def close_requested(self, order_id: str) -> None:
+        await self.session.execute(update(OrderRow).where(OrderRow.order_id == order_id)
+                                   .values(close_requested=True))
 
     async def expired_parked(self, skip: Quarantine, *, facts_before: datetime, requests_before: datetime,
                              limit: int = 100) -> list[DueItem]:
@@ -64,11 +132,12 @@ class SchedulerRepository:
             .order_by(ParkedOrderEvent.parked_at).limit(limit))).all())
 
     async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
-                                   requests_before: datetime) -> ParkedOrderEvent | None:
-        return (await self.session.execute(
+                                   requests_before: datetime) -> ParkedItem | None:
+        row = (await self.session.execute(
             select(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id,
                                            self._expired(facts_before, requests_before))
             .with_for_update(skip_locked=True))).scalar_one_or_none()
+        return ParkedItem(row.id, row.order_id, row.event_id, row.type, row.value, row.reason) if row else None
 
     @staticmethod
     def _expired(facts_before: datetime, requests_before: datetime) -> ColumnElement[bool]:

@@ -6,8 +6,7 @@ SKIP LOCKED and checked again, in its own transaction; an item that breaks is qu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from contracts import decode
 from contracts.aftersales import RequestRejected
@@ -16,14 +15,12 @@ from contracts.orders import CloseOrder
 from contracts.topics import DLQ, ORDER_EVENTS
 from services.common.failures import content_hash
 from services.common.quarantine import DueItem, Quarantine
-from services.common.runtime import PeriodicJob, periodic
-from services.common.settings import Settings
+from services.common.routes import Deps, PeriodicJob, periodic
 from services.common.tickets import save_and_announce
-from services.common.uow import UnitOfWork
 
-from .repository import SchedulerRepository
+from .repository import SchedulerUnitOfWork
 
-Clock = Callable[[], datetime]
+Job = PeriodicJob[SchedulerUnitOfWork]
 
 _WAITED_IN_VAIN = {
     "ORDER_UNKNOWN": "We could not find this order. Please try again later.",
@@ -31,14 +28,16 @@ _WAITED_IN_VAIN = {
 }
 
 
-def ticket_deadlines(settings: Settings, clock: Clock) -> PeriodicJob:
+def ticket_deadlines(deps: Deps) -> Job:
     """A ticket whose waiting state ran out moves on as its deadline says (close, alert, confirm)."""
-    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
-        return await SchedulerRepository(uow.session).overdue_tickets(clock(), skip)
+    settings, clock = deps.settings, deps.clock
 
-    async def run(uow: UnitOfWork, item: DueItem) -> bool:
+    async def due(uow: SchedulerUnitOfWork, skip: Quarantine) -> list[DueItem]:
+        return await uow.deadlines.overdue_tickets(clock(), skip)
+
+    async def run(uow: SchedulerUnitOfWork, item: DueItem) -> bool:
         now = clock()
-        ticket = await SchedulerRepository(uow.session).claim_overdue_ticket(item.id, now)
+        ticket = await uow.deadlines.claim_overdue_ticket(item.id, now)
         if ticket is None:
             return False  # another scheduler has it, or it moved on
         ticket.on_deadline(now, settings.policy_for(ticket.shop_id))
@@ -48,10 +47,12 @@ def ticket_deadlines(settings: Settings, clock: Clock) -> PeriodicJob:
     return periodic("ticket_deadlines", due, run, settings.scheduler_tick_seconds)
 
 
-def unpaid_orders(settings: Settings, clock: Clock) -> PeriodicJob:
+def unpaid_orders(deps: Deps) -> Job:
     """Passive cancel: the order system is asked to close orders not paid in time."""
-    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
-        repo, now = SchedulerRepository(uow.session), clock()
+    settings, clock = deps.settings, deps.clock
+
+    async def due(uow: SchedulerUnitOfWork, skip: Quarantine) -> list[DueItem]:
+        repo, now = uow.unpaid, clock()
         special = settings.shops_with_overrides()
         # each policy group is queried with its own cutoff, so no shop's waiting orders starve another's
         items = await repo.unpaid_orders(now - settings.policy_for("").payment_timeout, skip, except_shops=special)
@@ -59,32 +60,33 @@ def unpaid_orders(settings: Settings, clock: Clock) -> PeriodicJob:
             items += await repo.unpaid_orders(now - settings.policy_for(shop).payment_timeout, skip, shops=[shop])
         return items
 
-    async def run(uow: UnitOfWork, item: DueItem) -> bool:
-        order = await SchedulerRepository(uow.session).claim_unpaid_order(item.id)
+    async def run(uow: SchedulerUnitOfWork, item: DueItem) -> bool:
+        order = await uow.unpaid.claim_unpaid_order(item.id)
         if order is None or order.placed_at > clock() - settings.policy_for(order.shop_id).payment_timeout:
             return False
-        order.close_requested = True
+        await uow.unpaid.close_requested(order.order_id)
         uow.publish(CloseOrder(order_id=order.order_id, reason="payment timed out"), key=order.order_id)
         return True
 
     return periodic("unpaid_orders", due, run, settings.scheduler_tick_seconds)
 
 
-def parked_events(settings: Settings, clock: Clock) -> PeriodicJob:
+def parked_events(deps: Deps) -> Job:
     """Order events that never became applicable go to the DLQ with the reason; requests that
     waited in vain for their order's facts are refused with a reason the buyer can read."""
+    settings, clock = deps.settings, deps.clock
+
     def cutoffs() -> tuple[datetime, datetime]:
         now = clock()
         return (now - timedelta(seconds=settings.parked_event_wait_seconds),
                 now - timedelta(seconds=settings.parked_request_wait_seconds))
 
-    async def due(uow: UnitOfWork, skip: Quarantine) -> list[DueItem]:
+    async def due(uow: SchedulerUnitOfWork, skip: Quarantine) -> list[DueItem]:
         facts, requests = cutoffs()
-        return await SchedulerRepository(uow.session).expired_parked(
-            skip, facts_before=facts, requests_before=requests)
+        return await uow.parked.expired_parked(skip, facts_before=facts, requests_before=requests)
 
-    async def run(uow: UnitOfWork, item: DueItem) -> bool:
-        repo = SchedulerRepository(uow.session)
+    async def run(uow: SchedulerUnitOfWork, item: DueItem) -> bool:
+        repo = uow.parked
         facts, requests = cutoffs()
         parked = await repo.claim_expired_parked(int(item.id), facts_before=facts, requests_before=requests)
         if parked is None:
@@ -105,7 +107,7 @@ def parked_events(settings: Settings, clock: Clock) -> PeriodicJob:
                 original_key=parked.order_id, original_value=parked.value.decode(), attempts=1,
                 original_size=len(parked.value), original_sha256=content_hash(parked.value).hex(),
                 original_event_id=parked.event_id, original_type=parked.type,
-                failed_at=datetime.now(UTC)), key=parked.order_id, topic=DLQ.name)
+                failed_at=clock()), key=parked.order_id, topic=DLQ.name)
         await repo.drop_parked(parked.id)
         return True
 

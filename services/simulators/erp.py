@@ -10,17 +10,18 @@ from redis.asyncio import Redis
 from contracts import Envelope
 from contracts.erp import ErpOrderAcknowledged, ErpOrderRequested
 from contracts.topics import ERP_OUTBOUND
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps, Subscription, route
+from services.common.runtime import Worker
 from services.common.settings import Settings
-from services.common.uow import UnitOfWork
+from services.common.uow import SqlUnitOfWork
 
 from . import scenarios
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
     redis = Redis.from_url(settings.redis_url)
 
-    async def on_erp_order(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    async def on_erp_order(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: ErpOrderRequested = envelope.payload
         scenario = await scenarios.get(redis, "erp", cmd.shop_id)
         calls = await scenarios.bump(redis, "erp", str(cmd.erp_order_id))
@@ -35,4 +36,5 @@ def build_worker(settings: Settings) -> Worker:
                                          erp_ref=f"ERP-{cmd.erp_order_id.hex[:10]}"),
                     key=cmd.order_id, cause=envelope)
 
-    return Worker("erp", settings, [Subscription(ERP_OUTBOUND.name, {"ErpOrderRequested": on_erp_order})])
+    return Worker("erp", settings, [Subscription(ERP_OUTBOUND, [route(ErpOrderRequested, on_erp_order)])],
+                  unit_of_work=SqlUnitOfWork)

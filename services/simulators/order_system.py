@@ -16,21 +16,22 @@ from contracts import Envelope
 from contracts.orders import CloseOrder, OrderClosed, OrderPaid
 from contracts.topics import ORDER_COMMANDS, ORDER_EVENTS
 from services.common.logging import get_logger
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps, Subscription, route
+from services.common.runtime import Worker
 from services.common.settings import Settings
 from services.common.tables import SimOrderPayment
-from services.common.uow import UnitOfWork
+from services.common.uow import SqlUnitOfWork
 
 log = get_logger("order-system")
 
 
-def build_worker(settings: Settings) -> Worker:
-    async def on_order_paid(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
+    async def on_order_paid(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         paid: OrderPaid = envelope.payload
         await uow.session.execute(insert(SimOrderPayment).values(
             order_id=paid.order_id, paid_at=paid.paid_at).on_conflict_do_nothing())
 
-    async def on_close_order(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    async def on_close_order(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: CloseOrder = envelope.payload
         if cmd.ticket_id is None and await uow.session.get(SimOrderPayment, cmd.order_id) is not None:
             log.info("close_refused_order_paid", order_id=cmd.order_id)
@@ -39,6 +40,6 @@ def build_worker(settings: Settings) -> Worker:
                     key=cmd.order_id, cause=envelope)
 
     return Worker("order-system", settings, [
-        Subscription(ORDER_COMMANDS.name, {"CloseOrder": on_close_order}),
-        Subscription(ORDER_EVENTS.name, {"OrderPaid": on_order_paid}),
-    ])
+        Subscription(ORDER_COMMANDS, [route(CloseOrder, on_close_order)]),
+        Subscription(ORDER_EVENTS, [route(OrderPaid, on_order_paid)]),
+    ], unit_of_work=SqlUnitOfWork)

@@ -18,19 +18,20 @@ from sqlalchemy.dialects.postgresql import insert
 from contracts import Envelope, encode, new_envelope
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
 from contracts.topics import REFUND_COMMANDS, REFUND_RESULTS
-from services.common.runtime import Context, Subscription, Worker
+from services.common.routes import Deps, Subscription, route
+from services.common.runtime import Context, Worker
 from services.common.settings import Settings
 from services.common.tables import PaymentChannelRefund
-from services.common.uow import UnitOfWork
+from services.common.uow import SqlUnitOfWork
 
 from . import scenarios
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
     redis = Redis.from_url(settings.redis_url)
-    worker: Worker
+    worker: Worker[SqlUnitOfWork]
 
-    async def on_execute_refund(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    async def on_execute_refund(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: ExecuteRefund = envelope.payload
         scenario = await scenarios.get(redis, "payment", cmd.order_id)
         calls = await scenarios.bump(redis, "payment", str(cmd.refund_id))
@@ -61,11 +62,12 @@ def build_worker(settings: Settings) -> Worker:
         uow.publish(answer, key=cmd.order_id, cause=envelope)
 
     worker = Worker("payment-channel", settings,
-                    [Subscription(REFUND_COMMANDS.name, {"ExecuteRefund": on_execute_refund})])
+                    [Subscription(REFUND_COMMANDS, [route(ExecuteRefund, on_execute_refund)])],
+                    unit_of_work=SqlUnitOfWork)
     return worker
 
 
-async def _answer_late(ctx: Context | None, answer: RefundSucceeded, cause: Envelope[Any]) -> None:
+async def _answer_late(ctx: Context[SqlUnitOfWork] | None, answer: RefundSucceeded, cause: Envelope[Any]) -> None:
     await asyncio.sleep(3)
     assert ctx is not None
     envelope = new_envelope(answer, key=answer.order_id, producer="payment-channel", cause=cause)

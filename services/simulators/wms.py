@@ -16,18 +16,19 @@ from redis.asyncio import Redis
 from contracts import Envelope
 from contracts import warehouse as w
 from contracts.topics import WMS_COMMANDS
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps, Subscription, route
+from services.common.runtime import Worker
 from services.common.settings import Settings
-from services.common.uow import UnitOfWork
+from services.common.uow import SqlUnitOfWork
 
 from . import scenarios
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
     redis = Redis.from_url(settings.redis_url)
     rng = random.Random()
 
-    async def on_expect_return(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    async def on_expect_return(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: w.ExpectReturn = envelope.payload
         scenario = await scenarios.get(redis, "wms", cmd.order_id, "pass")
         if scenario == "hold":
@@ -43,14 +44,14 @@ def build_worker(settings: Settings) -> Worker:
             receipt_type=cmd.receipt_type, lines=lines, inspection=inspection, operator="wh-op-7",
             received_at=datetime.now(UTC), note=f"waybill {cmd.waybill}"), key=cmd.order_id, cause=envelope)
 
-    async def on_ship(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    async def on_ship(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: w.ShipAfterSales = envelope.payload
         uow.publish(w.AfterSalesDispatched(
             shipment_id=cmd.shipment_id, ticket_id=cmd.ticket_id, order_id=cmd.order_id, carrier="SF",
             waybill=f"SF{uuid.uuid4().int % 10**12:012d}", operator="wh-op-3",
             dispatched_at=datetime.now(UTC)), key=cmd.order_id, cause=envelope)
 
-    async def on_intercept(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+    async def on_intercept(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: w.InterceptShipment = envelope.payload
         scenario = await scenarios.get(redis, "wms", cmd.order_id, "pass")
         outcome = (w.InterceptOutcome.ALREADY_DISPATCHED if scenario == "already_dispatched"
@@ -58,5 +59,6 @@ def build_worker(settings: Settings) -> Worker:
         uow.publish(w.InterceptResult(ticket_id=cmd.ticket_id, order_id=cmd.order_id, outcome=outcome,
                                       decided_at=datetime.now(UTC)), key=cmd.order_id, cause=envelope)
 
-    return Worker("wms", settings, [Subscription(WMS_COMMANDS.name, {
-        "ExpectReturn": on_expect_return, "ShipAfterSales": on_ship, "InterceptShipment": on_intercept})])
+    return Worker("wms", settings, [Subscription(WMS_COMMANDS, [
+        route(w.ExpectReturn, on_expect_return), route(w.ShipAfterSales, on_ship),
+        route(w.InterceptShipment, on_intercept)])], unit_of_work=SqlUnitOfWork)

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from contracts.topics import TICKETS, WMS_EVENTS
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Deps
+from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers
-from .service import Deps
+from .repository import SqlWarehouseUnitOfWork, WarehouseUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker:
-    deps = Deps(settings, clock=lambda: datetime.now(UTC))
-    return Worker("warehouse", settings, [
-        Subscription(TICKETS.name, handlers.ticket_handlers(deps)),
-        Subscription(WMS_EVENTS.name, handlers.wms_handlers(deps)),  # impossible WMS messages: DLQ
-    ])
+def build_worker(settings: Settings) -> Worker[WarehouseUnitOfWork]:
+    return Worker("warehouse", settings, handlers.subscriptions(), unit_of_work=SqlWarehouseUnitOfWork,
+                  deps=Deps(settings))

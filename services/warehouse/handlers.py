@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from services.common.runtime import Handler, bound
+from contracts import aftersales as c
+from contracts import warehouse as w
+from contracts.topics import TICKETS, WMS_EVENTS
+from services.common.routes import Subscription, route
 
 from . import service
-from .service import Deps
+from .repository import WarehouseUnitOfWork
 
 
-def ticket_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"TicketOpened": bound(deps, service.on_ticket_opened),
-            "TicketStatusChanged": bound(deps, service.on_ticket_changed)}
-
-
-def wms_handlers(deps: Deps) -> dict[str, Handler]:
-    return {"GoodsReceived": bound(deps, service.on_goods_received),
-            "AfterSalesDispatched": bound(deps, service.on_dispatched),
-            "InterceptResult": bound(deps, service.on_intercept_result)}
+def subscriptions() -> list[Subscription[WarehouseUnitOfWork]]:
+    return [
+        Subscription(TICKETS, [route(c.TicketOpened, service.on_ticket_opened),
+                               route(c.TicketStatusChanged, service.on_ticket_changed)]),
+        Subscription(WMS_EVENTS, [route(w.GoodsReceived, service.on_goods_received),  # impossible ones: DLQ
+                                  route(w.AfterSalesDispatched, service.on_dispatched),
+                                  route(w.InterceptResult, service.on_intercept_result)]),
+    ]

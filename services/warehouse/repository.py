@@ -1,58 +1,153 @@
-"""Warehouse records: after-sales receipts, shipments and intercepts, listable per ticket, sku, day."""
+"""Warehouse records: after-sales receipts, shipments and intercepts, listable per ticket, sku, day;
+and the warehouse's unit of work, which hands them out with the tickets it moves."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.tables import InterceptRow, ReceiptRow, ShipmentRow, TicketRow
-from services.common.tickets import TicketStore
-from services.domain.ticket import Ticket
+from services.common.tables import InterceptRow, ReceiptRow, ShipmentRow
+from services.common.tickets import Tickets, TicketStore
+from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.domain.erp_order import SkuQuantity
+from services.domain.shipment import Shipment, ShipmentKind, ShipmentStatus
 
 
-class WarehouseRepository:
+@dataclass(frozen=True)
+class Receipt:
+    """An after-sales receipt (售后入库) as the WMS reported it: a record, not a lifecycle."""
+
+    receipt_id: uuid.UUID
+    ticket_id: str
+    ticket_no: str
+    order_id: str
+    receipt_type: str
+    lines: tuple[SkuQuantity, ...]
+    inspection: str
+    operator: str
+    received_at: datetime
+    note: str = ""
+
+
+class Receipts(Protocol):
+    async def add(self, receipt: Receipt) -> bool:
+        """False if this receipt id was already recorded (the WMS sent it twice)."""
+
+
+class Shipments(Protocol):
+    async def get(self, shipment_id: uuid.UUID) -> Shipment | None:
+        """Locked."""
+
+    async def open_for(self, ticket_id: str) -> Shipment | None:
+        """The ticket's shipment still waiting to be dispatched, if any."""
+
+    async def add(self, shipment: Shipment) -> None: ...
+
+    async def save(self, shipment: Shipment) -> None: ...
+
+
+class Intercepts(Protocol):
+    async def requested(self, ticket_id: str, order_id: str, at: datetime) -> None: ...
+
+    async def answered(self, ticket_id: str, order_id: str, outcome: str, at: datetime) -> None:
+        """Upsert: the answer may come before the request was recorded here (requested_at = at then)."""
+
+
+class WarehouseUnitOfWork(UnitOfWork):
+    tickets: Tickets
+    receipts: Receipts
+    shipments: Shipments
+    intercepts: Intercepts
+
+
+class SqlWarehouseUnitOfWork(SqlUnitOfWork, WarehouseUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        self.tickets = TicketStore(session)
+        self.receipts = ReceiptRepository(session)
+        self.shipments = ShipmentRepository(session)
+        self.intercepts = InterceptRepository(session)
+
+
+class ReceiptRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.tickets = TicketStore(session)
 
-    async def ticket(self, ticket_id: str) -> Ticket | None:
-        return await self.tickets.get(ticket_id)
-
-    async def add_receipt(self, row: ReceiptRow) -> bool:
-        """False if this receipt id was already recorded (the WMS sent it twice)."""
-        values = {c.name: getattr(row, c.name) for c in ReceiptRow.__table__.columns}
+    async def add(self, receipt: Receipt) -> bool:
+        values = asdict(receipt)
+        values["lines"] = [{"sku": ln.sku, "quantity": ln.quantity} for ln in receipt.lines]
         stmt = insert(ReceiptRow).values(**values).on_conflict_do_nothing().returning(ReceiptRow.receipt_id)
         return (await self.session.execute(stmt)).scalar_one_or_none() is not None
 
-    def add_shipment(self, row: ShipmentRow) -> None:
-        self.session.add(row)
 
-    async def shipment(self, shipment_id: uuid.UUID) -> ShipmentRow | None:
-        return await self.session.get(ShipmentRow, shipment_id, with_for_update=True)
+def _shipment(row: ShipmentRow) -> Shipment:
+    return Shipment(
+        shipment_id=row.shipment_id, ticket_id=row.ticket_id, ticket_no=row.ticket_no, order_id=row.order_id,
+        kind=ShipmentKind(row.shipment_type), lines=tuple(SkuQuantity(ln["sku"], ln["quantity"]) for ln in row.lines),
+        requested_at=row.requested_at, status=ShipmentStatus(row.status), carrier=row.carrier,
+        waybill=row.waybill, operator=row.operator, dispatched_at=row.dispatched_at)
 
-    async def open_shipment_for(self, ticket_id: str) -> ShipmentRow | None:
-        return (await self.session.execute(select(ShipmentRow).where(
-            ShipmentRow.ticket_id == ticket_id, ShipmentRow.status == "REQUESTED"))).scalars().first()
 
-    async def record_intercept_request(self, ticket_id: str, order_id: str, at: datetime) -> None:
+def _shipment_values(shipment: Shipment) -> dict[str, Any]:
+    return dict(
+        ticket_id=shipment.ticket_id, ticket_no=shipment.ticket_no, order_id=shipment.order_id,
+        shipment_type=shipment.kind.value,
+        lines=[{"sku": ln.sku, "quantity": ln.quantity} for ln in shipment.lines], status=shipment.status.value,
+        requested_at=shipment.requested_at, carrier=shipment.carrier, waybill=shipment.waybill,
+        operator=shipment.operator, dispatched_at=shipment.dispatched_at)
+
+
+class ShipmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, shipment_id: uuid.UUID) -> Shipment | None:
+        row = await self.session.get(ShipmentRow, shipment_id, with_for_update=True, populate_existing=True)
+        return _shipment(row) if row else None
+
+    async def open_for(self, ticket_id: str) -> Shipment | None:
+        row = (await self.session.execute(select(ShipmentRow).where(
+            ShipmentRow.ticket_id == ticket_id,
+            ShipmentRow.status == ShipmentStatus.REQUESTED.value))).scalars().first()
+        return _shipment(row) if row else None
+
+    async def add(self, shipment: Shipment) -> None:
+        self.session.add(ShipmentRow(shipment_id=shipment.shipment_id, **_shipment_values(shipment)))
+        await self.session.flush()  # a later look-up in the same transaction (a batch) must see it
+
+    async def save(self, shipment: Shipment) -> None:
+        row = await self.session.get(ShipmentRow, shipment.shipment_id)
+        if row is None:
+            raise LookupError(f"shipment {shipment.shipment_id} was not loaded")
+        for name, value in _shipment_values(shipment).items():
+            setattr(row, name, value)
+
+
+class InterceptRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def requested(self, ticket_id: str, order_id: str, at: datetime) -> None:
         await self.session.execute(insert(InterceptRow).values(
             ticket_id=ticket_id, order_id=order_id, requested_at=at).on_conflict_do_nothing())
 
-    async def record_intercept_result(self, ticket_id: str, order_id: str, outcome: str, at: datetime) -> None:
-        """Upsert: the answer may come before the request was recorded here (requested_at = at then)."""
+    async def answered(self, ticket_id: str, order_id: str, outcome: str, at: datetime) -> None:
         await self.session.execute(insert(InterceptRow).values(
             ticket_id=ticket_id, order_id=order_id, requested_at=at, outcome=outcome, decided_at=at,
         ).on_conflict_do_update(index_elements=[InterceptRow.ticket_id],
                                 set_={"outcome": outcome, "decided_at": at}))
 
-    async def ticket_exists(self, ticket_id: str, order_id: str) -> bool:
-        return (await self.session.execute(select(TicketRow.ticket_id).where(
-            TicketRow.ticket_id == ticket_id, TicketRow.order_id == order_id))).first() is not None
+
+class WarehouseRecords:
+    """The read side for ops and the CLI: receipts and shipments per ticket, sku or day."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def receipts(self, *, ticket_id: str | None = None, sku: str | None = None,
                        day: date | None = None) -> list[ReceiptRow]:

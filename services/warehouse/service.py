@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from contracts import Envelope
 from contracts import aftersales as c
 from contracts import warehouse as w
+from services.common.routes import Deps
 from services.common.runtime import Unprocessable
-from services.common.settings import Settings
-from services.common.tables import ReceiptRow, ShipmentRow
 from services.common.tickets import actor_from, save_and_announce
-from services.common.uow import UnitOfWork
+from services.domain.erp_order import SkuQuantity
 from services.domain.model import Inspection
-from services.domain.ticket import Ticket
+from services.domain.shipment import Shipment, ShipmentKind, sku_totals
 
-from .repository import WarehouseRepository
+from .repository import Receipt, WarehouseUnitOfWork
+
+__all__ = ["Deps", "on_ticket_opened", "on_ticket_changed", "on_goods_received", "on_dispatched",
+           "on_intercept_result"]
 
 RECEIPT_TYPE = {
     c.AfterSalesType.RETURN_AND_REFUND: w.ReceiptType.RETURN_RECEIPT,
@@ -27,38 +23,31 @@ RECEIPT_TYPE = {
     c.AfterSalesType.REPAIR: w.ReceiptType.REPAIR_RECEIPT,
 }
 
-
-_ACTS_ON = (c.TicketStatus.AWAITING_RECEIPT, c.TicketStatus.AWAITING_RESHIPMENT, c.TicketStatus.IN_REPAIR)
-
-
-@dataclass(frozen=True)
-class Deps:
-    settings: Settings
-    clock: Callable[[], datetime]
+_SHIPMENT_FOR = {c.TicketStatus.AWAITING_RESHIPMENT: ShipmentKind.EXCHANGE_SHIPMENT,
+                 c.TicketStatus.IN_REPAIR: ShipmentKind.REPAIR_SHIPMENT}
 
 
-def _sku_lines(ticket: c.TicketView | Ticket) -> list[w.SkuQuantity]:
-    totals: dict[str, int] = {}
-    for ln in ticket.lines:
-        totals[ln.sku] = totals.get(ln.sku, 0) + ln.quantity
-    return [w.SkuQuantity(sku=sku, quantity=q) for sku, q in totals.items()]
+def _sku_lines(view: c.TicketView) -> list[w.SkuQuantity]:
+    return [w.SkuQuantity(sku=ln.sku, quantity=ln.quantity)
+            for ln in sku_totals([(ln.sku, ln.quantity) for ln in view.lines])]
 
 
-async def on_ticket_opened(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: WarehouseUnitOfWork, deps: Deps) -> None:
     """Keeps the warehouse's record of intercept requests (review sends the request itself)."""
     view = envelope.payload.ticket
     if view.type == c.AfterSalesType.REFUND_ONLY and view.before_shipment:
-        await WarehouseRepository(uow.session).record_intercept_request(view.ticket_id, view.order_id,
-                                                                        deps.clock())
+        await uow.intercepts.requested(view.ticket_id, view.order_id, deps.clock())
 
 
-async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    event: c.TicketStatusChanged = envelope.payload
+async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: WarehouseUnitOfWork,
+                            deps: Deps) -> None:
+    """Tells the WMS what to expect back, or what to ship (once per ticket)."""
+    event = envelope.payload
     view = event.ticket
-    if event.from_status == event.to_status or event.to_status not in _ACTS_ON:
+    if event.from_status == event.to_status or (
+            event.to_status != c.TicketStatus.AWAITING_RECEIPT and event.to_status not in _SHIPMENT_FOR):
         return
-    repo = WarehouseRepository(uow.session)
-    if not await repo.ticket_exists(view.ticket_id, envelope.key):
+    if not await uow.tickets.exists(view.ticket_id, envelope.key):
         raise Unprocessable(f"transition of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")
     if event.to_status == c.TicketStatus.AWAITING_RECEIPT:
         uow.publish(w.ExpectReturn(
@@ -66,58 +55,51 @@ async def on_ticket_changed(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps
             receipt_type=RECEIPT_TYPE[view.type], lines=_sku_lines(view),
             carrier=view.return_carrier or "", waybill=view.return_waybill or ""),
             key=view.order_id, cause=envelope)
-    else:
-        if await repo.open_shipment_for(view.ticket_id) is not None:
-            return
-        kind = (w.ShipmentType.EXCHANGE_SHIPMENT if event.to_status == c.TicketStatus.AWAITING_RESHIPMENT
-                else w.ShipmentType.REPAIR_SHIPMENT)
-        shipment_id = uuid.uuid4()
-        lines = _sku_lines(view)
-        repo.add_shipment(ShipmentRow(
-            shipment_id=shipment_id, ticket_id=view.ticket_id, ticket_no=view.ticket_no,
-            order_id=view.order_id, shipment_type=kind.value,
-            lines=[ln.model_dump() for ln in lines], status="REQUESTED", requested_at=deps.clock()))
-        uow.publish(w.ShipAfterSales(shipment_id=shipment_id, ticket_id=view.ticket_id,
-                                     order_id=view.order_id, shipment_type=kind, lines=lines),
-                    key=view.order_id, cause=envelope)
+        return
+    if await uow.shipments.open_for(view.ticket_id) is not None:
+        return
+    lines = _sku_lines(view)
+    shipment = Shipment.requested(
+        ticket_id=view.ticket_id, ticket_no=view.ticket_no, order_id=view.order_id,
+        kind=_SHIPMENT_FOR[event.to_status], lines=sku_totals([(ln.sku, ln.quantity) for ln in lines]),
+        at=deps.clock())
+    await uow.shipments.add(shipment)
+    uow.publish(w.ShipAfterSales(shipment_id=shipment.shipment_id, ticket_id=view.ticket_id,
+                                 order_id=view.order_id, shipment_type=w.ShipmentType(shipment.kind.value),
+                                 lines=lines), key=view.order_id, cause=envelope)
 
 
-async def on_goods_received(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def on_goods_received(envelope: Envelope[w.GoodsReceived], uow: WarehouseUnitOfWork, deps: Deps) -> None:
     """Records the receipt (售后入库) and lets the ticket judge the inspection; a mismatch
     (wrong item, damage, fewer units, unexpected sku or quantity) goes to intervention."""
-    msg: w.GoodsReceived = envelope.payload
-    repo = WarehouseRepository(uow.session)
-    ticket = await repo.ticket(msg.ticket_id)
+    msg = envelope.payload
+    ticket = await uow.tickets.get(msg.ticket_id)
     if ticket is None or ticket.order_id != msg.order_id:
         raise Unprocessable(f"GoodsReceived for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
-    recorded = await repo.add_receipt(ReceiptRow(
+    recorded = await uow.receipts.add(Receipt(
         receipt_id=msg.receipt_id, ticket_id=ticket.ticket_id, ticket_no=ticket.ticket_no,
         order_id=ticket.order_id, receipt_type=msg.receipt_type.value,
-        lines=[ln.model_dump() for ln in msg.lines], inspection=msg.inspection.value,
+        lines=tuple(SkuQuantity(ln.sku, ln.quantity) for ln in msg.lines), inspection=msg.inspection.value,
         operator=msg.operator, received_at=msg.received_at, note=msg.note))
     if not recorded:
         return  # the same receipt again: already applied
-    received: dict[str, int] = {}
-    for ln in msg.lines:
-        received[ln.sku] = received.get(ln.sku, 0) + ln.quantity
+    received = {ln.sku: ln.quantity for ln in sku_totals([(ln.sku, ln.quantity) for ln in msg.lines])}
     ticket.record_inspection(actor_from(c.Actor(role=c.Role.WAREHOUSE, id=msg.operator)), deps.clock(),
                              deps.settings.policy_for(ticket.shop_id), Inspection(msg.inspection.value),
                              received, msg.note)
     await save_and_announce(uow, ticket, envelope)
 
 
-async def on_dispatched(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
-    msg: w.AfterSalesDispatched = envelope.payload
-    repo = WarehouseRepository(uow.session)
-    shipment = await repo.shipment(msg.shipment_id)
+async def on_dispatched(envelope: Envelope[w.AfterSalesDispatched], uow: WarehouseUnitOfWork, deps: Deps) -> None:
+    msg = envelope.payload
+    shipment = await uow.shipments.get(msg.shipment_id)
     if shipment is None or shipment.ticket_id != msg.ticket_id:
         raise Unprocessable(f"AfterSalesDispatched for unknown shipment {msg.shipment_id}",
                             code="UNKNOWN_SHIPMENT")
-    if shipment.status == "DISPATCHED":
+    if not shipment.dispatch(msg.carrier, msg.waybill, msg.operator, msg.dispatched_at):
         return
-    shipment.status, shipment.carrier, shipment.waybill = "DISPATCHED", msg.carrier, msg.waybill
-    shipment.operator, shipment.dispatched_at = msg.operator, msg.dispatched_at
-    ticket = await repo.ticket(msg.ticket_id)
+    await uow.shipments.save(shipment)
+    ticket = await uow.tickets.get(msg.ticket_id)
     if ticket is None:
         raise Unprocessable(f"AfterSalesDispatched for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
     ticket.record_reshipment(actor_from(c.Actor(role=c.Role.WAREHOUSE, id=msg.operator)), deps.clock(),
@@ -125,11 +107,10 @@ async def on_dispatched(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) ->
     await save_and_announce(uow, ticket, envelope)
 
 
-async def on_intercept_result(envelope: Envelope[Any], uow: UnitOfWork, deps: Deps) -> None:
+async def on_intercept_result(envelope: Envelope[w.InterceptResult], uow: WarehouseUnitOfWork, deps: Deps) -> None:
     """Records the WMS's answer. It may arrive before this worker consumed the ticket's opening
     (the WMS answers review's request): the ticket exists, so the record is made from the answer."""
-    msg: w.InterceptResult = envelope.payload
-    repo = WarehouseRepository(uow.session)
-    if not await repo.ticket_exists(msg.ticket_id, msg.order_id):
+    msg = envelope.payload
+    if not await uow.tickets.exists(msg.ticket_id, msg.order_id):
         raise Unprocessable(f"InterceptResult for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
-    await repo.record_intercept_result(msg.ticket_id, msg.order_id, msg.outcome.value, msg.decided_at)
+    await uow.intercepts.answered(msg.ticket_id, msg.order_id, msg.outcome.value, msg.decided_at)

@@ -13,8 +13,18 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select
 
 from contracts import InvalidMessage, decode
+from services.common.routes import Subscription
+from services.common.runtime import Worker
 from services.common.settings import Settings
 from services.common.tables import OutboxRow
+from services.common.uow import SqlUnitOfWork
+
+
+def plain_worker(name: str, settings: Settings, subscriptions: list[Subscription[SqlUnitOfWork]],
+                 **options: Any) -> Worker[SqlUnitOfWork]:
+    """A worker with the production runtime and a unit of work without repositories (the test's
+    handlers publish or touch the session themselves)."""
+    return Worker(name, settings, subscriptions, unit_of_work=SqlUnitOfWork, **options)
 
 
 async def new_topic(settings: Settings, partitions: int = 3) -> str:
@@ -87,8 +97,8 @@ async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND
     from contracts import aftersales as c
     from contracts import orders as o
     from services.common.tickets import TicketStore
-    from services.common.uow import UnitOfWork
     from services.intake import service
+    from services.intake.repository import SqlIntakeUnitOfWork
 
     oid = f"O-{uuid.uuid4().hex[:10]}"
     now = datetime.now(UTC)
@@ -101,15 +111,15 @@ async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND
         facts.append(o.OrderShipped(order_id=oid, shipped_at=now - timedelta(hours=10)))
     if state == "COMPLETED":
         facts.append(o.OrderCompleted(order_id=oid, completed_at=now - timedelta(hours=1)))
-    deps = service.Deps(settings, clock=lambda: datetime.now(UTC))
+    deps = service.Deps(settings)
     for fact in facts:
-        async with UnitOfWork(sessions, "intake") as uow:
+        async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
             await service.apply_order_event(new_envelope(fact, key=oid, producer="test"), uow, deps)
             await uow.commit()
     request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
                                   type=c.AfterSalesType(type_), lines=[c.RequestedLine(line_no=1, quantity=take)],
                                   reason_code="NO_LONGER_WANTED")
-    async with UnitOfWork(sessions, "intake") as uow:
+    async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
         await service.request_after_sales(new_envelope(request, key=oid, producer="test"), uow, deps)
         ticket_id = uow.published[0].payload.ticket.ticket_id
         await uow.commit()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -21,11 +21,13 @@ from contracts.topics import DLQ
 from services.cli import app as cli
 from services.common.bus import Bus
 from services.common.kafka import make_producer
-from services.common.runtime import Subscription, Unprocessable, Worker, run_due
+from services.common.routes import Subscription, route
+from services.common.runtime import Unprocessable, Worker, run_due
 from services.common.tables import DeadLetterRow, OutboxRow
 from services.dead_letters import service as dead_letters
+from services.dead_letters.repository import SqlDeadLetterUnitOfWork
 
-from .helpers import eventually, new_topic, read_topic
+from .helpers import eventually, new_topic, plain_worker, read_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -33,14 +35,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def record_letters(stack: Any, sessions: Any, topic: str, count: int) -> list[Any]:
     """What the dead_letters worker does with each DeadLetter, here for this topic's letters only."""
     letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, count)
-    recorder = Worker(f"dead_letters-it-{uuid.uuid4().hex[:6]}", stack, [])
     deps = dead_letters.Deps(stack, lambda: datetime.now(UTC))
-    async with AsyncExitStack() as resources:
-        ctx = await recorder.open(resources)
-        for letter in letters:
-            async with ctx.uow() as uow:
-                await dead_letters.record(letter, uow, deps)
-                await uow.commit()
+    name = f"dead_letters-it-{uuid.uuid4().hex[:6]}"
+    for letter in letters:
+        async with SqlDeadLetterUnitOfWork(sessions, name) as uow:
+            await dead_letters.record(letter, uow, deps)
+            await uow.commit()
     return letters
 
 
@@ -56,14 +56,14 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_once_its_cause_is_fixe
     known: set[str] = set()
     applied: list[str] = []
 
-    async def needs_a_known_order(envelope: Any, uow: Any) -> None:
+    async def needs_a_known_order(envelope: Any, uow: Any, deps: Any) -> None:
         if envelope.key not in known:
             raise Unprocessable(f"order {envelope.key} unknown", code="UNKNOWN_ORDER")
         applied.append(envelope.key)
         uow.publish(OpsAlert(kind="TEST", severity=Severity.INFO, message="ok", order_id=envelope.key),
                     key=envelope.key)
 
-    worker = Worker(name, stack, [Subscription(topic, {"OpsAlert": needs_a_known_order})])
+    worker = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, needs_a_known_order)])])
     app = worker.build_app()
     await app.start()
     key = f"O-{uuid.uuid4().hex[:8]}"
@@ -102,7 +102,7 @@ async def _duplicates(worker: Worker, n: int) -> bool:
 async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(stack, sessions):
     topic = await new_topic(stack, partitions=1)
     name = f"t-cut-{uuid.uuid4().hex[:6]}"
-    app = Worker(name, stack, [Subscription(topic, {})]).build_app()
+    app = plain_worker(name, stack, [Subscription(topic, [])]).build_app()
     await app.start()
     poison = b"[" + b"0," * 200_000 + b"0]"
     try:
@@ -123,7 +123,7 @@ async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(sta
 
 async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
     topic = await new_topic(stack, partitions=1)
-    app = Worker(f"t-count-{uuid.uuid4().hex[:6]}", stack, [Subscription(topic, {})]).build_app()
+    app = plain_worker(f"t-count-{uuid.uuid4().hex[:6]}", stack, [Subscription(topic, [])]).build_app()
     await app.start()
     try:
         async with Bus(stack) as bus:
@@ -134,7 +134,8 @@ async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
         await app.stop()
     name = f"dead_letters-it-{uuid.uuid4().hex[:6]}"
     job = dead_letters.summarize(dead_letters.Deps(stack, lambda: datetime.now(UTC)))
-    while await run_due(sessions, name, job):  # other runs' letters are summarized too
+    units = partial(SqlDeadLetterUnitOfWork, sessions, name)
+    while await run_due(units, job):  # other runs' letters are summarized too
         pass
     async with sessions() as session:
         values = (await session.execute(select(OutboxRow.value).where(
@@ -148,7 +149,7 @@ async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
 async def test_replaying_sends_the_original_key_and_bytes(stack, sessions):
     """The replay producer writes exactly what was dead-lettered: same key bytes, same value."""
     topic = await new_topic(stack, partitions=1)
-    app = Worker(f"t-bytes-{uuid.uuid4().hex[:6]}", stack, [Subscription(topic, {})]).build_app()
+    app = plain_worker(f"t-bytes-{uuid.uuid4().hex[:6]}", stack, [Subscription(topic, [])]).build_app()
     await app.start()
     try:
         async with Bus(stack) as bus:

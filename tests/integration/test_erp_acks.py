@@ -11,8 +11,8 @@ from contracts import new_envelope
 from contracts.erp import ErpOrderAcknowledged
 from services.common.runtime import Unprocessable
 from services.common.tables import ErpOrderRow
-from services.common.uow import UnitOfWork
 from services.erp_sync import service as erp
+from services.erp_sync.repository import SqlErpUnitOfWork
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def ack(sessions, stack, erp_order_id, order_id="O-erp", accepted=True, error=""):  # type: ignore[no-untyped-def]
     msg = ErpOrderAcknowledged(erp_order_id=erp_order_id, order_id=order_id, accepted=accepted,
                                erp_ref="ERP-1" if accepted else None, error=error)
-    async with UnitOfWork(sessions, "erp_sync") as uow:
+    async with SqlErpUnitOfWork(sessions, "erp_sync") as uow:
         await erp.on_ack(new_envelope(msg, key=order_id, producer="erp"), uow,
                          erp.Deps(stack, lambda: datetime.now(UTC)))
         await uow.commit()

@@ -9,6 +9,7 @@ import hashlib
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,19 +25,24 @@ from contracts import warehouse as w
 from contracts.ops import OpsAlert, Severity
 from contracts.payments import RefundSucceeded
 from contracts.topics import DLQ, OPS_ALERTS, TICKETS, WMS_EVENTS
+from contracts.warehouse import InterceptResult
 from services.common.bus import Bus
 from services.common.quarantine import quarantined
-from services.common.runtime import Subscription, Worker, run_due
+from services.common.routes import Deps, Subscription, route
+from services.common.runtime import Worker, run_due
 from services.common.tables import InterceptRow, OutboxRow, RefundRow, TicketRow
 from services.common.tickets import TicketStore, view
-from services.common.uow import UnitOfWork
 from services.erp_sync.app import build_worker as build_erp_sync
 from services.finance import service as finance
+from services.finance.repository import SqlFinanceUnitOfWork
+from services.intake.repository import SqlIntakeUnitOfWork
+from services.scheduler.repository import SqlSchedulerUnitOfWork
 from services.scheduler.service import ticket_deadlines
 from services.warehouse import service as warehouse
 from services.warehouse.app import build_worker as build_warehouse
+from services.warehouse.repository import SqlWarehouseUnitOfWork
 
-from .helpers import eventually, new_topic, open_ticket, outbox_count, read_topic
+from .helpers import eventually, new_topic, open_ticket, outbox_count, plain_worker, read_topic
 from .test_review_finance import decide
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -47,7 +53,7 @@ def alert(order_id: str, text: str = "probe") -> OpsAlert:
 
 
 def recording(calls: list[str]) -> Any:
-    async def handle(envelope: Any, uow: Any) -> None:
+    async def handle(envelope: Any, uow: Any, deps: Any) -> None:
         calls.append(envelope.key)
         uow.publish(alert(envelope.key, f"seen {envelope.event_id}"), key=envelope.key)
     return handle
@@ -68,7 +74,7 @@ async def test_bad_keys_are_dead_lettered_and_the_message_behind_them_is_applied
     topic = await new_topic(stack, partitions=1)
     name = f"t-keys-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": recording(calls)})]).build_app()
+    app = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, recording(calls))])]).build_app()
     await app.start()
     bad_keys = [b" ", "售后".encode(), b"k" * 80, b"\xff\xfe\x00", b"a/b"]
     try:
@@ -95,7 +101,7 @@ async def test_an_oversize_poison_message_is_cut_in_its_dead_letter_and_the_work
     topic = await new_topic(stack, partitions=1)
     name = f"t-big-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": recording(calls)})]).build_app()
+    app = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, recording(calls))])]).build_app()
     await app.start()
     poison = b'{"type": "OpsAlert", "note": "' + b"\x01" * 900_000 + b'"'  # JSON-escaped: 5.4 MB
     try:
@@ -171,7 +177,7 @@ async def test_a_database_outage_pauses_the_worker_and_dead_letters_nothing(stac
     topic = await new_topic(stack, partitions=1)
     name = f"t-outage-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    worker = Worker(name, settings, [Subscription(topic, {"OpsAlert": recording(calls)})])
+    worker = plain_worker(name, settings, [Subscription(topic, [route(OpsAlert, recording(calls))])])
     app = worker.build_app()
     await app.start()
     keys = [f"O-{uuid.uuid4().hex[:8]}" for _ in range(4)]
@@ -206,11 +212,11 @@ async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_
     topic = await new_topic(stack, partitions=1)
     name = f"t-nul-{uuid.uuid4().hex[:6]}"
 
-    async def stores_note(envelope: Any, uow: Any) -> None:
+    async def stores_note(envelope: Any, uow: Any, deps: Any) -> None:
         await uow.session.execute(text("select cast(:note as text)"),
                                   {"note": f"buyer 13800001111 {envelope.payload.message}"})
 
-    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": stores_note})]).build_app()
+    app = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, stores_note)])]).build_app()
     await app.start()
     try:
         key = f"O-{uuid.uuid4().hex[:8]}"
@@ -229,7 +235,7 @@ async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(st
     topic = await new_topic(stack, partitions=1)
     name = f"t-reuse-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    app = Worker(name, stack, [Subscription(topic, {"OpsAlert": recording(calls)})]).build_app()
+    app = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, recording(calls))])]).build_app()
     await app.start()
     key = f"O-{uuid.uuid4().hex[:8]}"
     first = new_envelope(alert(key, "refund 100"), key=key, producer="t")
@@ -250,8 +256,8 @@ async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(st
 async def test_foreign_types_and_producers_on_a_catalogued_topic_are_dead_lettered(stack, sessions):
     name = f"t-boundary-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    sub = Subscription(WMS_EVENTS.name, {"InterceptResult": recording(calls)})
-    worker = Worker(name, stack, [sub])
+    sub = Subscription(WMS_EVENTS.name, [route(InterceptResult, recording(calls))])
+    worker = plain_worker(name, stack, [sub])
     key = f"O-{uuid.uuid4().hex[:8]}"
     result = w.InterceptResult(ticket_id="T-x", order_id=key, outcome=w.InterceptOutcome.INTERCEPTED,
                                decided_at=datetime.now(UTC))
@@ -291,7 +297,7 @@ async def test_an_intercept_result_before_the_warehouse_saw_the_ticket_is_record
     ticket = await open_ticket(sessions, stack, state="PAID")
     result = w.InterceptResult(ticket_id=ticket.ticket_id, order_id=ticket.order_id,
                                outcome=w.InterceptOutcome.INTERCEPTED, decided_at=datetime.now(UTC))
-    async with UnitOfWork(sessions, "warehouse") as uow:
+    async with SqlWarehouseUnitOfWork(sessions, "warehouse") as uow:
         await warehouse.on_intercept_result(new_envelope(result, key=ticket.order_id, producer="wms"), uow,
                                             warehouse.Deps(stack, lambda: datetime.now(UTC)))
         await uow.commit()
@@ -309,7 +315,7 @@ async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, ses
         await session.execute(update(TicketRow).where(TicketRow.ticket_id == bad.ticket_id)
                               .values(lines=[{"garbage": True}]))
     name = f"scheduler-it-{uuid.uuid4().hex[:6]}"
-    job = ticket_deadlines(stack, clock=lambda: datetime.now(UTC))
+    job = ticket_deadlines(Deps(stack))
     try:
         await eventually(lambda: _deadline_moved(sessions, good.ticket_id, past, name, job), timeout=60)
         async with sessions() as session:
@@ -318,7 +324,8 @@ async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, ses
                 OutboxRow.producer == name, OutboxRow.key == bad.order_id))).scalars().all()
         assert [q.item_id for q in parked] == [bad.ticket_id]
         assert raised == ["OpsAlert"]
-        await run_due(sessions, name, job)  # the next tick leaves it alone: still one alert
+        # the next tick leaves it alone: still one alert
+        await run_due(partial(SqlSchedulerUnitOfWork, sessions, name), job)
         assert await outbox_count(sessions, name) >= 1
         async with sessions() as session:
             again = (await session.execute(select(OutboxRow.type).where(
@@ -331,7 +338,7 @@ async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, ses
 
 
 async def _deadline_moved(sessions: Any, ticket_id: str, past: datetime, worker: str, job: Any) -> bool:
-    await run_due(sessions, worker, job)
+    await run_due(partial(SqlSchedulerUnitOfWork, sessions, worker), job)
     async with sessions() as session:
         row = await session.get(TicketRow, ticket_id)
     return row is not None and (row.deadline_at is None or row.deadline_at > past)
@@ -344,7 +351,7 @@ async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessi
     await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
     await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
     deps = finance.Deps(stack, lambda: datetime.now(UTC))
-    async with UnitOfWork(sessions, "finance") as uow:
+    async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
         await finance.start_refund(ticket.ticket_id, uow, deps, None)
         await uow.commit()
     async with sessions() as session:
@@ -353,7 +360,7 @@ async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessi
                              amount=Money.cny(refund.amount_cents), channel_ref="PAY-1", settled_at=datetime.now(UTC))
 
     async def channel_answer() -> None:
-        async with UnitOfWork(sessions, "finance") as uow:
+        async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
             await finance.on_refund_succeeded(new_envelope(answer, key=ticket.order_id, producer="payment-channel"),
                                               uow, deps)
             await uow.commit()
@@ -394,13 +401,13 @@ async def test_a_faulty_parked_request_is_dead_lettered_without_losing_its_order
                                               paid=Money.cny(900))], shipping_fee=Money.cny(0)),
              o.OrderPaid(order_id=oid, paid_at=placed_at + timedelta(minutes=1)),
              o.OrderShipped(order_id=oid, shipped_at=placed_at + timedelta(hours=1))]
-    async with UnitOfWork(sessions, "intake") as uow:
+    async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
         assert await intake.request_after_sales(new_envelope(request, key=oid, producer="buyer-frontend"),
                                                 uow, deps) == "parked"
         await uow.commit()
     published: list[str] = []
     for fact in facts:
-        async with UnitOfWork(sessions, "intake") as uow:
+        async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
             await intake.apply_order_event(new_envelope(fact, key=oid, producer="order-system"), uow, deps)
             await uow.commit()
             published += [e.type for e in uow.published]
@@ -420,14 +427,14 @@ async def test_a_refund_request_stuck_in_the_outbox_is_not_counted_as_an_attempt
     await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
     name = f"finance-it-{uuid.uuid4().hex[:6]}"  # no relay runs for this producer: its rows stay unpublished
     deps = finance.Deps(stack.with_changes(refund_max_attempts=1), lambda: datetime.now(UTC))
-    async with UnitOfWork(sessions, name) as uow:
+    async with SqlFinanceUnitOfWork(sessions, name) as uow:
         await finance.start_refund(ticket.ticket_id, uow, deps, None)
         await uow.commit()
     async with sessions() as session, session.begin():
         await session.execute(update(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id)
                               .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
     job = resend_due_refunds(deps)
-    await run_due(sessions, name, job)
+    await run_due(partial(SqlFinanceUnitOfWork, sessions, name), job)
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
     assert refund.status == "PENDING" and refund.attempts == 1 and refund.next_attempt_at > datetime.now(UTC)
@@ -437,7 +444,7 @@ async def test_a_refund_request_stuck_in_the_outbox_is_not_counted_as_an_attempt
                               .values(published_at=datetime.now(UTC)))
         await session.execute(update(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id)
                               .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
-    await run_due(sessions, name, job)
+    await run_due(partial(SqlFinanceUnitOfWork, sessions, name), job)
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
     assert refund.status == "FAILED"
@@ -451,7 +458,7 @@ async def test_two_replicas_of_a_periodic_job_handle_a_due_item_once(stack, sess
     await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
     name = f"finance-it-{uuid.uuid4().hex[:6]}"
     deps = finance.Deps(stack.with_changes(refund_max_attempts=5), lambda: datetime.now(UTC))
-    async with UnitOfWork(sessions, name) as uow:
+    async with SqlFinanceUnitOfWork(sessions, name) as uow:
         await finance.start_refund(ticket.ticket_id, uow, deps, None)
         await uow.commit()
     async with sessions() as session, session.begin():  # sent and unanswered, now due again
@@ -460,7 +467,8 @@ async def test_two_replicas_of_a_periodic_job_handle_a_due_item_once(stack, sess
         await session.execute(update(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id)
                               .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
     job = resend_due_refunds(deps)
-    await asyncio.gather(run_due(sessions, name, job), run_due(sessions, name, job))
+    units = partial(SqlFinanceUnitOfWork, sessions, name)
+    await asyncio.gather(run_due(units, job), run_due(units, job))
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
         sends = (await session.execute(select(OutboxRow.id).where(
@@ -472,11 +480,11 @@ async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack,
     topic = await new_topic(stack, partitions=1)
     name = f"t-stop-{uuid.uuid4().hex[:6]}"
 
-    async def database_down(envelope: Any, uow: Any) -> None:
+    async def database_down(envelope: Any, uow: Any, deps: Any) -> None:
         raise ConnectionRefusedError("database down")
 
     settings = stack.with_changes(retry_backoff_max_seconds=0.2, shutdown_grace_seconds=1.0)
-    worker = Worker(name, settings, [Subscription(topic, {"OpsAlert": database_down})])
+    worker = plain_worker(name, settings, [Subscription(topic, [route(OpsAlert, database_down)])])
     app = worker.build_app()
     await app.start()
     key = f"O-{uuid.uuid4().hex[:8]}"
@@ -494,8 +502,8 @@ async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack,
     topic = await new_topic(stack, partitions=1)
     name = f"t-reuse-batch-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    sub = Subscription(topic, {"OpsAlert": recording(calls)})
-    worker = Worker(name, stack, [sub])
+    sub = Subscription(topic, [route(OpsAlert, recording(calls))])
+    worker = plain_worker(name, stack, [sub])
     key = f"O-{uuid.uuid4().hex[:8]}"
     first = new_envelope(alert(key, "refund 100"), key=key, producer="t")
     forged = first.model_copy(update={"payload": alert(key, "refund 100000")})

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,13 +23,13 @@ from services.common.bus import Bus
 from services.common.runtime import run_due
 from services.common.settings import Settings
 from services.common.tables import OutboxRow, ParkedOrderEvent, TicketRow
-from services.common.uow import UnitOfWork
 from services.domain import errors
 from services.domain.model import AfterSalesType
 from services.intake import service
 from services.intake.app import build_worker
 from services.intake.reasons import ReasonCatalogue
-from services.intake.repository import OrderRepository
+from services.intake.repository import OrderRepository, SqlIntakeUnitOfWork
+from services.scheduler.repository import SqlSchedulerUnitOfWork
 from services.scheduler.service import parked_events
 
 from .helpers import read_topic
@@ -50,9 +51,9 @@ def env(payload: Any, oid: str) -> Any:
 async def drain_parked(sessions: Any, settings: Settings) -> int:
     """Scheduler ticks until no parked event is past its wait (other tests leave some behind)."""
     total = 0
-    job = parked_events(settings, clock=lambda: datetime.now(UTC))
+    job = parked_events(service.Deps(settings))
     while True:
-        expired = await run_due(sessions, "scheduler-test", job)
+        expired = await run_due(partial(SqlSchedulerUnitOfWork, sessions, "scheduler-test"), job)
         total += expired
         if not expired:
             return total
@@ -63,7 +64,7 @@ def _settings() -> Settings:
 
 
 async def apply(sessions: Any, envelope: Any) -> None:
-    async with UnitOfWork(sessions, "intake") as uow:
+    async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
         await service.apply_order_event(envelope, uow, service.Deps(_settings(), clock=lambda: datetime.now(UTC)))
         await uow.commit()
 
@@ -109,7 +110,7 @@ async def request(sessions: Any, deps: Any, oid: str, qty: int, request_id: uuid
                                        type=c.AfterSalesType.REFUND_ONLY,
                                        lines=[c.RequestedLine(line_no=1, quantity=qty)],
                                        reason_code="NO_LONGER_WANTED"), oid)
-    async with UnitOfWork(sessions, "intake") as uow:
+    async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
         await service.request_after_sales(envelope, uow, deps)
         await uow.commit()
 
@@ -169,7 +170,7 @@ async def test_a_hidden_reason_is_refused_even_when_the_cache_is_stale(stack, se
         envelope = env(c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
                                            type=c.AfterSalesType.REFUND_ONLY,
                                            lines=[c.RequestedLine(line_no=1, quantity=1)], reason_code=code), oid)
-        async with UnitOfWork(sessions, "intake") as uow:
+        async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
             with pytest.raises(errors.ReasonNotAvailable):
                 await service.request_after_sales(envelope, uow, deps)
     finally:

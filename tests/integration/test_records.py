@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from services.common.tables import ErpOrderRow, OutboxRow, ReceiptRow
-from services.common.uow import UnitOfWork
 from services.erp_sync import service as erp
-from services.warehouse.repository import WarehouseRepository
+from services.erp_sync.repository import SqlErpUnitOfWork
+from services.warehouse.repository import WarehouseRecords
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -25,7 +25,7 @@ async def test_receipts_are_listed_per_ticket_sku_and_day(sessions):
                                    receipt_type="RETURN_RECEIPT", lines=[{"sku": sku, "quantity": 1}],
                                    inspection="PASSED", operator="wh", received_at=day + timedelta(hours=offset)))
     async with sessions() as session:
-        repo = WarehouseRepository(session)
+        repo = WarehouseRecords(session)
         assert len(await repo.receipts(ticket_id=ticket)) == 2
         assert len(await repo.receipts(sku=sku)) == 3
         on_day = await repo.receipts(sku=sku, day=day.date())
@@ -41,10 +41,10 @@ async def test_a_failed_erp_order_can_be_resent_by_hand(stack, sessions):
                                 last_error="no answer"))
     deps = erp.Deps(stack, lambda: datetime.now(UTC))
     producer = f"erp_sync-test-{row_id.hex[:8]}"
-    async with UnitOfWork(sessions, producer) as uow:
+    async with SqlErpUnitOfWork(sessions, producer) as uow:
         assert await erp.resend(uow, deps, row_id)
         await uow.commit()
-    async with UnitOfWork(sessions, producer) as uow:
+    async with SqlErpUnitOfWork(sessions, producer) as uow:
         assert not await erp.resend(uow, deps, row_id)  # only FAILED orders
     async with sessions() as session:
         row = await session.get(ErpOrderRow, row_id)

@@ -17,11 +17,14 @@ from contracts.topics import REJECTIONS
 from services.common.bus import Bus
 from services.common.tables import OutboxRow, RefundLedgerRow, RefundRow, TicketAuditRow, TicketRow
 from services.common.tickets import TicketStore
-from services.common.uow import UnitOfWork
 from services.domain import errors
 from services.finance import service as finance
+from services.finance.repository import SqlFinanceUnitOfWork
+from services.intake.repository import SqlIntakeUnitOfWork
+from services.review import handlers as review_handlers
 from services.review import service as review
 from services.review.app import build_worker
+from services.review.repository import SqlReviewUnitOfWork
 
 from .helpers import open_ticket, read_topic
 
@@ -32,11 +35,15 @@ def clock() -> datetime:
     return datetime.now(UTC)
 
 
+REVIEW_ROUTES = {r.message: r.use_case for sub in review_handlers.subscriptions() for r in sub.routes}
+
+
 async def decide(sessions: Any, settings: Any, message: type, ticket: Any, role: str, who: str, **kw: Any) -> None:
+    """A back-office decision through the use case review registers for its message type."""
     cmd = message(ticket_id=ticket.ticket_id, order_id=ticket.order_id, actor=c.Actor(role=c.Role(role), id=who), **kw)
-    async with UnitOfWork(sessions, "review") as uow:
-        await review.decide(new_envelope(cmd, key=ticket.order_id, producer="test"), uow,
-                            review.Deps(settings, clock))
+    async with SqlReviewUnitOfWork(sessions, "review") as uow:
+        await REVIEW_ROUTES[message](new_envelope(cmd, key=ticket.order_id, producer="test"), uow,
+                                     review.Deps(settings, clock))
         await uow.commit()
 
 
@@ -73,7 +80,7 @@ async def test_approve_versus_withdraw_has_one_winner(stack, sessions):
 
         async def buyer_withdraws(withdraw: c.WithdrawTicket = withdraw) -> None:
             from services.intake import service as intake
-            async with UnitOfWork(sessions, "intake") as uow:
+            async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
                 await intake.withdraw(new_envelope(withdraw, key=withdraw.order_id, producer="t"), uow,
                                       intake.Deps(auto, clock))
                 await uow.commit()
@@ -139,7 +146,7 @@ async def refunding_ticket(sessions: Any, settings: Any, take: int = 2) -> Any:
 
 
 async def start(sessions: Any, settings: Any, ticket_id: str) -> None:
-    async with UnitOfWork(sessions, "finance") as uow:
+    async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
         await finance.start_refund(ticket_id, uow, finance.Deps(settings, clock), None)
         await uow.commit()
 
@@ -191,7 +198,7 @@ async def test_two_refunding_events_in_one_batch_start_one_refund(stack, session
               c.TicketStatusChanged(ticket=snapshot, from_status=c.TicketStatus.REFUNDING,
                                     to_status=c.TicketStatus.REFUNDING, actor=c.Actor(role=c.Role.SYSTEM, id="system"),
                                     reason="intercept result recorded")]
-    async with UnitOfWork(sessions, "finance") as uow:
+    async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
         for event in events:
             await finance.on_ticket_changed(new_envelope(event, key=t.order_id, producer="review"), uow,
                                             finance.Deps(stack, clock))

@@ -17,11 +17,12 @@ from contracts.topics import DLQ
 from services.common.bus import Bus
 from services.common.kafka import Producer
 from services.common.outbox import OutboxRelay
-from services.common.runtime import Subscription, Worker
+from services.common.routes import Subscription, route
+from services.common.runtime import Worker
 from services.common.tables import OutboxRow
 from services.domain.errors import IllegalTransition
 
-from .helpers import eventually, new_topic, outbox_count, read_topic
+from .helpers import eventually, new_topic, outbox_count, plain_worker, read_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -32,13 +33,13 @@ def alert(order_id: str, text: str = "probe") -> OpsAlert:
 
 def echo_handler(calls: list[str]):
     """Writes one outbox row per applied message: the observable effect."""
-    async def handle(envelope: Any, uow: Any) -> None:
+    async def handle(envelope: Any, uow: Any, deps: Any) -> None:
         calls.append(envelope.key)
         uow.publish(alert(envelope.key, f"seen {envelope.event_id}"), key=envelope.key)
     return handle
 
 
-async def started(worker: Worker):  # type: ignore[no-untyped-def]
+async def started(worker: Worker[Any]):  # type: ignore[no-untyped-def]
     app = worker.build_app()
     await app.start()
     return app
@@ -48,7 +49,7 @@ async def test_a_redelivered_message_is_applied_once(stack, sessions):
     topic = await new_topic(stack)
     name = f"t-redeliver-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": echo_handler(calls)})]))
+    app = await started(plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, echo_handler(calls))])]))
     try:
         envelope = new_envelope(alert("O-r1"), key="O-r1", producer="test")
         async with Bus(stack) as bus:
@@ -71,8 +72,8 @@ async def test_a_crash_between_db_commit_and_offset_commit_creates_no_duplicate(
     topic = await new_topic(stack, partitions=1)
     name = f"t-crash-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    sub = Subscription(topic, {"OpsAlert": echo_handler(calls)})
-    worker = Worker(name, stack, [sub])
+    sub = Subscription(topic, [route(OpsAlert, echo_handler(calls))])
+    worker = plain_worker(name, stack, [sub])
     async with AsyncExitStack() as resources:
         await worker.open(resources)
         async with Bus(stack) as bus:
@@ -97,8 +98,8 @@ async def test_a_crash_after_a_batch_commit_creates_no_duplicate(stack, sessions
     topic = await new_topic(stack, partitions=1)
     name = f"t-crashb-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    sub = Subscription(topic, {"OpsAlert": echo_handler(calls)})
-    worker = Worker(name, stack, [sub])
+    sub = Subscription(topic, [route(OpsAlert, echo_handler(calls))])
+    worker = plain_worker(name, stack, [sub])
     keys = [f"O-b{i}" for i in range(5)]
     async with AsyncExitStack() as resources:
         await worker.open(resources)
@@ -126,7 +127,7 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_k
     topic = await new_topic(stack, partitions=1)
     name = f"t-dlq-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
-    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": echo_handler(calls)})]))
+    app = await started(plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, echo_handler(calls))])]))
     try:
         key = f"O-{uuid.uuid4().hex[:8]}"
         async with Bus(stack) as bus:
@@ -149,14 +150,14 @@ async def test_infrastructure_errors_are_retried_until_they_pass_and_never_dead_
     name = f"t-retry-{uuid.uuid4().hex[:6]}"
     attempts: dict[str, int] = {}
 
-    async def flaky(envelope: Any, uow: Any) -> None:
+    async def flaky(envelope: Any, uow: Any, deps: Any) -> None:
         attempts[envelope.key] = attempts.get(envelope.key, 0) + 1
         uow.publish(alert(envelope.key), key=envelope.key)  # must not survive a failed attempt
         if attempts[envelope.key] <= 8:  # more tries than the old limit of retries before the DLQ
             raise ConnectionResetError("database went away")
 
     settings = stack.with_changes(retry_backoff_seconds=0.01, retry_backoff_max_seconds=0.05)
-    app = await started(Worker(name, settings, [Subscription(topic, {"OpsAlert": flaky})]))
+    app = await started(plain_worker(name, settings, [Subscription(topic, [route(OpsAlert, flaky)])]))
     try:
         key = f"flaky-{uuid.uuid4().hex[:6]}"
         async with Bus(stack) as bus:
@@ -174,11 +175,11 @@ async def test_a_deterministic_error_is_dead_lettered_at_once_without_its_text(s
     name = f"t-bug-{uuid.uuid4().hex[:6]}"
     attempts: list[str] = []
 
-    async def trips(envelope: Any, uow: Any) -> None:
+    async def trips(envelope: Any, uow: Any, deps: Any) -> None:
         attempts.append(envelope.key)
         raise AssertionError("buyer 13800001111 said something")
 
-    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": trips})]))
+    app = await started(plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, trips)])]))
     try:
         key = f"bug-{uuid.uuid4().hex[:6]}"
         async with Bus(stack) as bus:
@@ -195,14 +196,15 @@ async def test_a_domain_refusal_writes_nothing_but_the_rejection(stack, sessions
     topic = await new_topic(stack, partitions=1)
     name = f"t-reject-{uuid.uuid4().hex[:6]}"
 
-    async def refuses(envelope: Any, uow: Any) -> None:
+    async def refuses(envelope: Any, uow: Any, deps: Any) -> None:
         uow.publish(alert(envelope.key, "partial write"), key=envelope.key)
         raise IllegalTransition("Cannot approve: ticket is CLOSED.")
 
     def rejection(envelope: Any, err: Any) -> OpsAlert:
         return alert(envelope.key, f"rejected {err.code}")
 
-    app = await started(Worker(name, stack, [Subscription(topic, {"OpsAlert": refuses}, on_rejected=rejection)]))
+    app = await started(plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, refuses)],
+                                                                on_rejected=rejection)]))
     try:
         key = f"O-{uuid.uuid4().hex[:8]}"
         async with Bus(stack) as bus:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.migrations_check import SchemaNotCurrent, require_current_schema
+from services.common.routes import Deps
 from services.common.runtime import run_due
 from services.common.tables import OrderRow, OutboxRow
+from services.scheduler.repository import SqlSchedulerUnitOfWork
 from services.scheduler.service import unpaid_orders
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -47,9 +50,9 @@ async def test_unpaid_orders_are_closed_after_the_payment_timeout(stack, session
             session.add(OrderRow(order_id=oid, shop_id="shop-it", buyer_id="b", state="PENDING_PAYMENT",
                                  placed_at=placed, shipping_fee_cents=0, platform_subsidy_cents=0,
                                  platform_fee_cents=0, close_requested=False, lines=[], version=0))
-    job = unpaid_orders(stack, clock=lambda: now)
+    job = unpaid_orders(Deps(stack, lambda: now))
     for _ in range(1000):  # ticks until the backlog (other tests' unpaid orders) is drained
-        if not await run_due(sessions, f"scheduler-{uuid.uuid4().hex[:6]}", job):
+        if not await run_due(partial(SqlSchedulerUnitOfWork, sessions, f"scheduler-{uuid.uuid4().hex[:6]}"), job):
             break
     async with sessions() as session:
         closes = (await session.execute(select(OutboxRow.key).where(
@@ -72,9 +75,9 @@ async def test_a_shop_with_a_longer_payment_timeout_does_not_starve_the_others(s
         session.add(OrderRow(order_id=overdue, shop_id="shop-it", buyer_id="b", state="PENDING_PAYMENT",
                              placed_at=now - timedelta(minutes=40), shipping_fee_cents=0, platform_subsidy_cents=0,
                              platform_fee_cents=0, close_requested=False, lines=[], version=0))
-    job = unpaid_orders(settings, clock=lambda: now)
+    job = unpaid_orders(Deps(settings, lambda: now))
     for _ in range(1000):
-        if not await run_due(sessions, f"scheduler-{uuid.uuid4().hex[:6]}", job):
+        if not await run_due(partial(SqlSchedulerUnitOfWork, sessions, f"scheduler-{uuid.uuid4().hex[:6]}"), job):
             break
     async with sessions() as session:
         closes = set((await session.execute(select(OutboxRow.key).where(

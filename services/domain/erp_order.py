@@ -1,0 +1,103 @@
+"""An order sent to a merchant's ERP (a return receipt or an exchange shipment) and its lifecycle.
+
+SENT (waiting for the acknowledgement; resent with the same id when none comes in time) →
+ACKNOWLEDGED, or → FAILED after the last attempt (ops is alerted and may start it again by
+hand: SENT, fresh attempts, same id). A refusal by the ERP does not end it: it is resent sooner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from .errors import LifecycleViolation
+from .refund import Backoff
+
+
+class ErpOrderKind(StrEnum):
+    RETURN_RECEIPT = "RETURN_RECEIPT"
+    EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
+
+
+class ErpOrderStatus(StrEnum):
+    SENT = "SENT"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class SkuQuantity:
+    sku: str
+    quantity: int
+
+
+@dataclass
+class ErpOrder:
+    erp_order_id: uuid.UUID
+    shop_id: str
+    ticket_id: str
+    ticket_no: str
+    order_id: str
+    kind: ErpOrderKind
+    lines: tuple[SkuQuantity, ...]
+    status: ErpOrderStatus = ErpOrderStatus.SENT
+    attempts: int = 1
+    next_attempt_at: datetime | None = None
+    last_error: str = ""
+    erp_ref: str | None = None
+    acknowledged_at: datetime | None = None
+
+    @classmethod
+    def first_sent(cls, *, shop_id: str, ticket_id: str, ticket_no: str, order_id: str, kind: ErpOrderKind,
+                   lines: tuple[SkuQuantity, ...], now: datetime, backoff: Backoff) -> ErpOrder:
+        return cls(uuid.uuid4(), shop_id, ticket_id, ticket_no, order_id, kind, lines,
+                   next_attempt_at=now + backoff(1))
+
+    def acknowledge(self, erp_ref: str | None, at: datetime) -> bool:
+        """The ERP accepted it; False if it already had (a duplicate or late acknowledgement)."""
+        if self.status == ErpOrderStatus.ACKNOWLEDGED:
+            return False
+        self.status, self.erp_ref, self.acknowledged_at, self.next_attempt_at = (
+            ErpOrderStatus.ACKNOWLEDGED, erp_ref, at, None)
+        return True
+
+    def refused(self, error: str, now: datetime, backoff: Backoff) -> None:
+        """The ERP said no: kept, and resent sooner than the silent-timeout schedule."""
+        if self.status == ErpOrderStatus.ACKNOWLEDGED:
+            return
+        self.last_error = error[:500] or "rejected by the ERP"
+        if self.status == ErpOrderStatus.SENT:
+            self.next_attempt_at = now + backoff(self.attempts)
+
+    def is_due(self, now: datetime) -> bool:
+        return (self.status == ErpOrderStatus.SENT and self.next_attempt_at is not None
+                and self.next_attempt_at <= now)
+
+    def exhausted(self, max_attempts: int) -> bool:
+        return self.attempts >= max_attempts
+
+    def postpone(self, now: datetime, backoff: Backoff) -> None:
+        """The last request never reached Kafka: wait again without counting an attempt."""
+        self._require(ErpOrderStatus.SENT, "postpone")
+        self.next_attempt_at = now + backoff(self.attempts)
+
+    def resent(self, now: datetime, backoff: Backoff) -> None:
+        self._require(ErpOrderStatus.SENT, "resend")
+        self.attempts += 1
+        self.next_attempt_at = now + backoff(self.attempts)
+
+    def give_up(self) -> None:
+        self._require(ErpOrderStatus.SENT, "give up")
+        self.status, self.next_attempt_at = ErpOrderStatus.FAILED, None
+
+    def restart(self, now: datetime, backoff: Backoff) -> None:
+        """Ops resends a failed order by hand: a fresh round of attempts, same id."""
+        self._require(ErpOrderStatus.FAILED, "restart")
+        self.status, self.attempts, self.last_error = ErpOrderStatus.SENT, 1, ""
+        self.next_attempt_at = now + backoff(1)
+
+    def _require(self, status: ErpOrderStatus, move: str) -> None:
+        if self.status != status:
+            raise LifecycleViolation(f"cannot {move} ERP order {self.erp_order_id}: it is {self.status.value}")
