@@ -1,0 +1,499 @@
+"""In-memory units of work and repositories, for use-case tests that run in milliseconds.
+
+``FakeDatabase`` holds committed state. A unit of work works on a deep copy of it and puts the
+copy back on commit, so a use case that raises leaves nothing behind, as a rolled-back
+PostgreSQL transaction would; ``savepoint`` does the same for its block. Repositories hand out
+copies too: an aggregate changed but not saved changes nothing. There are no locks: each
+test runs one use case at a time (the races are the integration tests' job).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts import Envelope
+from services.common.quarantine import DueItem, Quarantine
+from services.dead_letters.repository import DeadLetterUnitOfWork
+from services.domain.erp_order import ErpOrder, ErpOrderStatus
+from services.domain.model import AfterSalesType, OrderState
+from services.domain.order import Order
+from services.domain.reasons import DEFAULT_REASONS, Reason
+from services.domain.refund import Compensation, Refund, RefundStatus
+from services.domain.refunds import LedgerLine, RefundLedger, settlement
+from services.domain.shipment import Shipment, ShipmentStatus
+from services.domain.ticket import Ticket, Transition
+from services.erp_sync.repository import ErpUnitOfWork
+from services.finance.repository import FinanceUnitOfWork
+from services.intake.repository import IntakeUnitOfWork, Parked
+from services.review.repository import ReviewUnitOfWork
+from services.scheduler.repository import ParkedItem, SchedulerUnitOfWork, UnpaidOrder
+from services.warehouse.repository import Receipt, WarehouseUnitOfWork
+
+
+@dataclass
+class Staged:
+    producer: str
+    topic: str
+    envelope: Envelope[Any]
+    published: bool = False
+
+
+@dataclass
+class State:
+    """Every table the fakes stand for, as plain collections."""
+
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    ticket_requests: dict[uuid.UUID, str] = field(default_factory=dict)
+    audit: list[tuple[str, Transition]] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)
+    parked: dict[int, Parked] = field(default_factory=dict)
+    parked_at: dict[int, datetime] = field(default_factory=dict)
+    reasons: dict[tuple[AfterSalesType, str], Reason] = field(default_factory=dict)
+    refunds: dict[uuid.UUID, Refund] = field(default_factory=dict)
+    ledgers: dict[str, RefundLedger] = field(default_factory=dict)
+    compensations: dict[uuid.UUID, Compensation] = field(default_factory=dict)
+    receipts: dict[uuid.UUID, Receipt] = field(default_factory=dict)
+    shipments: dict[uuid.UUID, Shipment] = field(default_factory=dict)
+    intercepts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    erp_orders: dict[uuid.UUID, ErpOrder] = field(default_factory=dict)
+    dead_letters: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    inbox: dict[tuple[str, uuid.UUID], bytes | None] = field(default_factory=dict)
+    outbox: list[Staged] = field(default_factory=list)
+    quarantined: set[tuple[str, str, str]] = field(default_factory=set)
+    next_id: int = 1
+
+
+class FakeDatabase:
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.state = State()
+        self.commits = 0
+        self.clock = clock or (lambda: datetime.now(UTC))  # PostgreSQL's now(), for server defaults
+        for reason in DEFAULT_REASONS:
+            for ticket_type in reason.types:
+                self.state.reasons[(ticket_type, reason.code)] = replace(reason, types=(ticket_type,))
+
+    def sent(self, type_name: str | None = None) -> list[Envelope[Any]]:
+        """What committed transactions put in the outbox, in order (optionally of one type)."""
+        return [s.envelope for s in self.state.outbox if type_name is None or s.envelope.type == type_name]
+
+    def relay(self) -> None:
+        """The outbox relay ran: every staged message reached Kafka."""
+        for staged in self.state.outbox:
+            staged.published = True
+
+
+class FakeUnitOfWork:
+    """The transactional part every fake unit of work shares (mixed in before the worker's own
+    abstract unit of work, whose repositories ``_open`` sets)."""
+
+    def __init__(self, db: FakeDatabase, producer: str = "test") -> None:
+        super().__init__(producer)  # type: ignore[call-arg]
+        self.db = db
+        self.state = State()
+
+    def _open(self, state: State) -> None:
+        """Sets the worker's fake repositories on ``state`` (each worker's fake overrides it)."""
+
+    async def _begin(self) -> None:
+        self.state = copy.deepcopy(self.db.state)
+        self._open(self.state)
+
+    async def _rollback(self) -> None:
+        self.state = State()
+
+    async def _close(self) -> None:
+        pass
+
+    async def commit(self) -> None:
+        self.db.state = self.state
+        self.db.commits += 1
+        self.committed = True
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        saved = copy.deepcopy(self.state)
+        published = len(self.published)  # type: ignore[attr-defined]
+        try:
+            yield
+        except BaseException:
+            self.state.__dict__.update(saved.__dict__)  # the repositories keep pointing at self.state
+            del self.published[published:]  # type: ignore[attr-defined]
+            raise
+
+    async def first_time_many(self, consumer: str, events: dict[uuid.UUID, bytes | None]) -> set[uuid.UUID]:
+        from services.common.uow import EventIdReused
+
+        fresh: set[uuid.UUID] = set()
+        reused = []
+        for event_id, digest in events.items():
+            key = (consumer, event_id)
+            if key not in self.state.inbox:
+                self.state.inbox[key] = digest
+                fresh.add(event_id)
+            elif digest is not None and self.state.inbox[key] not in (None, digest):
+                reused.append(event_id)
+        if reused:
+            raise EventIdReused(reused)
+        return fresh
+
+    async def unpublished(self, type_name: str, key: str) -> bool:
+        return any(s.producer == self.producer and s.envelope.type == type_name and s.envelope.key == key  # type: ignore[attr-defined]
+                   and not s.published for s in self.state.outbox)
+
+    async def set_aside(self, worker: str, job: str, item_id: str, order_id: str, error: str) -> None:
+        self.state.quarantined.add((worker, job, item_id))
+
+    def _stage(self, envelope: Envelope[Any], topic: str) -> None:
+        self.state.outbox.append(Staged(self.producer, topic, envelope))  # type: ignore[attr-defined]
+
+
+def _skipped(state: State, skip: Quarantine, item_id: object) -> bool:
+    return (skip.worker, skip.job, str(item_id)) in state.quarantined
+
+
+# ---------------------------------------------------------------- repositories
+class FakeTickets:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None:
+        ticket = self.state.tickets.get(ticket_id)
+        return copy.deepcopy(ticket) if ticket else None
+
+    async def for_order(self, order_id: str) -> list[Ticket]:
+        return [copy.deepcopy(t) for t in sorted(self.state.tickets.values(), key=lambda t: t.applied_at)
+                if t.order_id == order_id]
+
+    async def exists(self, ticket_id: str, order_id: str) -> bool:
+        ticket = self.state.tickets.get(ticket_id)
+        return ticket is not None and ticket.order_id == order_id
+
+    async def opened_for_request(self, request_id: uuid.UUID) -> bool:
+        return request_id in self.state.ticket_requests
+
+    async def add(self, ticket: Ticket, request_id: uuid.UUID) -> None:
+        self.state.ticket_requests[request_id] = ticket.ticket_id
+        self._store(ticket)
+
+    async def save(self, ticket: Ticket) -> None:
+        from services.common.failures import ConcurrentUpdate
+
+        stored = self.state.tickets.get(ticket.ticket_id)
+        if stored is None or stored.version != ticket.version:
+            raise ConcurrentUpdate(f"ticket {ticket.ticket_id} changed concurrently")
+        ticket.version += 1
+        self._store(ticket)
+
+    def _store(self, ticket: Ticket) -> None:
+        self.state.audit += [(ticket.ticket_id, t) for t in ticket.changes]
+        self.state.tickets[ticket.ticket_id] = replace(copy.deepcopy(ticket), changes=[], alerts=[])
+
+
+class FakeOrders:
+    def __init__(self, state: State, clock: Callable[[], datetime]) -> None:
+        self.state = state
+        self.clock = clock
+
+    async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
+        order = self.state.orders.get(order_id)
+        return copy.deepcopy(order) if order else None
+
+    async def add(self, order: Order) -> bool:
+        if order.order_id in self.state.orders:
+            return False
+        self.state.orders[order.order_id] = copy.deepcopy(order)
+        return True
+
+    async def save(self, order: Order) -> None:
+        self.state.orders[order.order_id] = copy.deepcopy(order)
+
+    async def park(self, order_id: str, event_id: uuid.UUID, type_name: str, value: bytes, reason: str) -> None:
+        if any(p.event_id == event_id for p in self.state.parked.values()):
+            return
+        parked_id = self.state.next_id
+        self.state.next_id += 1
+        self.state.parked[parked_id] = Parked(parked_id, order_id, event_id, type_name, value, reason)
+        self.state.parked_at[parked_id] = self.clock()
+
+    async def parked(self, order_id: str) -> list[Parked]:
+        return [p for _, p in sorted(self.state.parked.items()) if p.order_id == order_id]
+
+    async def unpark(self, parked_id: int) -> None:
+        self.state.parked.pop(parked_id, None)
+
+
+class FakeReasons:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def get(self, ticket_type: AfterSalesType, code: str) -> Reason | None:
+        return self.state.reasons.get((ticket_type, code))
+
+
+class FakeRefunds:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def for_ticket(self, ticket_id: str) -> Refund | None:
+        found = [r for r in self.state.refunds.values() if r.ticket_id == ticket_id]
+        return copy.deepcopy(found[0]) if found else None
+
+    async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
+        refund = self.state.refunds.get(refund_id)
+        return refund.ticket_id if refund else None
+
+    async def get(self, refund_id: uuid.UUID) -> Refund | None:
+        refund = self.state.refunds.get(refund_id)
+        return copy.deepcopy(refund) if refund else None
+
+    async def add(self, refund: Refund) -> None:
+        if any(r.ticket_id == refund.ticket_id for r in self.state.refunds.values()):
+            raise ValueError(f"ticket {refund.ticket_id} has a refund already (unique in the schema)")
+        self.state.refunds[refund.refund_id] = copy.deepcopy(refund)
+
+    async def save(self, refund: Refund) -> None:
+        self.state.refunds[refund.refund_id] = copy.deepcopy(refund)
+
+    async def due(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+        due = [r for r in self.state.refunds.values() if r.status == RefundStatus.PENDING
+               and r.next_attempt_at is not None and r.next_attempt_at <= now
+               and not _skipped(self.state, skip, r.refund_id)]
+        return [DueItem(str(r.refund_id), r.order_id) for r in sorted(due, key=lambda r: r.next_attempt_at or now)]
+
+
+class FakeLedgers:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def get(self, order_id: str) -> RefundLedger:
+        if order_id not in self.state.ledgers:
+            order = self.state.orders.get(order_id)
+            if order is None:
+                raise LookupError(f"order {order_id} is not known to finance")
+            paid = sum(ln.paid_cents for ln in order.lines) + order.shipping_fee_cents
+            self.state.ledgers[order_id] = RefundLedger(
+                {ln.line_no: LedgerLine(ln.paid_cents, ln.quantity) for ln in order.lines},
+                order.shipping_fee_cents, order_id=order_id,
+                settlement_cents=settlement(paid, order.platform_subsidy_cents, order.platform_fee_cents))
+        return copy.deepcopy(self.state.ledgers[order_id])
+
+    async def save(self, ledger: RefundLedger) -> None:
+        self.state.ledgers[ledger.order_id] = copy.deepcopy(ledger)
+
+
+class FakeCompensations:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(self, compensation: Compensation) -> bool:
+        if any(c.ticket_id == compensation.ticket_id for c in self.state.compensations.values()):
+            return False
+        self.state.compensations[compensation.compensation_id] = copy.deepcopy(compensation)
+        return True
+
+    async def get(self, compensation_id: uuid.UUID) -> Compensation | None:
+        found = self.state.compensations.get(compensation_id)
+        return copy.deepcopy(found) if found else None
+
+    async def save(self, compensation: Compensation) -> None:
+        self.state.compensations[compensation.compensation_id] = copy.deepcopy(compensation)
+
+
+class FakeOrderLines:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def lines(self, order_id: str) -> list[dict[str, Any]]:
+        order = self.state.orders.get(order_id)
+        return [vars(ln) | {"line_no": ln.line_no} for ln in order.lines] if order else []
+
+
+class FakeReceipts:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(self, receipt: Receipt) -> bool:
+        if receipt.receipt_id in self.state.receipts:
+            return False
+        self.state.receipts[receipt.receipt_id] = receipt
+        return True
+
+
+class FakeShipments:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def get(self, shipment_id: uuid.UUID) -> Shipment | None:
+        found = self.state.shipments.get(shipment_id)
+        return copy.deepcopy(found) if found else None
+
+    async def open_for(self, ticket_id: str) -> Shipment | None:
+        found = [s for s in self.state.shipments.values()
+                 if s.ticket_id == ticket_id and s.status == ShipmentStatus.REQUESTED]
+        return copy.deepcopy(found[0]) if found else None
+
+    async def add(self, shipment: Shipment) -> None:
+        self.state.shipments[shipment.shipment_id] = copy.deepcopy(shipment)
+
+    async def save(self, shipment: Shipment) -> None:
+        self.state.shipments[shipment.shipment_id] = copy.deepcopy(shipment)
+
+
+class FakeIntercepts:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def requested(self, ticket_id: str, order_id: str, at: datetime) -> None:
+        self.state.intercepts.setdefault(ticket_id, {"order_id": order_id, "requested_at": at, "outcome": None})
+
+    async def answered(self, ticket_id: str, order_id: str, outcome: str, at: datetime) -> None:
+        record = self.state.intercepts.setdefault(ticket_id, {"order_id": order_id, "requested_at": at})
+        record.update(outcome=outcome, decided_at=at)
+
+
+class FakeErpOrders:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(self, order: ErpOrder) -> bool:
+        if any(o.ticket_id == order.ticket_id and o.kind == order.kind for o in self.state.erp_orders.values()):
+            return False
+        self.state.erp_orders[order.erp_order_id] = copy.deepcopy(order)
+        return True
+
+    async def get(self, erp_order_id: uuid.UUID) -> ErpOrder | None:
+        found = self.state.erp_orders.get(erp_order_id)
+        return copy.deepcopy(found) if found else None
+
+    async def due(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+        return [DueItem(str(o.erp_order_id), o.order_id) for o in self.state.erp_orders.values()
+                if o.is_due(now) and not _skipped(self.state, skip, o.erp_order_id)]
+
+    async def claim_due(self, erp_order_id: uuid.UUID, now: datetime) -> ErpOrder | None:
+        found = self.state.erp_orders.get(erp_order_id)
+        return copy.deepcopy(found) if found and found.status == ErpOrderStatus.SENT and found.is_due(now) else None
+
+    async def save(self, order: ErpOrder) -> None:
+        self.state.erp_orders[order.erp_order_id] = copy.deepcopy(order)
+
+
+class FakeScheduling:
+    """The scheduler's three queries over tickets, orders and parked events."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def overdue_tickets(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+        return [DueItem(t.ticket_id, t.order_id) for t in self.state.tickets.values()
+                if t.deadline_at is not None and t.deadline_at <= now and not _skipped(self.state, skip, t.ticket_id)]
+
+    async def claim_overdue_ticket(self, ticket_id: str, now: datetime) -> Ticket | None:
+        ticket = self.state.tickets.get(ticket_id)
+        return copy.deepcopy(ticket) if ticket and ticket.deadline_at and ticket.deadline_at <= now else None
+
+    async def unpaid_orders(self, placed_before: datetime, skip: Quarantine, *, shops: list[str] | None = None,
+                            except_shops: list[str] | None = None) -> list[DueItem]:
+        return [DueItem(o.order_id, o.order_id) for o in self.state.orders.values()
+                if o.state == OrderState.PENDING_PAYMENT and not o.close_requested and o.placed_at <= placed_before
+                and (shops is None or o.shop_id in shops) and o.shop_id not in (except_shops or [])
+                and not _skipped(self.state, skip, o.order_id)]
+
+    async def claim_unpaid_order(self, order_id: str) -> UnpaidOrder | None:
+        o = self.state.orders.get(order_id)
+        if o is None or o.state != OrderState.PENDING_PAYMENT or o.close_requested:
+            return None
+        return UnpaidOrder(o.order_id, o.shop_id, o.placed_at)
+
+    async def close_requested(self, order_id: str) -> None:
+        self.state.orders[order_id].close_requested = True
+
+    async def expired_parked(self, skip: Quarantine, *, facts_before: datetime,
+                             requests_before: datetime) -> list[DueItem]:
+        return [DueItem(str(i), p.order_id) for i, p in sorted(self.state.parked.items())
+                if self._expired(i, p, facts_before, requests_before) and not _skipped(self.state, skip, i)]
+
+    async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
+                                   requests_before: datetime) -> ParkedItem | None:
+        p = self.state.parked.get(parked_id)
+        if p is None or not self._expired(parked_id, p, facts_before, requests_before):
+            return None
+        return ParkedItem(p.id, p.order_id, p.event_id, p.type, p.value, p.reason)
+
+    async def drop_parked(self, parked_id: int) -> None:
+        self.state.parked.pop(parked_id, None)
+
+    def _expired(self, parked_id: int, p: Parked, facts_before: datetime, requests_before: datetime) -> bool:
+        at = self.state.parked_at.get(parked_id)
+        if at is None:
+            return False
+        return at <= (requests_before if p.type == "RequestAfterSales" else facts_before)
+
+
+class FakeDeadLetters:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def record(self, values: dict[str, Any]) -> bool:
+        if values["dead_letter_id"] in self.state.dead_letters:
+            return False
+        self.state.dead_letters[values["dead_letter_id"]] = dict(values)
+        return True
+
+    async def has_unsummarized(self) -> bool:
+        return any(not v["summarized"] for v in self.state.dead_letters.values())
+
+    async def unsummarized_counts(self) -> tuple[list[tuple[str, str, int]], datetime | None]:
+        rows = [v for v in self.state.dead_letters.values() if not v["summarized"]]
+        counts: dict[tuple[str, str], int] = {}
+        for v in rows:
+            v["summarized"] = True
+            counts[(v["source_topic"], v["reason_code"])] = counts.get((v["source_topic"], v["reason_code"]), 0) + 1
+        since = min((v["failed_at"] for v in rows), default=None)
+        return [(t, c, n) for (t, c), n in sorted(counts.items())], since
+
+
+# ---------------------------------------------------------------- each worker's fake unit of work
+class FakeIntakeUnitOfWork(FakeUnitOfWork, IntakeUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.tickets, self.reasons = FakeTickets(state), FakeReasons(state)
+        self.orders = FakeOrders(state, self.db.clock)
+
+
+class FakeReviewUnitOfWork(FakeUnitOfWork, ReviewUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.tickets = FakeTickets(state)
+
+
+class FakeFinanceUnitOfWork(FakeUnitOfWork, FinanceUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.tickets, self.refunds, self.ledgers = FakeTickets(state), FakeRefunds(state), FakeLedgers(state)
+        self.compensations, self.orders = FakeCompensations(state), FakeOrderLines(state)
+
+
+class FakeWarehouseUnitOfWork(FakeUnitOfWork, WarehouseUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.tickets, self.receipts = FakeTickets(state), FakeReceipts(state)
+        self.shipments, self.intercepts = FakeShipments(state), FakeIntercepts(state)
+
+
+class FakeErpUnitOfWork(FakeUnitOfWork, ErpUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.tickets, self.erp_orders = FakeTickets(state), FakeErpOrders(state)
+
+
+class FakeSchedulerUnitOfWork(FakeUnitOfWork, SchedulerUnitOfWork):
+    def _open(self, state: State) -> None:
+        scheduling = FakeScheduling(state)
+        self.tickets = FakeTickets(state)
+        self.deadlines = self.unpaid = self.parked = scheduling
+
+
+class FakeDeadLetterUnitOfWork(FakeUnitOfWork, DeadLetterUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.dead_letters = FakeDeadLetters(state)

@@ -1,0 +1,171 @@
+"""Finance's use cases on the fakes: one refund per decision, the ledger, answers, resends."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from contracts import decisions as d
+from contracts.ops import CompensationAcknowledged
+from contracts.payments import RefundFailed, RefundSucceeded
+from services.common.runtime import run_due
+from services.domain.model import TicketStatus
+from services.domain.refund import RefundStatus
+from services.finance.service import resend_due_refunds
+from tests.unit import fakes
+
+from .shop import Shop
+
+
+async def refunding(shop: Shop, *, quantity: int = 1, paid: int = 10_000, units: int = 2, shipping: int = 800,
+                    state: str = "SHIPPED", coupon: int = 0) -> str:
+    """A refund-only ticket approved by ops and finance; finance has seen it enter REFUNDING."""
+    ticket_id = await shop.ask(await shop.order(quantity=units, paid=paid, shipping=shipping, state=state,
+                                                coupon=coupon), quantity=quantity)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    return ticket_id
+
+
+def refund_of(shop: Shop, ticket_id: str):  # type: ignore[no-untyped-def]
+    (refund,) = [r for r in shop.db.state.refunds.values() if r.ticket_id == ticket_id]
+    return refund
+
+
+async def answer(shop: Shop, ticket_id: str, *, ok: bool = True, retryable: bool = False) -> None:
+    refund = refund_of(shop, ticket_id)
+    if ok:
+        message = RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket_id, order_id=refund.order_id,
+                                  amount=shop.last("ExecuteRefund").amount, channel_ref="PAY-1", settled_at=shop.now)
+    else:
+        message = RefundFailed(refund_id=refund.refund_id, ticket_id=ticket_id, order_id=refund.order_id,
+                               code="DECLINED" if not retryable else "BUSY", message="no", retryable=retryable)
+    await shop.deliver("finance", message, key=refund.order_id, producer="payment-channel")
+
+
+async def resend_tick(shop: Shop) -> int:
+    return await run_due(partial(fakes.FakeFinanceUnitOfWork, shop.db, "finance"), resend_due_refunds(shop.deps))
+
+
+async def test_entering_refunding_reserves_the_ledger_and_asks_the_channel_once() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    (request,) = shop.sent("ExecuteRefund")
+    refund = refund_of(shop, ticket_id)
+    assert request.refund_id == refund.refund_id and request.amount.cents == 5_000 and request.attempt == 1
+    assert shop.db.state.ledgers[refund.order_id].lines[1].reserved_cents == 5_000
+    await shop.tell_finance_of_last_transition()  # the same transition again (a redelivery)
+    assert len(shop.sent("ExecuteRefund")) == 1
+
+
+async def test_a_success_completes_the_ticket_and_settles_the_merchant() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    await answer(shop, ticket_id)
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+    refund = refund_of(shop, ticket_id)
+    assert refund.status == RefundStatus.SUCCEEDED and refund.channel_ref == "PAY-1"
+    settled = shop.last("SettlementAdjusted")
+    assert settled.settlement_before.cents - settled.settlement_after.cents == 5_000
+    assert not shop.sent("CloseOrder")  # one unit of two refunded: the order stays open
+    await answer(shop, ticket_id)  # the channel says it twice
+    assert len(shop.sent("SettlementAdjusted")) == 1
+
+
+async def test_refunding_every_unit_closes_the_order_once() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop, quantity=2, units=2)
+    await answer(shop, ticket_id)
+    assert shop.last("CloseOrder").order_id == refund_of(shop, ticket_id).order_id
+    assert len(shop.sent("CloseOrder")) == 1
+
+
+async def test_a_final_refusal_fails_the_ticket_and_releases_the_reservation() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    await answer(shop, ticket_id, ok=False)
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUND_FAILED
+    refund = refund_of(shop, ticket_id)
+    assert refund.status == RefundStatus.FAILED and refund.last_error.startswith("DECLINED")
+    assert shop.db.state.ledgers[refund.order_id].lines[1].reserved_cents == 0
+    assert shop.last("OpsAlert").kind == "REFUND_FAILED"
+
+
+async def test_finance_retrying_a_failed_refund_reuses_its_refund_id() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    first = refund_of(shop, ticket_id).refund_id
+    await answer(shop, ticket_id, ok=False)
+    await shop.decide(d.RetryRefund, ticket_id, "finance", "fin-2")
+    await shop.tell_finance_of_last_transition()
+    requests = shop.sent("ExecuteRefund")
+    assert [r.refund_id for r in requests] == [first, first] and requests[-1].attempt == 1
+
+
+async def test_a_retryable_refusal_is_resent_with_the_same_id_when_due() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    await answer(shop, ticket_id, ok=False, retryable=True)
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+    shop.db.relay()
+    shop.later(hours=1)
+    assert await resend_tick(shop) == 1
+    first, second = shop.sent("ExecuteRefund")
+    assert second.refund_id == first.refund_id and second.attempt == 2
+
+
+async def test_a_request_still_in_the_outbox_is_not_counted_as_an_attempt() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)  # Kafka is down: the relay never ran
+    shop.later(hours=1)
+    assert await resend_tick(shop) == 0
+    refund = refund_of(shop, ticket_id)
+    assert refund.attempts == 1 and refund.next_attempt_at is not None and refund.next_attempt_at > shop.now
+
+
+async def test_an_unanswered_refund_gives_up_after_the_last_attempt_with_an_alert() -> None:
+    shop = Shop(refund_max_attempts=2)
+    ticket_id = await refunding(shop)
+    for _ in range(2):
+        shop.db.relay()
+        shop.later(hours=2)
+        await resend_tick(shop)
+    assert refund_of(shop, ticket_id).status == RefundStatus.FAILED
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUND_FAILED
+    assert "REFUND_UNANSWERED" in [a.kind for a in shop.sent("OpsAlert")]
+
+
+async def test_a_success_after_giving_up_still_counts_the_money_that_moved() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    await answer(shop, ticket_id, ok=False)
+    await answer(shop, ticket_id)
+    refund = refund_of(shop, ticket_id)
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+    line = shop.db.state.ledgers[refund.order_id].lines[1]
+    assert (line.reserved_cents, line.refunded_cents) == (5_000, 5_000)
+
+
+async def test_a_whole_order_refunded_before_shipment_returns_the_shipping_fee() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop, quantity=2, units=2, state="PAID", shipping=800)
+    assert shop.last("ExecuteRefund").amount.cents == 10_800
+    assert refund_of(shop, ticket_id).shipping_cents == 800
+
+
+async def test_a_refunded_coupon_goes_back_through_marketing_until_acknowledged() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order(quantity=2, paid=10_000, coupon=1_000), quantity=1)
+    await shop.decide(d.SetRefundFlags, ticket_id, "ops", "ops-1", refund_coupon=True,
+                      refund_virtual_currency=False, refund_shipping=False)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    await answer(shop, ticket_id)
+    compensation = shop.last("ReturnCompensation")
+    assert compensation.coupon.cents == 500
+    await shop.deliver("finance", CompensationAcknowledged(compensation_id=compensation.compensation_id,
+                                                           order_id=compensation.order_id),
+                       key=compensation.order_id, producer="marketing")
+    assert shop.db.state.compensations[compensation.compensation_id].acknowledged_at == shop.now

@@ -1,0 +1,138 @@
+"""Intake's use cases on the fakes: the order projection, opening tickets, the buyer's follow-ups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from contracts import Money
+from contracts import aftersales as c
+from contracts import orders as o
+from services.domain import errors
+from services.domain.model import OrderState, TicketStatus
+
+from .shop import Shop
+
+
+async def test_a_request_on_a_shipped_order_opens_a_ticket_with_its_audit_entry() -> None:
+    shop = Shop()
+    order_id = await shop.order(quantity=2, paid=10_000)
+    ticket_id = await shop.ask(order_id, quantity=1)
+    ticket = shop.ticket(ticket_id)
+    assert ticket.status == TicketStatus.PENDING_REVIEW
+    assert ticket.lines[0].cap_cents == 5_000 and ticket.refund_total_cents == 5_000
+    assert [t.action for tid, t in shop.db.state.audit if tid == ticket_id] == ["open"]
+    assert shop.last("TicketOpened").ticket.refund_total == Money.cny(5_000)
+
+
+async def test_the_same_request_twice_opens_one_ticket() -> None:
+    shop = Shop()
+    order_id = await shop.order()
+    request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=order_id, buyer_id="buyer-1",
+                                  type=c.AfterSalesType.REFUND_ONLY, lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                  reason_code="NO_LONGER_WANTED")
+    assert await shop.deliver("intake", request, key=order_id) == "opened"
+    assert await shop.deliver("intake", request, key=order_id) == "duplicate"
+    assert len(shop.db.state.tickets) == 1 and len(shop.sent("TicketOpened")) == 1
+
+
+async def test_units_in_an_active_ticket_cannot_be_asked_for_again() -> None:
+    shop = Shop()
+    order_id = await shop.order(quantity=1)
+    await shop.ask(order_id, quantity=1)
+    with pytest.raises(errors.UnitsAlreadyInActiveTicket):
+        await shop.ask(order_id, quantity=1)
+    assert len(shop.db.state.tickets) == 1
+
+
+async def test_a_refused_request_leaves_nothing_behind() -> None:
+    shop = Shop()
+    order_id = await shop.order()
+    before = len(shop.db.state.outbox), shop.db.commits
+    with pytest.raises(errors.ReasonNotAvailable):
+        await shop.ask(order_id, reason="BECAUSE")
+    assert (len(shop.db.state.outbox), shop.db.commits) == before and not shop.db.state.tickets
+
+
+async def test_a_request_that_outruns_its_order_waits_and_opens_when_the_order_arrives() -> None:
+    shop = Shop()
+    order_id = "O-early-1"
+    request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=order_id, buyer_id="buyer-1",
+                                  type=c.AfterSalesType.REFUND_ONLY, lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                  reason_code="NO_LONGER_WANTED")
+    assert await shop.deliver("intake", request, key=order_id, producer="buyer-frontend") == "parked"
+    placed = shop.now - timedelta(hours=3)
+    await shop.deliver("intake", o.OrderPlaced(
+        order_id=order_id, shop_id="shop-1", buyer_id="buyer-1", placed_at=placed,
+        lines=[o.OrderLine(line_no=1, sku="SKU-1", quantity=1, unit_price=Money.cny(900), paid=Money.cny(900))],
+        shipping_fee=Money.cny(0)), key=order_id)
+    assert not shop.sent("TicketOpened")  # an unpaid order takes no refund: still waiting
+    await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=placed), key=order_id)
+    assert shop.last("TicketOpened").request_id == request.request_id
+    assert not shop.db.state.parked
+
+
+async def test_a_parked_request_refused_on_replay_gets_its_rejection_and_the_order_fact_stands() -> None:
+    shop = Shop()
+    order_id = "O-early-2"
+    request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=order_id, buyer_id="someone-else",
+                                  type=c.AfterSalesType.REFUND_ONLY, lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                  reason_code="NO_LONGER_WANTED")
+    assert await shop.deliver("intake", request, key=order_id) == "parked"
+    placed = shop.now - timedelta(hours=3)
+    await shop.deliver("intake", o.OrderPlaced(
+        order_id=order_id, shop_id="shop-1", buyer_id="buyer-1", placed_at=placed,
+        lines=[o.OrderLine(line_no=1, sku="SKU-1", quantity=1, unit_price=Money.cny(900), paid=Money.cny(900))],
+        shipping_fee=Money.cny(0)), key=order_id)
+    await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=placed), key=order_id)
+    assert shop.last("RequestRejected").code == errors.NotYourOrder.code
+    assert shop.db.state.orders[order_id].state == OrderState.PAID
+    assert not shop.db.state.tickets and not shop.db.state.parked
+
+
+async def test_cancelling_an_unpaid_order_closes_it_through_the_order_system() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="PENDING_PAYMENT")
+    ticket_id = await shop.ask(order_id, "CANCEL", quantity=2)
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+    assert shop.last("CloseOrder").order_id == order_id
+    assert shop.db.state.orders[order_id].close_requested
+
+
+async def test_facts_out_of_order_are_parked_and_applied_in_order() -> None:
+    shop = Shop()
+    order_id = "O-shuffled"
+    placed = shop.now - timedelta(days=2)
+    await shop.deliver("intake", o.OrderShipped(order_id=order_id, shipped_at=placed + timedelta(hours=3)),
+                       key=order_id)
+    await shop.deliver("intake", o.OrderPlaced(
+        order_id=order_id, shop_id="shop-1", buyer_id="buyer-1", placed_at=placed,
+        lines=[o.OrderLine(line_no=1, sku="SKU-1", quantity=1, unit_price=Money.cny(900), paid=Money.cny(900))],
+        shipping_fee=Money.cny(0)), key=order_id)
+    assert shop.db.state.orders[order_id].state == OrderState.PENDING_PAYMENT
+    await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=placed + timedelta(minutes=5)), key=order_id)
+    assert shop.db.state.orders[order_id].state == OrderState.SHIPPED and not shop.db.state.parked
+
+
+async def test_only_the_buyer_who_asked_can_withdraw() -> None:
+    shop = Shop()
+    order_id = await shop.order()
+    ticket_id = await shop.ask(order_id)
+    with pytest.raises(errors.NotPermitted):
+        await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-2"),
+                           key=order_id)
+    await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1"),
+                       key=order_id)
+    assert shop.ticket(ticket_id).status == TicketStatus.CLOSED
+    assert shop.last("TicketStatusChanged").to_status == c.TicketStatus.CLOSED
+
+
+async def test_a_follow_up_for_a_ticket_of_another_order_is_unknown() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order())
+    other = await shop.order()
+    with pytest.raises(errors.TicketUnknown):
+        await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=other, buyer_id="buyer-1"),
+                           key=other)

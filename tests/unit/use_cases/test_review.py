@@ -1,0 +1,109 @@
+"""Review's use cases on the fakes: automatic rules on new tickets, staff decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import aftersales as c
+from contracts import decisions as d
+from contracts.warehouse import InterceptOutcome, InterceptResult
+from services.domain import errors
+from services.domain.model import InterceptState, TicketStatus
+
+from .shop import Shop
+
+
+async def _opened(shop: Shop, ticket_id: str) -> None:
+    """Review consumes the TicketOpened intake just announced."""
+    opened = shop.db.sent("TicketOpened")[-1]
+    await shop.deliver("review", opened.payload, key=opened.key, cause=opened)
+
+
+async def test_a_refund_asked_within_30_minutes_of_payment_is_intercepted_and_approved_at_once() -> None:
+    shop = Shop(policy={"finance_auto_approve_refund_only": True})
+    order_id = await shop.order(state="PAID")
+    shop.now = shop.db.state.orders[order_id].paid_at  # type: ignore[assignment]
+    ticket_id = await shop.ask(order_id)
+    await _opened(shop, ticket_id)
+    assert shop.last("InterceptShipment").ticket_id == ticket_id
+    ticket = shop.ticket(ticket_id)
+    assert ticket.intercept == InterceptState.REQUESTED
+    assert ticket.status == TicketStatus.REFUNDING and ticket.ops_reviewer_id == "system"
+
+
+async def test_a_refund_asked_later_before_shipment_waits_for_ops_but_is_intercepted() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="PAID")
+    ticket_id = await shop.ask(order_id)
+    await _opened(shop, ticket_id)
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REVIEW
+    await shop.deliver("review", InterceptResult(ticket_id=ticket_id, order_id=shop.ticket(ticket_id).order_id,
+                                                 outcome=InterceptOutcome.INTERCEPTED, decided_at=shop.now),
+                       key=shop.ticket(ticket_id).order_id)
+    assert shop.ticket(ticket_id).intercept == InterceptState.INTERCEPTED
+
+
+async def test_ops_approval_then_finance_approval_starts_the_refund() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order())
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+    moves = [(e.from_status.value, e.to_status.value, e.actor.id) for e in shop.sent("TicketStatusChanged")]
+    assert moves == [("PENDING_REVIEW", "PENDING_REFUND", "ops-1"), ("PENDING_REFUND", "REFUNDING", "fin-1")]
+
+
+async def test_the_ops_reviewer_cannot_also_approve_the_refund() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order())
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "same-person")
+    with pytest.raises(errors.MakerCheckerViolation):
+        await shop.decide(d.ApproveRefund, ticket_id, "finance", "same-person")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
+
+
+async def test_a_large_refund_needs_a_manager_first() -> None:
+    shop = Shop(policy={"large_amount_threshold_cents": 5_000})
+    ticket_id = await shop.ask(await shop.order(), quantity=1)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_MANAGER
+    await shop.decide(d.ApproveLargeRefund, ticket_id, "manager", "mgr-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
+
+
+async def test_ops_may_lower_the_refund_but_never_raise_it_above_the_cap() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order(quantity=2, paid=10_000), quantity=1)
+    with pytest.raises(errors.DomainError):
+        await shop.decide(d.AdjustRefundAmount, ticket_id, "ops", "ops-1",
+                          lines=[d.LineAmount(line_no=1, refund_cents=5_001)], reason="goodwill")
+    await shop.decide(d.AdjustRefundAmount, ticket_id, "ops", "ops-1",
+                      lines=[d.LineAmount(line_no=1, refund_cents=4_000)], reason="scratched box")
+    assert shop.ticket(ticket_id).refund_total_cents == 4_000
+    assert shop.last("TicketStatusChanged").amount_after.cents == 4_000
+
+
+async def test_finance_sends_a_ticket_back_to_ops_with_a_reason() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order())
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    with pytest.raises(errors.ReasonRequired):
+        await shop.decide(d.SendBackRefund, ticket_id, "finance", "fin-1", reason=" ")
+    await shop.decide(d.SendBackRefund, ticket_id, "finance", "fin-1", reason="amount looks wrong")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REVIEW
+
+
+async def test_a_cancel_ticket_takes_no_decision() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order(state="PENDING_PAYMENT"), "CANCEL", quantity=2)
+    with pytest.raises(errors.IllegalTransition):
+        await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+
+
+async def test_a_decision_for_an_unknown_ticket_is_refused_by_name() -> None:
+    shop = Shop()
+    order_id = await shop.order()
+    with pytest.raises(errors.TicketUnknown):
+        await shop.deliver("review", d.ApproveTicket(ticket_id="T-nope", order_id=order_id,
+                                                     actor=c.Actor(role=c.Role.OPS, id="ops-1")), key=order_id)
