@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from .envelope import Contract, Id, Money, message
+from .envelope import OPEN_ENUM, Contract, Id, Money, UnknownMember, message
 
 Text = Annotated[str, StringConstraints(max_length=500)]
 
@@ -134,6 +134,10 @@ class TicketLineView(Contract):
     refund: Money = Field(description="Amount to refund (cap, or lowered by the reviewer)")
 
 
+OpenTicketStatus = Annotated[TicketStatus | UnknownMember, OPEN_ENUM]
+"""Open: every consumer acts on a few statuses only, so a new status must not send its messages to the DLQ."""
+
+
 class TicketView(Contract):
     """The state of a ticket after a change, so consumers need no lookup."""
 
@@ -143,7 +147,7 @@ class TicketView(Contract):
     shop_id: Id
     buyer_id: Id
     type: AfterSalesType
-    status: TicketStatus
+    status: OpenTicketStatus
     lines: list[TicketLineView]
     refund_total: Money
     shipping_refund: Money = Money(cents=0)
@@ -169,8 +173,8 @@ class TicketStatusChanged(Contract):
     """Every transition of a ticket, with who did it and why (the audit entry, as an event)."""
 
     ticket: TicketView
-    from_status: TicketStatus
-    to_status: TicketStatus
+    from_status: OpenTicketStatus
+    to_status: OpenTicketStatus
     actor: Actor
     reason: str = ""
     amount_before: Money | None = None

@@ -26,6 +26,14 @@ from pydantic import (
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Cents = Annotated[int, Field(ge=0, le=10**12, strict=True, description="Integer minor units (fen)")]
 
+UnknownMember = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")]
+"""A member of an open enum this build does not know yet: kept as the plain string it was sent as."""
+
+OPEN_ENUM = Field(union_mode="left_to_right", json_schema_extra={"x-open-enum": True})
+"""Marks an enum field open: ``Annotated[SomeEnum | UnknownMember, OPEN_ENUM]``. A producer may add
+members without a new schema version; a consumer acts on the members it knows and passes over
+(or dead-letters, where it cannot act) the others. Closed enums (the default) refuse unknown members."""
+
 
 class Contract(BaseModel):
     """Base of every payload: frozen, strict types, unknown fields ignored."""

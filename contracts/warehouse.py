@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
-from .envelope import Contract, Id, message
+from .envelope import OPEN_ENUM, Contract, Id, UnknownMember, message
 
 
 class ReceiptType(StrEnum):
@@ -94,9 +95,13 @@ class InterceptShipment(Contract):
     order_id: Id
 
 
+OpenInterceptOutcome = Annotated[InterceptOutcome | UnknownMember, OPEN_ENUM]
+"""Open: anything but INTERCEPTED means the goods may be on their way, and a person reviews."""
+
+
 @message("InterceptResult")
 class InterceptResult(Contract):
     ticket_id: Id
     order_id: Id
-    outcome: InterceptOutcome
+    outcome: OpenInterceptOutcome
     decided_at: AwareDatetime

@@ -145,7 +145,7 @@ class World:
             if ev.ticket.ticket_id != ticket.ticket_id:
                 continue
             amount = f" [{ev.amount_after.cents / 100:.2f} CNY]" if ev.amount_after else ""
-            steps.append(f"{ev.from_status.value} -> {ev.to_status.value} by {ev.actor.role.value}:{ev.actor.id}"
+            steps.append(f"{ev.from_status} -> {ev.to_status} by {ev.actor.role.value}:{ev.actor.id}"
                          f"{' — ' + ev.reason if ev.reason else ''}{amount}")
         return steps
 

@@ -217,7 +217,7 @@ async def drive(flow: Flow, sender: Bus, recorder: Recorder, redis: Redis, sessi
         if later:
             continue  # a newer transition is already here: act on that one
         if not await _react(change, flow, sender, redis):
-            flow.outcome = change.payload.to_status.value
+            flow.outcome = str(change.payload.to_status)
             return
 
 
@@ -414,8 +414,8 @@ def check(recorder: Recorder, flows: list[Flow], paid: dict[uuid.UUID, int]) -> 
         state = c.TicketStatus.PENDING_REVIEW
         for m in trail:
             if m.payload.from_status != state:
-                broken.append(f"{ticket_id}: {state.value} then {m.payload.from_status.value}->"
-                              f"{m.payload.to_status.value}")
+                broken.append(f"{ticket_id}: {state.value} then {m.payload.from_status}->"
+                              f"{m.payload.to_status}")
                 break
             state = m.payload.to_status
     checks.append(Check("audit trails with a gap", len(broken), "", broken))

@@ -23,7 +23,7 @@ RECEIPT_TYPE = {
     c.AfterSalesType.REPAIR: w.ReceiptType.REPAIR_RECEIPT,
 }
 
-_SHIPMENT_FOR = {c.TicketStatus.AWAITING_RESHIPMENT: ShipmentKind.EXCHANGE_SHIPMENT,
+_SHIPMENT_FOR: dict[str, ShipmentKind] = {c.TicketStatus.AWAITING_RESHIPMENT: ShipmentKind.EXCHANGE_SHIPMENT,
                  c.TicketStatus.IN_REPAIR: ShipmentKind.REPAIR_SHIPMENT}
 
 
@@ -113,4 +113,4 @@ async def on_intercept_result(envelope: Envelope[w.InterceptResult], uow: Wareho
     msg = envelope.payload
     if not await uow.tickets.exists(msg.ticket_id, msg.order_id):
         raise Unprocessable(f"InterceptResult for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
-    await uow.intercepts.answered(msg.ticket_id, msg.order_id, msg.outcome.value, msg.decided_at)
+    await uow.intercepts.answered(msg.ticket_id, msg.order_id, str(msg.outcome), msg.decided_at)

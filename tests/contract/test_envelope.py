@@ -1,6 +1,7 @@
 """The envelope and payloads: round trip, strict types, tolerant of unknown fields, clear errors."""
 
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -95,3 +96,24 @@ def test_older_versions_are_upcast():
         _REGISTRY.pop(name, None)
         _ENVELOPES.pop(name, None)
         _UPCASTERS.pop((name, 1), None)
+
+
+def test_an_unknown_member_of_an_open_enum_is_kept_and_of_a_closed_enum_is_refused():
+    from contracts import warehouse as w
+
+    result = w.InterceptResult(ticket_id="T1", order_id="O1", outcome=w.InterceptOutcome.INTERCEPTED,
+                               decided_at=datetime.now(UTC))
+    doc = orjson.loads(encode(new_envelope(result, key="O1", producer="wms")))
+    doc["payload"]["outcome"] = "PARTLY_INTERCEPTED"
+    assert decode(orjson.dumps(doc)).payload.outcome == "PARTLY_INTERCEPTED"
+    doc["payload"]["outcome"] = "not a member name"  # still a bounded, upper-case name or nothing
+    with pytest.raises(SchemaViolation):
+        decode(orjson.dumps(doc))
+    received = w.GoodsReceived(receipt_id=uuid.uuid4(), ticket_id="T1", order_id="O1",
+                               receipt_type=w.ReceiptType.RETURN_RECEIPT,
+                               lines=[w.SkuQuantity(sku="S", quantity=1)], inspection=w.Inspection.PASSED,
+                               operator="wh-1", received_at=datetime.now(UTC))
+    doc = orjson.loads(encode(new_envelope(received, key="O1", producer="wms")))
+    doc["payload"]["inspection"] = "SMELLS_FUNNY"  # closed: the warehouse cannot act on it
+    with pytest.raises(SchemaViolation):
+        decode(orjson.dumps(doc))

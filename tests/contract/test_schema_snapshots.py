@@ -52,3 +52,43 @@ def test_a_new_required_field_is_breaking_and_an_optional_one_is_not():
     assert breaking_changes(OLD, optional) == []
     required = dict(optional, required=["a", "c"])
     assert breaking_changes(OLD, required) == ["new required field c"]
+
+
+ENUMS = {"type": "object", "required": ["closed", "open"], "properties": {
+    "closed": {"$ref": "#/$defs/Kind"},
+    "open": {"anyOf": [{"$ref": "#/$defs/Status"}, {"type": "string"}], "x-open-enum": True}},
+    "$defs": {"Kind": {"enum": ["A", "B"], "type": "string"}, "Status": {"enum": ["X", "Y"], "type": "string"}}}
+
+
+def _enums(kind=("A", "B"), status=("X", "Y"), open_status=True, closed_is_open=False):
+    new = json.loads(json.dumps(ENUMS))
+    new["$defs"]["Kind"]["enum"], new["$defs"]["Status"]["enum"] = list(kind), list(status)
+    if not open_status:
+        new["properties"]["open"] = {"$ref": "#/$defs/Status"}
+    if closed_is_open:
+        new["properties"]["closed"] = {"anyOf": [{"$ref": "#/$defs/Kind"}, {"type": "string"}], "x-open-enum": True}
+    return new
+
+
+def test_removing_an_enum_member_is_breaking_open_or_closed():
+    assert breaking_changes(ENUMS, _enums(kind=("A",))) == ["field closed: enum member B removed"]
+    assert breaking_changes(ENUMS, _enums(status=("X",))) == ["field open: enum member Y removed"]
+
+
+def test_a_member_added_to_a_closed_enum_is_breaking_and_to_an_open_one_is_not():
+    assert breaking_changes(ENUMS, _enums(kind=("A", "B", "C"))) == ["field closed: member C added to a closed enum"]
+    assert breaking_changes(ENUMS, _enums(status=("X", "Y", "Z"))) == []
+
+
+def test_opening_a_closed_enum_is_not_breaking_and_closing_an_open_one_is():
+    assert breaking_changes(ENUMS, _enums(closed_is_open=True)) == []
+    assert breaking_changes(ENUMS, _enums(open_status=False)) == ["field open: open enum closed"]
+
+
+@pytest.mark.parametrize("type_name", sorted(registry()))
+def test_every_committed_schema_names_its_enum_members(type_name):
+    """The snapshots themselves: an enum compares by its members, never as a bare 'enum'."""
+    from contracts.compat import fields
+
+    for path, (signature, _) in fields(json.loads((SNAPSHOTS / f"{type_name}.json").read_text())).items():
+        assert "enum" not in signature or "{" in signature, path

@@ -50,7 +50,7 @@ async def test_ops_approval_then_finance_approval_starts_the_refund() -> None:
     assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
     await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
     assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
-    moves = [(e.from_status.value, e.to_status.value, e.actor.id) for e in shop.sent("TicketStatusChanged")]
+    moves = [(str(e.from_status), str(e.to_status), e.actor.id) for e in shop.sent("TicketStatusChanged")]
     assert moves == [("PENDING_REVIEW", "PENDING_REFUND", "ops-1"), ("PENDING_REFUND", "REFUNDING", "fin-1")]
 
 
