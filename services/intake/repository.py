@@ -4,7 +4,6 @@ and intake's unit of work, which hands them out (``uow.orders``, ``uow.reasons``
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -12,24 +11,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.parked import Parked
 from services.common.tables import OrderRow, ParkedOrderEvent, ReasonRow
 from services.common.tickets import Tickets, TicketStore
 from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order, OrderLine
 from services.domain.reasons import Reason
-
-
-@dataclass(frozen=True)
-class Parked:
-    """An order fact or buyer request that arrived before what it follows, kept to retry."""
-
-    id: int
-    order_id: str
-    event_id: uuid.UUID
-    type: str
-    value: bytes
-    reason: str
 
 
 class Orders(Protocol):
@@ -121,7 +109,7 @@ class OrderRepository:
         rows = (await self.session.execute(
             select(ParkedOrderEvent).where(ParkedOrderEvent.order_id == order_id)
             .order_by(ParkedOrderEvent.id).with_for_update())).scalars().all()
-        return [Parked(r.id, r.order_id, r.event_id, r.type, r.value, r.reason) for r in rows]
+        return [Parked.of(r) for r in rows]
 
     async def unpark(self, parked_id: int) -> None:
         await self.session.execute(delete(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id))

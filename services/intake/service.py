@@ -13,6 +13,7 @@ from contracts import orders as o
 from contracts.ops import DeadLetter
 from contracts.topics import DLQ, REQUESTS
 from services.common.failures import Failure, classify, content_hash, describe
+from services.common.parked import Parked
 from services.common.routes import Deps
 from services.common.tickets import announce, save_and_announce, view
 from services.domain import errors
@@ -28,7 +29,7 @@ from services.domain.model import Actor, AfterSalesType, OrderState, Role
 from services.domain.order import Applied, Order, OrderLine
 from services.domain.ticket import Ticket, TicketLine
 
-from .repository import IntakeUnitOfWork, Orders, Parked, new_ticket_no
+from .repository import IntakeUnitOfWork, Orders, new_ticket_no
 
 __all__ = ["Deps", "ORDER_FACTS", "apply_order_event", "request_after_sales", "withdraw",
            "submit_return_shipment", "confirm_exchange_received", "request_rejected"]

@@ -5,7 +5,6 @@ The scheduler's unit of work hands them out (``uow.deadlines``, ``uow.unpaid``, 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.parked import Parked
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import OrderRow, ParkedOrderEvent, TicketRow
 from services.common.tickets import Tickets, TicketStore, to_domain
@@ -27,18 +27,6 @@ class UnpaidOrder:
     order_id: str
     shop_id: str
     placed_at: datetime
-
-
-@dataclass(frozen=True)
-class ParkedItem:
-    """An order fact or buyer request intake parked, waiting for what it follows."""
-
-    id: int
-    order_id: str
-    event_id: uuid.UUID
-    type: str
-    value: bytes
-    reason: str
 
 
 class Deadlines(Protocol):
@@ -61,7 +49,7 @@ class ParkedEvents(Protocol):
                              requests_before: datetime) -> list[DueItem]: ...
 
     async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
-                                   requests_before: datetime) -> ParkedItem | None: ...
+                                   requests_before: datetime) -> Parked | None: ...
 
     async def drop_parked(self, parked_id: int) -> None: ...
 
@@ -132,12 +120,12 @@ class SchedulerRepository:
             .order_by(ParkedOrderEvent.parked_at).limit(limit))).all())
 
     async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
-                                   requests_before: datetime) -> ParkedItem | None:
+                                   requests_before: datetime) -> Parked | None:
         row = (await self.session.execute(
             select(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id,
                                            self._expired(facts_before, requests_before))
             .with_for_update(skip_locked=True))).scalar_one_or_none()
-        return ParkedItem(row.id, row.order_id, row.event_id, row.type, row.value, row.reason) if row else None
+        return Parked.of(row) if row else None
 
     @staticmethod
     def _expired(facts_before: datetime, requests_before: datetime) -> ColumnElement[bool]:

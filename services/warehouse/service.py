@@ -58,15 +58,15 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Ware
         return
     if await uow.shipments.open_for(view.ticket_id) is not None:
         return
-    lines = _sku_lines(view)
     shipment = Shipment.requested(
         ticket_id=view.ticket_id, ticket_no=view.ticket_no, order_id=view.order_id,
-        kind=_SHIPMENT_FOR[event.to_status], lines=sku_totals([(ln.sku, ln.quantity) for ln in lines]),
+        kind=_SHIPMENT_FOR[event.to_status], lines=sku_totals([(ln.sku, ln.quantity) for ln in view.lines]),
         at=deps.clock())
     await uow.shipments.add(shipment)
     uow.publish(w.ShipAfterSales(shipment_id=shipment.shipment_id, ticket_id=view.ticket_id,
                                  order_id=view.order_id, shipment_type=w.ShipmentType(shipment.kind.value),
-                                 lines=lines), key=view.order_id, cause=envelope)
+                                 lines=[w.SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in shipment.lines]),
+                key=view.order_id, cause=envelope)
 
 
 async def on_goods_received(envelope: Envelope[w.GoodsReceived], uow: WarehouseUnitOfWork, deps: Deps) -> None:

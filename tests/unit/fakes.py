@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts import Envelope
+from services.common.parked import Parked
 from services.common.quarantine import DueItem, Quarantine
 from services.dead_letters.repository import DeadLetterUnitOfWork
 from services.domain.erp_order import ErpOrder, ErpOrderStatus
@@ -30,9 +31,9 @@ from services.domain.shipment import Shipment, ShipmentStatus
 from services.domain.ticket import Ticket, Transition
 from services.erp_sync.repository import ErpUnitOfWork
 from services.finance.repository import FinanceUnitOfWork
-from services.intake.repository import IntakeUnitOfWork, Parked
+from services.intake.repository import IntakeUnitOfWork
 from services.review.repository import ReviewUnitOfWork
-from services.scheduler.repository import ParkedItem, SchedulerUnitOfWork, UnpaidOrder
+from services.scheduler.repository import SchedulerUnitOfWork, UnpaidOrder
 from services.warehouse.repository import Receipt, WarehouseUnitOfWork
 
 
@@ -311,7 +312,7 @@ class FakeOrderLines:
 
     async def lines(self, order_id: str) -> list[dict[str, Any]]:
         order = self.state.orders.get(order_id)
-        return [vars(ln) | {"line_no": ln.line_no} for ln in order.lines] if order else []
+        return [vars(ln) for ln in order.lines] if order else []
 
 
 class FakeReceipts:
@@ -419,11 +420,11 @@ class FakeScheduling:
                 if self._expired(i, p, facts_before, requests_before) and not _skipped(self.state, skip, i)]
 
     async def claim_expired_parked(self, parked_id: int, *, facts_before: datetime,
-                                   requests_before: datetime) -> ParkedItem | None:
+                                   requests_before: datetime) -> Parked | None:
         p = self.state.parked.get(parked_id)
         if p is None or not self._expired(parked_id, p, facts_before, requests_before):
             return None
-        return ParkedItem(p.id, p.order_id, p.event_id, p.type, p.value, p.reason)
+        return p
 
     async def drop_parked(self, parked_id: int) -> None:
         self.state.parked.pop(parked_id, None)
