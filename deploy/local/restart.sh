@@ -7,5 +7,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 service="${1:?usage: restart.sh kafka|postgres|redis [seconds down]}"
 bash "$HERE/down.sh" "$service"
 sleep "${2:-0}"
-bash "$HERE/up.sh" >/dev/null
+out="$(mktemp)"
+if ! bash "$HERE/up.sh" >"$out" 2>&1; then
+  cat "$out" >&2; rm -f "$out"   # say why the service did not come back
+  exit 1
+fi
+rm -f "$out"
 echo "[restart] $service is back"
