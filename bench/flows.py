@@ -41,7 +41,7 @@ async def raw_round_trip(settings: Settings, samples: int = 50) -> float:
     producer = make_producer(settings, "bench-rtt")
     await consumer.start()
     await producer.start()
-    while not consumer.assignment():
+    while not consumer.assignment():  # noqa: ASYNC110 - aiokafka signals no event for the first assignment
         await asyncio.sleep(0.05)
     for tp in consumer.assignment():
         await consumer.position(tp)

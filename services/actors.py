@@ -94,8 +94,9 @@ class World:
         seen = self._seen_tickets
         env = await self.watcher.wait_for(
             oid, lambda e: e.type == "TicketOpened" and e.payload.ticket.ticket_id not in seen, timeout)
-        seen.add(env.payload.ticket.ticket_id)
-        return env.payload.ticket
+        ticket: c.TicketView = env.payload.ticket
+        seen.add(ticket.ticket_id)
+        return ticket
 
     async def rejected(self, oid: str, timeout: float = 30.0) -> Envelope[Any]:
         """The next rejection for the order not yet returned by this call."""

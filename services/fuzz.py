@@ -175,7 +175,7 @@ def hostile_messages(count: int, rng: random.Random, victims: list[o.OrderPlaced
             value, event_id = _env(request, victim.order_id, "buyer-frontend")
             out.append(Hostile(kind, REQUESTS.name, value, victim.order_id.encode(), event_id))
         elif kind == "reused_id" and originals:
-            raw, original = originals.pop()
+            _raw, original = originals.pop()
             forged = original.model_copy(update={"payload": original.payload.model_copy(
                 update={"shipping_fee": Money.cny(99_999)})})
             out.append(Hostile(kind, ORDER_EVENTS.name, encode(forged), original.key.encode(), original.event_id))
@@ -246,7 +246,7 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
             originals: list[tuple[bytes, Any]] = []
             flow_tasks = [asyncio.create_task(_valid_flow(sender, recorder, projection, oid, _placed(oid), originals,
                                                           valid, timeout)) for oid in (_oid("G") for _ in range(flows))]
-            while len(originals) < min(flows, messages // 10):  # reused ids need originals
+            while len(originals) < min(flows, messages // 10):  # noqa: ASYNC110 - reused ids need originals
                 await asyncio.sleep(0.05)
             hostile = hostile_messages(messages, rng, list(victims), list(originals))
             for message in hostile:

@@ -53,7 +53,7 @@ class Recorder:
         await self._consumer.start()
         for tp in self._consumer.assignment():  # pin 'latest' now, before anything is published
             await self._consumer.position(tp)
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(self._consumer))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -63,11 +63,10 @@ class Recorder:
         if self._consumer:
             await self._consumer.stop()
 
-    async def _run(self) -> None:
-        assert self._consumer is not None
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             try:
-                batch = await self._consumer.getmany(timeout_ms=500, max_records=2000)
+                batch = await consumer.getmany(timeout_ms=500, max_records=2000)
             except KafkaError as exc:  # a broker restart: the consumer reconnects by itself
                 log.warning("recorder_waiting_for_broker", error=describe(exc))
                 await asyncio.sleep(1)

@@ -35,6 +35,7 @@ def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
+        # whichever docker is on PATH: the same one testcontainers would use
         return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False

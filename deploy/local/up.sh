@@ -2,6 +2,8 @@
 # Starts the local stack on loopback without Docker, idempotently:
 #   Kafka 3.9 (KRaft, jars from Maven Central), PostgreSQL and Redis (Debian packages).
 # Downloads and data live under .local/ (git-ignored); a second run reuses them.
+#   up.sh                     all three, then writes .local/env
+#   up.sh postgres|redis|kafka  only that one (the environment file is left as it is)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,7 +16,12 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 PG_DB="${PG_DB:-aftersales}"
 PG_USER="${PG_USER:-aftersales}"
 PG_PASSWORD="${PG_PASSWORD:-aftersales}"
+only="${1:-all}"
+case "$only" in all|kafka|postgres|redis) ;; *) echo "usage: up.sh [postgres|redis|kafka]" >&2; exit 2 ;; esac
+wanted() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 mkdir -p "$STATE/logs"
+# shellcheck source=pg-location.sh
+. "$HERE/pg-location.sh"
 
 log() { printf '[up] %s\n' "$*"; }
 fail() { printf '[up] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -39,12 +46,18 @@ start_postgres() {
     apt_install postgresql
     bindir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)"
   fi
-  local data="$STATE/pg"
+  pg_location
+  local data="$PG_DATA" pglog="$PG_LOG"
+  if [ "$PG_OUTSIDE" = 1 ]; then
+    log "the postgres user cannot enter $STATE (a folder above it is closed to other users),"
+    log "so PostgreSQL's data and log are in $(dirname "$data") (delete it with .local for a clean slate)"
+    mkdir -p "$(dirname "$data")"; chown postgres:postgres "$(dirname "$data")"
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initdb $data"
     mkdir -p "$data"; chown postgres:postgres "$data"; chmod 700 "$data"
     su postgres -s /bin/sh -c "'$bindir/initdb' -D '$data' -U postgres -A trust -E UTF8 --locale=C.UTF-8" \
-      >"$STATE/logs/initdb.log" 2>&1 || fail "initdb (see $STATE/logs/initdb.log)"
+      >"$STATE/logs/initdb.log" 2>&1 || fail "initdb as the postgres user, in $data (see $STATE/logs/initdb.log)"
     cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -55,13 +68,13 @@ synchronous_commit = on
 fsync = on
 CONF
   fi
-  touch "$STATE/logs/postgres.log"; chown postgres:postgres "$STATE/logs/postgres.log"
+  touch "$pglog"; chown postgres:postgres "$pglog"
   if su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' status" >/dev/null 2>&1; then
     log "postgres already running on 127.0.0.1:$PG_PORT"
   else
     port_open "$PG_PORT" && fail "port $PG_PORT is taken by another process; set PG_PORT"
-    su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' -l '$STATE/logs/postgres.log' -w -t 60 start" \
-      >/dev/null || fail "postgres did not start (see $STATE/logs/postgres.log)"
+    su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$data' -l '$pglog' -w -t 60 start" \
+      >/dev/null || fail "postgres did not start (see $pglog)"
     log "postgres started on 127.0.0.1:$PG_PORT"
   fi
   local psql=("$bindir/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
@@ -132,9 +145,10 @@ start_kafka() {
   fail "kafka not listening after 60 s (see $STATE/logs/kafka/server.log)"
 }
 
-start_postgres
-start_redis
-start_kafka
+wanted postgres && start_postgres
+wanted redis && start_redis
+wanted kafka && start_kafka
+[ "$only" = all ] || exit 0
 cat >"$STATE/env" <<ENV
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
 export DATABASE_URL=postgresql+asyncpg://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB

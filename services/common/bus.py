@@ -86,11 +86,11 @@ class Watcher:
             *self.topics, bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=f"watcher-{uuid.uuid4()}", auto_offset_reset="latest", enable_auto_commit=False)
         await self._consumer.start()
-        while not self._consumer.assignment():
+        while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka signals no event for the first assignment
             await asyncio.sleep(0.05)
         for tp in self._consumer.assignment():  # pin 'latest' now, before anything is published
             await self._consumer.position(tp)
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(self._consumer))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -99,9 +99,8 @@ class Watcher:
         if self._consumer:
             await self._consumer.stop()
 
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        async for record in self._consumer:
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        async for record in consumer:
             try:
                 envelope = decode(record.value)
             except InvalidMessage:

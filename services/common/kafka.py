@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -89,10 +90,8 @@ class Producer:
         old, self._producer = self._producer, None
         self.replaced += 1
         if old is not None:
-            try:
+            with contextlib.suppress(Exception):  # the old producer is broken; its stop may fail too
                 await old.stop()
-            except Exception:  # noqa: S110 - the old producer is broken; its stop may fail too
-                pass
         await self.start()
 
 

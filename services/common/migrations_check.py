@@ -27,7 +27,8 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
+    if head is None:
+        raise RuntimeError("the migrations folder holds no revision: the package was built without them")
     return head
 
 

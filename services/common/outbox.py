@@ -7,6 +7,7 @@ publishes that batch again on restart; consumers' inboxes drop the copies (same 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -56,10 +57,8 @@ class OutboxRelay:
                 await self.forget_processed(older_than=INBOX_RETENTION)
                 last_cleanup = datetime.now(UTC)
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
 
     async def relay_once(self) -> int:
         """Publishes one batch and marks it; returns how many rows it published."""

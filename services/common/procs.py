@@ -43,7 +43,7 @@ class WorkerProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in only or self.names:
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.procs[name] = subprocess.Popen(
+            self.procs[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and worker names
                 [sys.executable, "-m", "services.cli", "run", worker_of(name)], stdout=log,
                 stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
 

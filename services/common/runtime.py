@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -91,7 +92,7 @@ class Unprocessable(InvalidMessage):
         self.code = code
 
 
-class Stopping(Exception):  # noqa: N818 - a signal, not an error
+class Stopping(Exception):
     """The worker was told to stop while a message waited out an outage: leave it uncommitted."""
 
 
@@ -241,7 +242,7 @@ class Worker(Generic[U]):
                            batch=True, max_records=self.settings.batch_max_records, batch_timeout_ms=50,
                            title=self.name)
         async def on_messages(msg: KafkaMessage) -> None:
-            records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
+            records: tuple[ConsumerRecord, ...] = msg.raw_message
             if self._stopping.is_set() or self.offsets.closed:
                 raise Stopping("worker is stopping: batch left uncommitted")
             try:
@@ -647,8 +648,6 @@ def run_worker(worker: Worker[Any]) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
         await app.run()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # an interactive stop
         asyncio.run(main())
-    except KeyboardInterrupt:  # pragma: no cover - interactive stop
-        pass
 

@@ -26,7 +26,7 @@ from contracts import Contract, Envelope, encode, new_envelope, topic_of
 from .tables import InboxRow, OutboxRow, QuarantinedItem
 
 
-class EventIdReused(Exception):  # noqa: N818 - named for what the message did
+class EventIdReused(Exception):
     """An event id already applied arrived with different content: not a redelivery."""
 
     def __init__(self, event_ids: list[uuid.UUID]) -> None:

@@ -29,7 +29,7 @@ from services.common.tables import DeadLetterRow
 
 from .repository import DeadLetterRepository, DeadLetterUnitOfWork
 
-__all__ = ["Deps", "record", "summarize", "replay", "original_bytes", "read_from_source", "Replayed"]
+__all__ = ["Deps", "Replayed", "original_bytes", "read_from_source", "record", "replay", "summarize"]
 
 SUMMARY_KEY = "dead-letters"
 

@@ -104,7 +104,8 @@ def check_type_allowed(order: Order, ticket_type: AfterSalesType, policy: Policy
             f"A {ticket_type.value} request is not possible while the order is "
             f"{_STATE_WORDS[order.state]} (allowed: {allowed}).")
     if order.state == OrderState.COMPLETED:
-        assert order.completed_at is not None
+        if order.completed_at is None:
+            raise errors.LifecycleViolation(f"order {order.order_id} is completed without a completion time")
         if ticket_type == AfterSalesType.REPAIR:
             if now - order.completed_at > policy.repair_warranty:
                 raise errors.OutsideAfterSalesWindow(

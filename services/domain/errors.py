@@ -87,7 +87,7 @@ class TicketUnknown(DomainError):
     code = "TICKET_UNKNOWN"
 
 
-class LifecycleViolation(Exception):  # noqa: N818 - named for what happened
+class LifecycleViolation(Exception):
     """A use case asked an aggregate for a move its state forbids: a bug, not a buyer's or staff
     member's mistake, so it is not a ``DomainError`` (no rejection event; the runtime dead-letters
     the message that led here, with the reason)."""

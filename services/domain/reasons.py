@@ -26,12 +26,12 @@ class Reason:
 
 
 DEFAULT_REASONS: tuple[Reason, ...] = (
-    Reason("WRONG_SPEC_CHOSEN", "Wrong model or spec chosen (拍错/多拍)", _GOODS + (AfterSalesType.CANCEL,),
+    Reason("WRONG_SPEC_CHOSEN", "Wrong model or spec chosen (拍错/多拍)", (*_GOODS, AfterSalesType.CANCEL),
            position=1),
-    Reason("NO_LONGER_WANTED", "No longer wanted (不想要了)", _GOODS + (AfterSalesType.CANCEL,), position=2),
-    Reason("QUALITY_PROBLEM", "Quality problem (质量问题)", _GOODS + (AfterSalesType.REPAIR,), position=3),
+    Reason("NO_LONGER_WANTED", "No longer wanted (不想要了)", (*_GOODS, AfterSalesType.CANCEL), position=2),
+    Reason("QUALITY_PROBLEM", "Quality problem (质量问题)", (*_GOODS, AfterSalesType.REPAIR), position=3),
     Reason("NOT_AS_DESCRIBED", "Not as described (与描述不符)", _GOODS, position=4),
-    Reason("DAMAGED_IN_TRANSIT", "Damaged in transit (运输破损)", _GOODS + (AfterSalesType.REPAIR,), position=5),
+    Reason("DAMAGED_IN_TRANSIT", "Damaged in transit (运输破损)", (*_GOODS, AfterSalesType.REPAIR), position=5),
     Reason("WRONG_ITEM_SENT", "Wrong item sent (商家发错货)", _GOODS, position=6),
     Reason("MISSING_ITEM", "Missing item (少件/漏发)",
            (AfterSalesType.REFUND_ONLY, AfterSalesType.RETURN_AND_REFUND), position=7),

@@ -63,8 +63,14 @@ def settlement(paid_cents: int, platform_subsidy_cents: int, platform_fee_cents:
 class LedgerLine:
     """What one order line was paid, and how much of it is reserved (in flight) or refunded."""
 
-    __slots__ = ("paid_cents", "quantity", "reserved_cents", "reserved_units", "refunded_cents",
-                 "refunded_units")
+    __slots__ = (
+        "paid_cents",
+        "quantity",
+        "refunded_cents",
+        "refunded_units",
+        "reserved_cents",
+        "reserved_units",
+    )
 
     def __init__(self, paid_cents: int, quantity: int, reserved_cents: int = 0, reserved_units: int = 0,
                  refunded_cents: int = 0, refunded_units: int = 0) -> None:

@@ -25,7 +25,7 @@ from services.domain.shipment import sku_totals
 
 from .repository import ErpUnitOfWork
 
-__all__ = ["Deps", "on_ticket_changed", "on_ack", "resend_due", "resend"]
+__all__ = ["Deps", "on_ack", "on_ticket_changed", "resend", "resend_due"]
 
 ORDERS_FOR = {
     c.AfterSalesType.RETURN_AND_REFUND: (ErpOrderKind.RETURN_RECEIPT,),

@@ -34,8 +34,15 @@ from services.domain.ticket import Ticket
 
 from .repository import FinanceUnitOfWork
 
-__all__ = ["Deps", "on_ticket_changed", "on_refund_succeeded", "on_refund_failed",
-           "on_compensation_acknowledged", "resend_due_refunds", "start_refund"]
+__all__ = [
+    "Deps",
+    "on_compensation_acknowledged",
+    "on_refund_failed",
+    "on_refund_succeeded",
+    "on_ticket_changed",
+    "resend_due_refunds",
+    "start_refund",
+]
 
 
 def _amounts(ticket: Ticket) -> dict[int, tuple[int, int]]:

@@ -146,12 +146,12 @@ class ReasonRepository:
     async def set_visible(self, ticket_type: AfterSalesType, code: str, visible: bool) -> bool:
         result = await self.session.execute(update(ReasonRow).where(
             ReasonRow.type == ticket_type.value, ReasonRow.code == code).values(visible=visible))
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def delete(self, ticket_type: AfterSalesType, code: str) -> bool:
         result = await self.session.execute(delete(ReasonRow).where(
             ReasonRow.type == ticket_type.value, ReasonRow.code == code))
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def reorder(self, ticket_type: AfterSalesType, codes: list[str]) -> None:
         for position, code in enumerate(codes, start=1):

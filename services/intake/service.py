@@ -31,8 +31,16 @@ from services.domain.ticket import Ticket, TicketLine
 
 from .repository import IntakeUnitOfWork, Orders, new_ticket_no
 
-__all__ = ["Deps", "ORDER_FACTS", "apply_order_event", "request_after_sales", "withdraw",
-           "submit_return_shipment", "confirm_exchange_received", "request_rejected"]
+__all__ = [
+    "ORDER_FACTS",
+    "Deps",
+    "apply_order_event",
+    "confirm_exchange_received",
+    "request_after_sales",
+    "request_rejected",
+    "submit_return_shipment",
+    "withdraw",
+]
 
 OrderFact = o.OrderPlaced | o.OrderPaid | o.OrderShipped | o.OrderCompleted | o.OrderClosed
 

@@ -23,9 +23,20 @@ from services.domain.ticket import Ticket
 
 from .repository import ReviewUnitOfWork, ticket_of
 
-__all__ = ["Deps", "on_ticket_opened", "on_intercept_result", "approve", "reject", "adjust_refund_amount",
-           "set_refund_flags", "resolve_intervention", "approve_large_refund", "approve_refund",
-           "send_back_refund", "retry_refund"]
+__all__ = [
+    "Deps",
+    "adjust_refund_amount",
+    "approve",
+    "approve_large_refund",
+    "approve_refund",
+    "on_intercept_result",
+    "on_ticket_opened",
+    "reject",
+    "resolve_intervention",
+    "retry_refund",
+    "send_back_refund",
+    "set_refund_flags",
+]
 
 
 async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: ReviewUnitOfWork, deps: Deps) -> None:

@@ -14,8 +14,14 @@ from services.domain.shipment import Shipment, ShipmentKind, sku_totals
 
 from .repository import Receipt, WarehouseUnitOfWork
 
-__all__ = ["Deps", "on_ticket_opened", "on_ticket_changed", "on_goods_received", "on_dispatched",
-           "on_intercept_result"]
+__all__ = [
+    "Deps",
+    "on_dispatched",
+    "on_goods_received",
+    "on_intercept_result",
+    "on_ticket_changed",
+    "on_ticket_opened",
+]
 
 RECEIPT_TYPE = {
     c.AfterSalesType.RETURN_AND_REFUND: w.ReceiptType.RETURN_RECEIPT,

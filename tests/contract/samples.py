@@ -35,7 +35,7 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return sample(annotation)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return list(annotation)[0]
+        return next(iter(annotation))
     if annotation is bool:
         return True
     if annotation is int:

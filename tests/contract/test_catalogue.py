@@ -14,7 +14,8 @@ def test_every_message_is_on_exactly_one_topic():
 
 def test_topic_names_are_unique_and_dotted():
     names = [t.name for t in CATALOGUE]
-    assert len(names) == len(set(names)) and all("." in n for n in names)
+    assert len(names) == len(set(names))
+    assert all("." in n for n in names)
 
 
 def test_domain_and_contract_names_agree():

@@ -27,5 +27,6 @@ def test_workers_get_the_same_env_vars_as_the_local_stack():
     for name in WORKERS:
         env = services[name]["environment"]
         for var in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL"):
-            assert var in env and f"export {var}=" in local_env
+            assert var in env
+            assert f"export {var}=" in local_env
         assert services[name]["command"] == ["run", name]

@@ -19,7 +19,9 @@ async def test_a_small_chaos_run_violates_no_invariant(stack: Settings, capsys: 
     report = capsys.readouterr().out
     print(report)
     assert violations == 0, report
-    assert "SIGKILLs" in report and "kafka (" in report and "postgres (" in report
+    assert "SIGKILLs" in report
+    assert "kafka (" in report
+    assert "postgres (" in report
 
 
 async def test_a_small_fuzz_run_leaves_no_hostile_message_silent(stack: Settings,
@@ -28,4 +30,5 @@ async def test_a_small_fuzz_run_leaves_no_hostile_message_silent(stack: Settings
     report = capsys.readouterr().out
     print(report)
     assert violations == 0, report
-    assert "hostile messages" in report and "200" in report
+    assert "hostile messages" in report
+    assert "200" in report

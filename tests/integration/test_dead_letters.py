@@ -76,8 +76,10 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_once_its_cause_is_fixe
         letter_id = str(letter.event_id)
         listed = await asyncio.to_thread(cli_run, "dlq", "list", "--topic", topic, "--reason", "UNKNOWN_ORDER")
         shown = await asyncio.to_thread(cli_run, "dlq", "show", letter_id)
-        assert letter_id in listed and "1 dead letter(s)" in listed
-        assert str(message.event_id) in shown and "UNKNOWN_ORDER" in shown
+        assert letter_id in listed
+        assert "1 dead letter(s)" in listed
+        assert str(message.event_id) in shown
+        assert "UNKNOWN_ORDER" in shown
 
         known.add(key)  # the cause is fixed
         first = await asyncio.to_thread(cli_run, "dlq", "replay", letter_id)
@@ -87,7 +89,9 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_once_its_cause_is_fixe
         await eventually(lambda: _duplicates(worker, 1))  # the forced copy was consumed
     finally:
         await app.stop()
-    assert "1 of 1 replayed" in first and "already replayed" in second and "1 of 1 replayed" in forced
+    assert "1 of 1 replayed" in first
+    assert "already replayed" in second
+    assert "1 of 1 replayed" in forced
     assert applied == [key]  # the forced copy found the event in the inbox
 
 
@@ -118,7 +122,8 @@ async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(sta
         sent.append((target, key, value))
 
     outcome = await dead_letters.replay(sessions, stack, send, letter.event_id)
-    assert outcome.outcome == "replayed" and sent == [(topic, b"O-cut", poison)]
+    assert outcome.outcome == "replayed"
+    assert sent == [(topic, b"O-cut", poison)]
 
 
 async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
@@ -143,7 +148,8 @@ async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
         pending = (await session.execute(select(DeadLetterRow.dead_letter_id).where(
             DeadLetterRow.source_topic == topic, DeadLetterRow.summarized.is_(False)))).all()
     counts = {(c.reason_code, c.count) for v in values for c in decode(v).payload.counts if c.source_topic == topic}
-    assert counts == {("MALFORMED_JSON", 2), ("UNKNOWN_TYPE", 1)} and pending == []
+    assert counts == {("MALFORMED_JSON", 2), ("UNKNOWN_TYPE", 1)}
+    assert pending == []
 
 
 async def test_replaying_sends_the_original_key_and_bytes(stack, sessions):

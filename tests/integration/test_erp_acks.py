@@ -48,7 +48,8 @@ async def test_duplicate_and_late_failure_acks_leave_an_acknowledged_order_alone
     first = await status(sessions, row_id)
     await ack(sessions, stack, row_id)  # duplicate
     await ack(sessions, stack, row_id, accepted=False, error="late failure")  # out of order
-    assert await status(sessions, row_id) == first and first[0] == "ACKNOWLEDGED"
+    assert await status(sessions, row_id) == first
+    assert first[0] == "ACKNOWLEDGED"
 
 
 async def test_a_refusal_schedules_a_retry_and_a_later_success_wins(stack, sessions):
@@ -56,7 +57,9 @@ async def test_a_refusal_schedules_a_retry_and_a_later_success_wins(stack, sessi
     await ack(sessions, stack, row_id, accepted=False, error="ERP busy")
     async with sessions() as session:
         row = await session.get(ErpOrderRow, row_id)
-        assert row.status == "SENT" and row.last_error == "ERP busy" and row.next_attempt_at is not None
+        assert row.status == "SENT"
+        assert row.last_error == "ERP busy"
+        assert row.next_attempt_at is not None
     await ack(sessions, stack, row_id)
     assert (await status(sessions, row_id))[0] == "ACKNOWLEDGED"
 

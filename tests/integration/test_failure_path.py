@@ -113,7 +113,8 @@ async def test_an_oversize_poison_message_is_cut_in_its_dead_letter_and_the_work
         await eventually(lambda: _has(calls, good))
     finally:
         await app.stop()
-    assert letter.payload.original_truncated and letter.payload.original_size == len(poison)
+    assert letter.payload.original_truncated
+    assert letter.payload.original_size == len(poison)
     assert letter.payload.original_sha256 == hashlib.sha256(poison).hexdigest()
     assert len(encode(letter)) < 1_000_000
 
@@ -196,7 +197,8 @@ async def test_a_database_outage_pauses_the_worker_and_dead_letters_nothing(stac
         await eventually(lambda: _count(sessions, name, len(keys)), timeout=30)
     finally:
         await app.stop()
-    assert outage and calls[-3:] == keys[1:]
+    assert outage
+    assert calls[-3:] == keys[1:]
     assert await letters_from(stack, topic, 1, timeout=2) == []
 
 
@@ -225,7 +227,8 @@ async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_
         [letter] = await letters_from(stack, topic, 1)
     finally:
         await app.stop()
-    assert letter.payload.reason_code == "DATA_ERROR" and letter.payload.attempts == 1
+    assert letter.payload.reason_code == "DATA_ERROR"
+    assert letter.payload.attempts == 1
     assert "sqlstate=22021" in letter.payload.reason
     out = capsys.readouterr()
     assert "13800001111" not in letter.payload.reason + out.out + out.err
@@ -249,8 +252,10 @@ async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(st
                                   lambda e: e.key == key and e.payload.kind == "EVENT_ID_REUSED", 1)
     finally:
         await app.stop()
-    assert letter.payload.reason_code == "EVENT_ID_REUSED" and letter.payload.offset == 2
-    assert calls == [key] and raised
+    assert letter.payload.reason_code == "EVENT_ID_REUSED"
+    assert letter.payload.offset == 2
+    assert calls == [key]
+    assert raised
 
 
 async def test_foreign_types_and_producers_on_a_catalogued_topic_are_dead_lettered(stack, sessions):
@@ -303,7 +308,8 @@ async def test_an_intercept_result_before_the_warehouse_saw_the_ticket_is_record
         await uow.commit()
     async with sessions() as session:
         row = await session.get(InterceptRow, ticket.ticket_id)
-    assert row is not None and row.outcome == "INTERCEPTED"
+    assert row is not None
+    assert row.outcome == "INTERCEPTED"
 
 
 async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, sessions):
@@ -413,8 +419,10 @@ async def test_a_faulty_parked_request_is_dead_lettered_without_losing_its_order
             published += [e.type for e in uow.published]
     async with sessions() as session:
         order = await session.get(OrderRow, oid)
-    assert order is not None and order.state == "SHIPPED"
-    assert published.count("DeadLetter") == 1 and "TicketOpened" not in published
+    assert order is not None
+    assert order.state == "SHIPPED"
+    assert published.count("DeadLetter") == 1
+    assert "TicketOpened" not in published
 
 
 async def test_a_refund_request_stuck_in_the_outbox_is_not_counted_as_an_attempt(stack, sessions):
@@ -437,7 +445,9 @@ async def test_a_refund_request_stuck_in_the_outbox_is_not_counted_as_an_attempt
     await run_due(partial(SqlFinanceUnitOfWork, sessions, name), job)
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
-    assert refund.status == "PENDING" and refund.attempts == 1 and refund.next_attempt_at > datetime.now(UTC)
+    assert refund.status == "PENDING"
+    assert refund.attempts == 1
+    assert refund.next_attempt_at > datetime.now(UTC)
 
     async with sessions() as session, session.begin():  # the request reached Kafka, unanswered
         await session.execute(update(OutboxRow).where(OutboxRow.producer == name)
@@ -473,7 +483,8 @@ async def test_two_replicas_of_a_periodic_job_handle_a_due_item_once(stack, sess
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
         sends = (await session.execute(select(OutboxRow.id).where(
             OutboxRow.producer == name, OutboxRow.type == "ExecuteRefund"))).all()
-    assert refund.attempts == 2 and len(sends) == 2  # the first request and one resend, not two
+    assert refund.attempts == 2
+    assert len(sends) == 2
 
 
 async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack, sessions):
@@ -512,4 +523,6 @@ async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack,
         await worker.handle_batch((record_on(topic, encode(first), key.encode(), 0),
                                    record_on(topic, encode(forged), key.encode(), 1)), {topic: sub})
     [letter] = await letters_from(stack, topic, 1)
-    assert letter.payload.reason_code == "EVENT_ID_REUSED" and letter.payload.offset == 1 and calls == [key]
+    assert letter.payload.reason_code == "EVENT_ID_REUSED"
+    assert letter.payload.offset == 1
+    assert calls == [key]

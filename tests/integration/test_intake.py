@@ -82,7 +82,8 @@ async def test_out_of_order_events_are_parked_then_applied_and_duplicates_ignore
     await apply(sessions, env(placed(oid), oid))
     async with sessions() as session:
         order = await OrderRepository(session).get(oid, lock=False)
-        assert order is not None and order.state.value == "PENDING_PAYMENT"  # shipped/completed parked
+        assert order is not None
+        assert order.state.value == "PENDING_PAYMENT"
     await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW - timedelta(minutes=50)), oid))
     await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))  # duplicate fact
     await apply(sessions, env(placed(oid), oid))  # duplicate OrderPlaced
@@ -90,7 +91,8 @@ async def test_out_of_order_events_are_parked_then_applied_and_duplicates_ignore
         order = await OrderRepository(session).get(oid, lock=False)
         parked = (await session.execute(select(func.count()).select_from(ParkedOrderEvent)
                                         .where(ParkedOrderEvent.order_id == oid))).scalar_one()
-    assert order.state.value == "COMPLETED" and parked == 0
+    assert order.state.value == "COMPLETED"
+    assert parked == 0
     assert order.paid_at == NOW - timedelta(minutes=50)
 
 
@@ -102,7 +104,8 @@ async def test_an_event_that_never_becomes_valid_goes_to_the_dlq_after_the_wait(
         row = (await session.execute(select(OutboxRow).where(OutboxRow.producer == "scheduler-test",
                                                               OutboxRow.key == oid))).scalar_one()
     letter = json.loads(row.value)
-    assert row.topic == DLQ.name and "order not known yet" in letter["payload"]["reason"]
+    assert row.topic == DLQ.name
+    assert "order not known yet" in letter["payload"]["reason"]
 
 
 async def request(sessions: Any, deps: Any, oid: str, qty: int, request_id: uuid.UUID | None = None) -> Any:
@@ -126,7 +129,8 @@ async def test_concurrent_requests_for_the_same_units_open_exactly_one_ticket(se
     await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
     results = await asyncio.gather(*(request(sessions, deps, oid, 2) for _ in range(4)), return_exceptions=True)
     refused = [r for r in results if isinstance(r, errors.UnitsAlreadyInActiveTicket)]
-    assert len(refused) == 3 and results.count(None) == 1
+    assert len(refused) == 3
+    assert results.count(None) == 1
     assert len(await tickets_of(sessions, oid)) == 1
 
 
@@ -250,7 +254,8 @@ async def test_a_request_that_arrives_before_its_order_waits_and_is_then_applied
     assert await tickets_of(sessions, oid) == []  # still unpaid: a refund may become possible
     await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
     tickets = await tickets_of(sessions, oid)
-    assert len(tickets) == 1 and tickets[0].type == "REFUND_ONLY"
+    assert len(tickets) == 1
+    assert tickets[0].type == "REFUND_ONLY"
     async with sessions() as session:
         parked = (await session.execute(select(func.count()).select_from(ParkedOrderEvent)
                                         .where(ParkedOrderEvent.order_id == oid))).scalar_one()
@@ -267,7 +272,8 @@ async def test_a_waiting_request_that_turns_out_invalid_is_refused_without_undoi
         rejected = (await session.execute(select(OutboxRow.value).where(
             OutboxRow.type == "RequestRejected", OutboxRow.key == oid))).scalars().all()
     assert order.state.value == "PAID"
-    assert len(rejected) == 1 and b"INVALID_QUANTITY" in rejected[0]
+    assert len(rejected) == 1
+    assert b"INVALID_QUANTITY" in rejected[0]
 
 
 async def test_a_request_waiting_in_vain_is_refused_after_the_wait(stack, sessions, deps):
@@ -277,4 +283,5 @@ async def test_a_request_waiting_in_vain_is_refused_after_the_wait(stack, sessio
     async with sessions() as session:
         row = (await session.execute(select(OutboxRow).where(OutboxRow.type == "RequestRejected",
                                                               OutboxRow.key == oid))).scalar_one()
-    assert json.loads(row.value)["payload"]["code"] == "ORDER_UNKNOWN" and row.topic == REJECTIONS.name
+    assert json.loads(row.value)["payload"]["code"] == "ORDER_UNKNOWN"
+    assert row.topic == REJECTIONS.name

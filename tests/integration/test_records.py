@@ -49,5 +49,6 @@ async def test_a_failed_erp_order_can_be_resent_by_hand(stack, sessions):
     async with sessions() as session:
         row = await session.get(ErpOrderRow, row_id)
         sent = (await session.execute(select(OutboxRow).where(OutboxRow.producer == producer))).scalars().all()
-    assert row.status == "SENT" and row.attempts == 1
+    assert row.status == "SENT"
+    assert row.attempts == 1
     assert [o.type for o in sent] == ["ErpOrderRequested"]

@@ -101,7 +101,7 @@ async def test_finance_approve_versus_send_back_has_one_winner(stack, sessions):
     assert final == ("REFUNDING" if results[0] is None else "PENDING_REVIEW")
 
 
-@pytest.mark.parametrize("message,role,fields,error", [
+@pytest.mark.parametrize(("message", "role", "fields", "error"), [
     (d.ApproveTicket, "buyer", {}, errors.NotPermitted),
     (d.ApproveRefund, "finance", {}, errors.IllegalTransition),
     (d.AdjustRefundAmount, "ops", {"lines": [d.LineAmount(line_no=1, refund_cents=999_999)], "reason": "x"},
@@ -115,7 +115,9 @@ async def test_bad_commands_are_refused_and_change_nothing(stack, sessions, mess
     with pytest.raises(error):
         await decide(sessions, stack, message, t, role, "someone", **fields)
     after = await reload(sessions, t.ticket_id)
-    assert after.version == t.version and after.status == t.status and after.lines == t.lines
+    assert after.version == t.version
+    assert after.status == t.status
+    assert after.lines == t.lines
 
 
 async def test_refused_commands_reach_the_rejection_topic(stack, sessions):
@@ -158,7 +160,8 @@ async def test_duplicate_refund_starts_create_one_refund(stack, sessions):
         refunds = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == t.ticket_id))).scalars().all()
         commands = (await session.execute(select(func.count()).select_from(OutboxRow).where(
             OutboxRow.type == "ExecuteRefund", OutboxRow.key == t.order_id))).scalar_one()
-    assert len(refunds) == 1 and commands == 1
+    assert len(refunds) == 1
+    assert commands == 1
 
 
 async def test_two_refunds_racing_for_the_last_units_of_a_line_cannot_both_pass(stack, sessions):
@@ -206,5 +209,6 @@ async def test_two_refunding_events_in_one_batch_start_one_refund(stack, session
         starts = [e for e in uow.published if e.type == "ExecuteRefund"]
     async with sessions() as session:
         refunds = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == t.ticket_id))).scalars().all()
-    assert len(refunds) == 1 and len(starts) == 1
+    assert len(refunds) == 1
+    assert len(starts) == 1
     assert (await reload(sessions, t.ticket_id)).status.value == "REFUNDING"

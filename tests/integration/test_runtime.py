@@ -139,7 +139,8 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_k
         assert all(e.payload.source_topic == topic and e.payload.consumer_group == f"aftersales.{name}"
                    for e in letters)
         assert letters[0].payload.original_value == "{definitely not json"
-        assert letters[0].payload.offset == 0 and letters[1].payload.offset == 1
+        assert letters[0].payload.offset == 0
+        assert letters[1].payload.offset == 1
         await eventually(lambda: _done(calls, 1))
     finally:
         await app.stop()
@@ -186,7 +187,8 @@ async def test_a_deterministic_error_is_dead_lettered_at_once_without_its_text(s
             await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
         letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1)
         assert letters[0].payload.reason_code == "HANDLER_ERROR"
-        assert letters[0].payload.attempts == 1 and attempts == [key]
+        assert letters[0].payload.attempts == 1
+        assert attempts == [key]
         assert "13800001111" not in letters[0].payload.reason
     finally:
         await app.stop()
@@ -212,7 +214,8 @@ async def test_a_domain_refusal_writes_nothing_but_the_rejection(stack, sessions
         await eventually(lambda: _count(sessions, name, 1))
         async with sessions() as session:
             values = (await session.execute(select(OutboxRow.value).where(OutboxRow.producer == name))).scalars().all()
-        assert len(values) == 1 and b"rejected ILLEGAL_TRANSITION" in values[0]
+        assert len(values) == 1
+        assert b"rejected ILLEGAL_TRANSITION" in values[0]
     finally:
         await app.stop()
 
@@ -297,7 +300,8 @@ async def test_two_relays_never_publish_the_same_rows_concurrently(stack, sessio
         for p in producers:
             await p.stop()
     seen = await read_topic(stack, topic, lambda e: True, 40, settle=1.0)
-    assert len(seen) == 40 and len({e.event_id for e in seen}) == 40
+    assert len(seen) == 40
+    assert len({e.event_id for e in seen}) == 40
 
 
 async def test_old_inbox_entries_are_forgotten_after_the_retention(stack, sessions):

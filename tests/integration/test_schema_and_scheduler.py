@@ -27,7 +27,7 @@ async def test_a_worker_refuses_a_database_without_the_current_schema(stack):
         await conn.execute(text(f'CREATE SCHEMA "{name}"'))
     elsewhere = create_async_engine(stack.database_url, connect_args={"server_settings": {"search_path": name}})
     try:
-        with pytest.raises(SchemaNotCurrent, match="at nothing.*aftersales db upgrade"):
+        with pytest.raises(SchemaNotCurrent, match=r"at nothing.*aftersales db upgrade"):
             await require_current_schema(elsewhere)
         async with elsewhere.begin() as conn:
             await conn.execute(text("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL)"))

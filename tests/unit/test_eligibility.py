@@ -45,7 +45,7 @@ def check(o, req, claims=(), policy=DEFAULT_POLICY, now=NOW, reason=None):
     return assess(o, req, claims, reason or REASONS.get(req.reason_code), policy, now)
 
 
-@pytest.mark.parametrize("state,type_", [(s, t) for s in O for t in A])
+@pytest.mark.parametrize(("state", "type_"), [(s, t) for s in O for t in A])
 def test_allowed_types_table(state, type_):
     o = order(state)
     if type_ in ALLOWED[state]:
@@ -88,7 +88,8 @@ def test_repair_is_bound_to_the_warranty_not_the_after_sales_window():
 
 def test_refund_cap_is_the_units_share_of_the_paid_amount():
     planned = check(order(O.SHIPPED), request(A.RETURN_AND_REFUND, lines=((1, 2),)))
-    assert planned[0].cap_cents == 6666 and planned[0].positions == (0, 1)
+    assert planned[0].cap_cents == 6666
+    assert planned[0].positions == (0, 1)
 
 
 def test_units_in_an_active_ticket_cannot_be_requested_again():
@@ -113,7 +114,7 @@ def test_exchanged_units_get_no_second_after_sales_unless_the_shop_allows_it():
     assert check(order(O.COMPLETED), req, claims, policy=allowing)
 
 
-@pytest.mark.parametrize("status,kind", [
+@pytest.mark.parametrize(("status", "kind"), [
     (TicketStatus.PENDING_REVIEW, ClaimKind.ACTIVE), (TicketStatus.REFUNDING, ClaimKind.ACTIVE),
     (TicketStatus.CLOSED, None), (TicketStatus.COMPLETED, ClaimKind.REFUNDED)])
 def test_closed_tickets_free_their_units(status, kind):
@@ -150,7 +151,7 @@ def test_only_the_buyer_of_the_order_may_ask():
         check(order(O.PAID), request(A.REFUND_ONLY, buyer="someone-else"))
 
 
-@pytest.mark.parametrize("state,type_,expected", [
+@pytest.mark.parametrize(("state", "type_", "expected"), [
     (O.PENDING_PAYMENT, A.REFUND_ONLY, True), (O.PAID, A.RETURN_AND_REFUND, True), (O.SHIPPED, A.REPAIR, True),
     (O.PAID, A.REFUND_ONLY, False), (O.COMPLETED, A.CANCEL, False), (O.CLOSED, A.REFUND_ONLY, False),
     (O.SHIPPED, A.CANCEL, False)])

@@ -51,4 +51,5 @@ def test_descriptions_carry_the_class_and_sqlstate_never_the_text() -> None:
         raise exc
     except DataError as raised:
         where = safe_traceback(raised)
-    assert "13800001111" not in where and "test_failures.py" in where
+    assert "13800001111" not in where
+    assert "test_failures.py" in where

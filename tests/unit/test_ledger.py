@@ -17,7 +17,8 @@ def test_a_refund_that_would_exceed_the_paid_amount_is_refused_and_changes_nothi
     led.reserve({1: (6_667, 2)})
     with pytest.raises(RefundExceedsPaid):
         led.reserve({1: (3_334, 1), 2: (4_500, 1)})
-    assert led.lines[1].reserved_cents == 6_667 and led.lines[2].reserved_cents == 0
+    assert led.lines[1].reserved_cents == 6_667
+    assert led.lines[2].reserved_cents == 0
 
 
 def test_shipping_is_refunded_at_most_once():

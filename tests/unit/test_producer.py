@@ -45,7 +45,8 @@ async def test_a_producer_out_of_sequence_is_replaced_and_the_retry_goes_through
     await producer.start()
     with pytest.raises(OutOfOrderSequenceNumber):  # the caller's retry loop sees an infrastructure error
         await producer.send_and_wait("topic", b"v")
-    assert producer.replaced == 1 and producers[0].stopped
+    assert producer.replaced == 1
+    assert producers[0].stopped
     assert await producer.send_and_wait("topic", b"v") == "meta"
     assert producers[1].sent == [("topic", b"v")]
 

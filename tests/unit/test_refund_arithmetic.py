@@ -53,7 +53,8 @@ def test_any_sequence_of_partial_tickets_refunds_exactly_the_paid_amount(paid, q
     while len(taken) < qty:
         want = data.draw(st.integers(1, qty - len(taken)))
         positions = pick_free_positions(qty, taken, want)
-        assert len(positions) == want and not taken & set(positions)
+        assert len(positions) == want
+        assert not taken & set(positions)
         taken |= set(positions)
         total += cap_for_positions(paid, qty, positions)
         assert total <= paid

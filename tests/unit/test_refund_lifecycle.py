@@ -30,21 +30,26 @@ def new_refund(cents: int = 5_000, shipping: int = 0) -> Refund:
 
 def test_a_refund_is_asked_for_counts_attempts_and_waits_with_backoff() -> None:
     refund = new_refund(shipping=800)
-    assert refund.status == RefundStatus.PENDING and refund.amount_cents == 5_800
+    assert refund.status == RefundStatus.PENDING
+    assert refund.amount_cents == 5_800
     refund.sent(T0, backoff)
     refund.sent(T0, backoff)
-    assert refund.attempts == 2 and refund.next_attempt_at == T0 + timedelta(minutes=2)
-    assert not refund.is_due(T0) and refund.is_due(T0 + timedelta(minutes=2))
+    assert refund.attempts == 2
+    assert refund.next_attempt_at == T0 + timedelta(minutes=2)
+    assert not refund.is_due(T0)
+    assert refund.is_due(T0 + timedelta(minutes=2))
 
 
 def test_a_retryable_refusal_waits_for_the_next_attempt_and_a_final_one_asks_to_give_up() -> None:
     refund = new_refund()
     refund.sent(T0, backoff)
     assert not refund.refused("BUSY: later", retryable=True, max_attempts=3, now=T0, backoff=backoff)
-    assert refund.status == RefundStatus.PENDING and refund.last_error == "BUSY: later"
+    assert refund.status == RefundStatus.PENDING
+    assert refund.last_error == "BUSY: later"
     assert refund.refused("DECLINED: no", retryable=False, max_attempts=3, now=T0, backoff=backoff)
     refund.give_up()
-    assert refund.status == RefundStatus.FAILED and refund.last_error == "DECLINED: no"
+    assert refund.status == RefundStatus.FAILED
+    assert refund.last_error == "DECLINED: no"
 
 
 def test_a_retryable_refusal_on_the_last_attempt_asks_to_give_up() -> None:
@@ -57,7 +62,8 @@ def test_a_success_is_recorded_once_and_says_whether_it_came_late() -> None:
     on_time, late = new_refund(), new_refund()
     assert on_time.succeed("PAY-1", T0) is False
     late.give_up()
-    assert late.succeed("PAY-2", T0) is True and late.status == RefundStatus.SUCCEEDED
+    assert late.succeed("PAY-2", T0) is True
+    assert late.status == RefundStatus.SUCCEEDED
     with pytest.raises(LifecycleViolation):
         on_time.succeed("PAY-1", T0)
 
@@ -143,7 +149,8 @@ class RefundAgainstTheLedger(RuleBasedStateMachine):
     @invariant()
     def money_moves_at_most_once(self) -> None:
         line = self.ledger.lines[1]
-        assert self.confirmed <= 1 and line.refunded_cents == 5_000 * self.confirmed
+        assert self.confirmed <= 1
+        assert line.refunded_cents == 5_000 * self.confirmed
         assert line.reserved_cents == (0 if self.refund.status == RefundStatus.FAILED else 5_000)
         assert line.reserved_cents <= line.paid_cents
 
@@ -164,12 +171,15 @@ def new_erp_order() -> ErpOrder:
 
 def test_an_erp_order_is_resent_until_acknowledged_and_a_late_ack_changes_nothing() -> None:
     order = new_erp_order()
-    assert order.status == ErpOrderStatus.SENT and order.attempts == 1
+    assert order.status == ErpOrderStatus.SENT
+    assert order.attempts == 1
     order.resent(T0, backoff)
     assert order.acknowledge("ERP-1", T0) is True
-    assert order.acknowledge("ERP-2", T0) is False and order.erp_ref == "ERP-1"
+    assert order.acknowledge("ERP-2", T0) is False
+    assert order.erp_ref == "ERP-1"
     order.refused("too late", T0, backoff)
-    assert order.status == ErpOrderStatus.ACKNOWLEDGED and order.last_error == ""
+    assert order.status == ErpOrderStatus.ACKNOWLEDGED
+    assert order.last_error == ""
     with pytest.raises(LifecycleViolation):
         order.resent(T0, backoff)
 
@@ -177,7 +187,8 @@ def test_an_erp_order_is_resent_until_acknowledged_and_a_late_ack_changes_nothin
 def test_a_refused_erp_order_is_resent_sooner_and_a_failed_one_restarts_by_hand() -> None:
     order = new_erp_order()
     order.refused("", T0, backoff)
-    assert order.last_error == "rejected by the ERP" and order.next_attempt_at == T0 + timedelta(minutes=1)
+    assert order.last_error == "rejected by the ERP"
+    assert order.next_attempt_at == T0 + timedelta(minutes=1)
     order.give_up()
     with pytest.raises(LifecycleViolation):
         order.give_up()
@@ -190,7 +201,8 @@ def test_a_shipment_is_dispatched_once() -> None:
                                   lines=(SkuQuantity("SKU-A", 1),), at=T0)
     assert shipment.status == ShipmentStatus.REQUESTED
     assert shipment.dispatch("SF", "SF1", "wh-1", T0) is True
-    assert shipment.dispatch("YTO", "YT2", "wh-2", T0) is False and shipment.waybill == "SF1"
+    assert shipment.dispatch("YTO", "YT2", "wh-2", T0) is False
+    assert shipment.waybill == "SF1"
 
 
 def test_units_are_counted_per_sku_in_first_seen_order() -> None:

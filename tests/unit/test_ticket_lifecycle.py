@@ -30,7 +30,8 @@ def test_refund_only_goes_from_review_to_finance_to_completed():
     t.approve_refund(FIN, NOW, P)
     assert t.status == S.REFUNDING
     t.refund_succeeded(NOW, P, 6666)
-    assert t.status == S.COMPLETED and t.deadline_at is None
+    assert t.status == S.COMPLETED
+    assert t.deadline_at is None
     assert [c.action for c in t.changes] == ["approve", "finance_approve", "refund_succeeded"]
 
 
@@ -66,7 +67,8 @@ def test_large_amounts_need_a_manager_between_ops_and_finance():
 def test_finance_approval_may_be_automatic_by_policy():
     t = ticket()
     t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
-    assert t.status == S.REFUNDING and t.finance_reviewer_id == "system"
+    assert t.status == S.REFUNDING
+    assert t.finance_reviewer_id == "system"
     small = ticket()
     small.approve(OPS, NOW, Policy(finance_auto_approve_below_cents=10_000))
     assert small.status == S.REFUNDING
@@ -77,7 +79,8 @@ def test_reject_needs_a_reason_the_buyer_can_read():
     with pytest.raises(errors.ReasonRequired):
         t.reject(OPS, NOW, P, "  ")
     t.reject(OPS, NOW, P, "goods were used")
-    assert t.status == S.CLOSED and t.close_reason == "goods were used"
+    assert t.status == S.CLOSED
+    assert t.close_reason == "goods were used"
 
 
 def test_nobody_may_raise_the_refund_above_the_cap_and_lowering_needs_a_reason():
@@ -93,7 +96,7 @@ def test_nobody_may_raise_the_refund_above_the_cap_and_lowering_needs_a_reason()
     assert (t.changes[-1].amount_before_cents, t.changes[-1].amount_after_cents) == (6666, 5000)
 
 
-@pytest.mark.parametrize("actor,method", [
+@pytest.mark.parametrize(("actor", "method"), [
     (BUYER, "approve"), (FIN, "approve"), (WH, "approve"), (OPS, "approve_refund"), (BUYER, "approve_refund")])
 def test_roles_are_enforced(actor, method):
     t = ticket()
@@ -109,7 +112,8 @@ def test_illegal_transitions_change_nothing():
         t.approve_refund(FIN, NOW, P)
     with pytest.raises(errors.IllegalTransition):
         t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
-    assert t.status == S.PENDING_REVIEW and not t.changes
+    assert t.status == S.PENDING_REVIEW
+    assert not t.changes
 
 
 def test_a_second_approval_is_an_illegal_transition():
@@ -135,14 +139,16 @@ def test_buyer_can_withdraw_before_money_moves_but_not_after():
 def test_return_and_refund_flow_with_passed_inspection():
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
     t.approve(OPS, NOW, P)
-    assert t.status == S.AWAITING_RETURN and t.deadline_at == NOW + timedelta(days=7)
+    assert t.status == S.AWAITING_RETURN
+    assert t.deadline_at == NOW + timedelta(days=7)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
-    assert t.status == S.AWAITING_RECEIPT and t.deadline_at == NOW + timedelta(days=14)
+    assert t.status == S.AWAITING_RECEIPT
+    assert t.deadline_at == NOW + timedelta(days=14)
     t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
     assert t.status == S.PENDING_REFUND
 
 
-@pytest.mark.parametrize("result,received", [
+@pytest.mark.parametrize(("result", "received"), [
     (Inspection.WRONG_ITEM, {"SKU-A": 2}), (Inspection.PASSED, {"SKU-A": 1}), (Inspection.PASSED, {"SKU-Z": 2}),
     (Inspection.PASSED, {"SKU-A": 3})])
 def test_inspection_mismatch_goes_to_intervention(result, received):
@@ -150,7 +156,8 @@ def test_inspection_mismatch_goes_to_intervention(result, received):
     t.approve(OPS, NOW, P)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.record_inspection(WH, NOW, P, result, received)
-    assert t.status == S.INTERVENTION and t.alerts[0].kind == "INSPECTION_MISMATCH"
+    assert t.status == S.INTERVENTION
+    assert t.alerts[0].kind == "INSPECTION_MISMATCH"
 
 
 def test_intervention_negotiates_an_amount_or_sends_goods_back():
@@ -161,7 +168,8 @@ def test_intervention_negotiates_an_amount_or_sends_goods_back():
     with pytest.raises(errors.AmountAboveCap):
         t.resolve_intervention(OPS2, NOW, P, send_back=False, amounts={1: 7000}, note="x")
     t.resolve_intervention(OPS2, NOW, P, send_back=False, amounts={1: 3000}, note="agreed 30")
-    assert t.status == S.PENDING_REFUND and t.refund_total_cents == 3000
+    assert t.status == S.PENDING_REFUND
+    assert t.refund_total_cents == 3000
     back = ticket(AfterSalesType.RETURN_AND_REFUND)
     back.approve(OPS, NOW, P)
     back.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
@@ -177,9 +185,11 @@ def test_exchange_flow_completes_on_buyer_confirmation_or_after_ten_days():
     t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
     assert t.status == S.AWAITING_RESHIPMENT
     t.record_reshipment(WH, NOW, P, "SF", "SF2")
-    assert t.status == S.RESHIPPED and t.deadline_at == NOW + timedelta(days=10)
+    assert t.status == S.RESHIPPED
+    assert t.deadline_at == NOW + timedelta(days=10)
     t.on_deadline(NOW + timedelta(days=10), P)
-    assert t.status == S.COMPLETED and t.changes[-1].actor == SYSTEM
+    assert t.status == S.COMPLETED
+    assert t.changes[-1].actor == SYSTEM
 
 
 def test_repair_flow():
@@ -204,11 +214,13 @@ def test_intercept_success_approves_and_failure_leaves_it_to_a_person():
     t.request_intercept(NOW, P)
     assert t.deadline_kind == "intercept"
     t.record_intercept(NOW, P, intercepted=True)
-    assert t.status == S.PENDING_REFUND and t.changes[-1].actor == SYSTEM
+    assert t.status == S.PENDING_REFUND
+    assert t.changes[-1].actor == SYSTEM
     u = ticket(before_shipment=True)
     u.request_intercept(NOW, P)
     u.record_intercept(NOW, P, intercepted=False)
-    assert u.status == S.PENDING_REVIEW and u.deadline_kind == "review_sla"
+    assert u.status == S.PENDING_REVIEW
+    assert u.deadline_kind == "review_sla"
 
 
 def test_waiting_for_the_buyers_return_times_out_and_closes():
@@ -217,7 +229,8 @@ def test_waiting_for_the_buyers_return_times_out_and_closes():
     t.on_deadline(NOW + timedelta(days=6), P)
     assert t.status == S.AWAITING_RETURN
     t.on_deadline(NOW + timedelta(days=7), P)
-    assert t.status == S.CLOSED and "timed out" in t.close_reason
+    assert t.status == S.CLOSED
+    assert "timed out" in t.close_reason
 
 
 def test_overdue_receipt_raises_an_alert_and_goes_to_intervention():
@@ -225,14 +238,16 @@ def test_overdue_receipt_raises_an_alert_and_goes_to_intervention():
     t.approve(OPS, NOW, P)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.on_deadline(NOW + timedelta(days=14), P)
-    assert t.status == S.INTERVENTION and t.alerts[0].kind == "RECEIPT_OVERDUE"
+    assert t.status == S.INTERVENTION
+    assert t.alerts[0].kind == "RECEIPT_OVERDUE"
 
 
 def test_review_sla_alerts_and_re_arms_and_may_auto_approve_refund_only():
     t = ticket()
     t.opened(P, BUYER)
     t.on_deadline(t.applied_at + timedelta(hours=72), P)
-    assert t.status == S.PENDING_REVIEW and t.alerts[0].kind == "PENDING_REVIEW_SLA_BREACHED"
+    assert t.status == S.PENDING_REVIEW
+    assert t.alerts[0].kind == "PENDING_REVIEW_SLA_BREACHED"
     assert t.deadline_at == t.applied_at + timedelta(hours=96)
     shop = Policy(auto_approve_refund_only_on_review_sla=True)
     u = ticket()
@@ -246,14 +261,16 @@ def test_every_waiting_state_has_a_deadline(status):
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
     t.status = status
     t._set_deadline(P, NOW)
-    assert t.deadline_at is not None and t.deadline_at > NOW
+    assert t.deadline_at is not None
+    assert t.deadline_at > NOW
 
 
 def test_refund_failure_alerts_and_finance_can_retry():
     t = ticket()
     t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
     t.refund_failed(NOW, P, "declined")
-    assert t.status == S.REFUND_FAILED and t.alerts[0].severity == "CRITICAL"
+    assert t.status == S.REFUND_FAILED
+    assert t.alerts[0].severity == "CRITICAL"
     t.retry_refund(FIN, NOW, P)
     assert t.status == S.REFUNDING
 

@@ -39,7 +39,8 @@ async def test_an_approved_exchange_sends_a_return_receipt_and_an_exchange_shipm
 async def test_a_shop_without_an_erp_gets_no_orders() -> None:
     shop = Shop()
     await approved(shop, "RETURN_AND_REFUND")
-    assert not shop.sent("ErpOrderRequested") and not shop.db.state.erp_orders
+    assert not shop.sent("ErpOrderRequested")
+    assert not shop.db.state.erp_orders
 
 
 async def test_an_acknowledged_order_is_not_resent() -> None:
@@ -63,7 +64,8 @@ async def test_an_unacknowledged_order_is_resent_then_given_up_then_resent_by_ha
         shop.later(hours=5)
         await tick(shop)
     requests = shop.sent("ErpOrderRequested")
-    assert [r.erp_order_id for r in requests] == [first.erp_order_id] * 2 and requests[-1].attempt == 2
+    assert [r.erp_order_id for r in requests] == [first.erp_order_id] * 2
+    assert requests[-1].attempt == 2
     assert shop.db.state.erp_orders[first.erp_order_id].status == ErpOrderStatus.FAILED
     assert shop.last("OpsAlert").kind == "ERP_SYNC_FAILED"
     assert await shop.run("erp_sync", lambda uow: resend(uow, shop.deps, first.erp_order_id))

@@ -52,7 +52,9 @@ async def test_entering_refunding_reserves_the_ledger_and_asks_the_channel_once(
     ticket_id = await refunding(shop)
     (request,) = shop.sent("ExecuteRefund")
     refund = refund_of(shop, ticket_id)
-    assert request.refund_id == refund.refund_id and request.amount.cents == 5_000 and request.attempt == 1
+    assert request.refund_id == refund.refund_id
+    assert request.amount.cents == 5_000
+    assert request.attempt == 1
     assert shop.db.state.ledgers[refund.order_id].lines[1].reserved_cents == 5_000
     await shop.tell_finance_of_last_transition()  # the same transition again (a redelivery)
     assert len(shop.sent("ExecuteRefund")) == 1
@@ -64,7 +66,8 @@ async def test_a_success_completes_the_ticket_and_settles_the_merchant() -> None
     await answer(shop, ticket_id)
     assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
     refund = refund_of(shop, ticket_id)
-    assert refund.status == RefundStatus.SUCCEEDED and refund.channel_ref == "PAY-1"
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert refund.channel_ref == "PAY-1"
     settled = shop.last("SettlementAdjusted")
     assert settled.settlement_before.cents - settled.settlement_after.cents == 5_000
     assert not shop.sent("CloseOrder")  # one unit of two refunded: the order stays open
@@ -86,7 +89,8 @@ async def test_a_final_refusal_fails_the_ticket_and_releases_the_reservation() -
     await answer(shop, ticket_id, ok=False)
     assert shop.ticket(ticket_id).status == TicketStatus.REFUND_FAILED
     refund = refund_of(shop, ticket_id)
-    assert refund.status == RefundStatus.FAILED and refund.last_error.startswith("DECLINED")
+    assert refund.status == RefundStatus.FAILED
+    assert refund.last_error.startswith("DECLINED")
     assert shop.db.state.ledgers[refund.order_id].lines[1].reserved_cents == 0
     assert shop.last("OpsAlert").kind == "REFUND_FAILED"
 
@@ -99,7 +103,8 @@ async def test_finance_retrying_a_failed_refund_reuses_its_refund_id() -> None:
     await shop.decide(d.RetryRefund, ticket_id, "finance", "fin-2")
     await shop.tell_finance_of_last_transition()
     requests = shop.sent("ExecuteRefund")
-    assert [r.refund_id for r in requests] == [first, first] and requests[-1].attempt == 1
+    assert [r.refund_id for r in requests] == [first, first]
+    assert requests[-1].attempt == 1
 
 
 async def test_a_retryable_refusal_is_resent_with_the_same_id_when_due() -> None:
@@ -111,7 +116,8 @@ async def test_a_retryable_refusal_is_resent_with_the_same_id_when_due() -> None
     shop.later(hours=1)
     assert await resend_tick(shop) == 1
     first, second = shop.sent("ExecuteRefund")
-    assert second.refund_id == first.refund_id and second.attempt == 2
+    assert second.refund_id == first.refund_id
+    assert second.attempt == 2
 
 
 async def test_a_request_still_in_the_outbox_is_not_counted_as_an_attempt() -> None:
@@ -120,7 +126,9 @@ async def test_a_request_still_in_the_outbox_is_not_counted_as_an_attempt() -> N
     shop.later(hours=1)
     assert await resend_tick(shop) == 0
     refund = refund_of(shop, ticket_id)
-    assert refund.attempts == 1 and refund.next_attempt_at is not None and refund.next_attempt_at > shop.now
+    assert refund.attempts == 1
+    assert refund.next_attempt_at is not None
+    assert refund.next_attempt_at > shop.now
 
 
 async def test_an_unanswered_refund_gives_up_after_the_last_attempt_with_an_alert() -> None:

@@ -22,7 +22,8 @@ async def test_a_request_on_a_shipped_order_opens_a_ticket_with_its_audit_entry(
     ticket_id = await shop.ask(order_id, quantity=1)
     ticket = shop.ticket(ticket_id)
     assert ticket.status == TicketStatus.PENDING_REVIEW
-    assert ticket.lines[0].cap_cents == 5_000 and ticket.refund_total_cents == 5_000
+    assert ticket.lines[0].cap_cents == 5_000
+    assert ticket.refund_total_cents == 5_000
     assert [t.action for tid, t in shop.db.state.audit if tid == ticket_id] == ["open"]
     assert shop.last("TicketOpened").ticket.refund_total == Money.cny(5_000)
 
@@ -35,7 +36,8 @@ async def test_the_same_request_twice_opens_one_ticket() -> None:
                                   reason_code="NO_LONGER_WANTED")
     assert await shop.deliver("intake", request, key=order_id) == "opened"
     assert await shop.deliver("intake", request, key=order_id) == "duplicate"
-    assert len(shop.db.state.tickets) == 1 and len(shop.sent("TicketOpened")) == 1
+    assert len(shop.db.state.tickets) == 1
+    assert len(shop.sent("TicketOpened")) == 1
 
 
 async def test_units_in_an_active_ticket_cannot_be_asked_for_again() -> None:
@@ -53,7 +55,8 @@ async def test_a_refused_request_leaves_nothing_behind() -> None:
     before = len(shop.db.state.outbox), shop.db.commits
     with pytest.raises(errors.ReasonNotAvailable):
         await shop.ask(order_id, reason="BECAUSE")
-    assert (len(shop.db.state.outbox), shop.db.commits) == before and not shop.db.state.tickets
+    assert (len(shop.db.state.outbox), shop.db.commits) == before
+    assert not shop.db.state.tickets
 
 
 async def test_a_request_that_outruns_its_order_waits_and_opens_when_the_order_arrives() -> None:
@@ -89,7 +92,8 @@ async def test_a_parked_request_refused_on_replay_gets_its_rejection_and_the_ord
     await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=placed), key=order_id)
     assert shop.last("RequestRejected").code == errors.NotYourOrder.code
     assert shop.db.state.orders[order_id].state == OrderState.PAID
-    assert not shop.db.state.tickets and not shop.db.state.parked
+    assert not shop.db.state.tickets
+    assert not shop.db.state.parked
 
 
 async def test_cancelling_an_unpaid_order_closes_it_through_the_order_system() -> None:
@@ -113,7 +117,8 @@ async def test_facts_out_of_order_are_parked_and_applied_in_order() -> None:
         shipping_fee=Money.cny(0)), key=order_id)
     assert shop.db.state.orders[order_id].state == OrderState.PENDING_PAYMENT
     await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=placed + timedelta(minutes=5)), key=order_id)
-    assert shop.db.state.orders[order_id].state == OrderState.SHIPPED and not shop.db.state.parked
+    assert shop.db.state.orders[order_id].state == OrderState.SHIPPED
+    assert not shop.db.state.parked
 
 
 async def test_only_the_buyer_who_asked_can_withdraw() -> None:

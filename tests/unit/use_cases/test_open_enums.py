@@ -33,7 +33,8 @@ async def test_a_transition_into_a_status_unknown_here_is_passed_over_by_every_t
     await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
     known = shop.last("TicketStatusChanged")
     newer = from_a_newer_producer(known, to_status="AWAITING_PICKUP", **{"ticket.status": "AWAITING_PICKUP"})
-    assert newer.to_status == "AWAITING_PICKUP" and not isinstance(newer.to_status, c.TicketStatus)
+    assert newer.to_status == "AWAITING_PICKUP"
+    assert not isinstance(newer.to_status, c.TicketStatus)
     sent_before = len(shop.db.state.outbox)
     for worker in ("finance", "warehouse", "erp_sync"):
         await shop.deliver(worker, newer, key=known.ticket.order_id)

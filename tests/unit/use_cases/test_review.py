@@ -28,7 +28,8 @@ async def test_a_refund_asked_within_30_minutes_of_payment_is_intercepted_and_ap
     assert shop.last("InterceptShipment").ticket_id == ticket_id
     ticket = shop.ticket(ticket_id)
     assert ticket.intercept == InterceptState.REQUESTED
-    assert ticket.status == TicketStatus.REFUNDING and ticket.ops_reviewer_id == "system"
+    assert ticket.status == TicketStatus.REFUNDING
+    assert ticket.ops_reviewer_id == "system"
 
 
 async def test_a_refund_asked_later_before_shipment_waits_for_ops_but_is_intercepted() -> None:

@@ -46,7 +46,8 @@ async def test_a_request_that_waited_in_vain_is_refused_with_a_readable_reason()
     shop.later(seconds=shop.settings.parked_request_wait_seconds + 1)
     assert await shop.tick("scheduler", parked_events(shop.deps)) == 1
     refused = shop.last("RequestRejected")
-    assert refused.code == "ORDER_UNKNOWN" and refused.request_id == request.request_id
+    assert refused.code == "ORDER_UNKNOWN"
+    assert refused.request_id == request.request_id
     assert not shop.db.state.parked
 
 
@@ -56,7 +57,8 @@ async def test_a_fact_that_never_applies_is_dead_lettered_with_its_reason() -> N
     shop.later(seconds=shop.settings.parked_event_wait_seconds + 1)
     assert await shop.tick("scheduler", parked_events(shop.deps)) == 1
     letter = shop.last("DeadLetter")
-    assert letter.reason_code == "PARKED_TOO_LONG" and letter.original_type == "OrderShipped"
+    assert letter.reason_code == "PARKED_TOO_LONG"
+    assert letter.original_type == "OrderShipped"
 
 
 async def test_a_ticket_that_breaks_its_deadline_job_is_set_aside_and_the_others_fire() -> None:

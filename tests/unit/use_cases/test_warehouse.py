@@ -77,7 +77,8 @@ async def test_an_exchange_ships_one_replacement_and_records_its_dispatch() -> N
     await tell_warehouse(shop)  # the same transition redelivered: still one shipment
     (ship,) = shop.sent("ShipAfterSales")
     (shipment,) = shop.db.state.shipments.values()
-    assert ship.shipment_id == shipment.shipment_id and shipment.status == ShipmentStatus.REQUESTED
+    assert ship.shipment_id == shipment.shipment_id
+    assert shipment.status == ShipmentStatus.REQUESTED
     dispatched = w.AfterSalesDispatched(shipment_id=ship.shipment_id, ticket_id=ticket_id, order_id=ship.order_id,
                                         carrier="SF", waybill="SF999", operator="wh-2", dispatched_at=shop.now)
     await shop.deliver("warehouse", dispatched, key=ship.order_id, producer="wms")
@@ -95,7 +96,8 @@ async def test_a_receipt_for_an_unknown_ticket_is_dead_lettered_with_its_reason(
             receipt_id=uuid.uuid4(), ticket_id="T-unknown", order_id=order_id,
             receipt_type=w.ReceiptType.RETURN_RECEIPT, lines=[w.SkuQuantity(sku="SKU-1", quantity=1)],
             inspection=w.Inspection.PASSED, operator="wh-1", received_at=shop.now), key=order_id)
-    assert refused.value.code == "UNKNOWN_TICKET" and not shop.db.state.receipts
+    assert refused.value.code == "UNKNOWN_TICKET"
+    assert not shop.db.state.receipts
 
 
 async def test_an_intercept_answer_before_the_request_was_recorded_is_kept() -> None:
