@@ -36,7 +36,7 @@ WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", 
 
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
                      (od.OrderPlaced, od.OrderPaid, od.OrderShipped, od.OrderCompleted, od.OrderClosed),
-                     ("order-system",), ("intake", "order-system"))
+                     ("order-system",), ("intake", "finance", "order-system"))
 ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close an order",
                        (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
 REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",

@@ -64,7 +64,7 @@ from .db import make_engine, make_session_factory
 from .failures import Failure, classify, content_hash, describe, safe_traceback
 from .kafka import Producer, wait_for_kafka
 from .logging import configure_logging, get_logger
-from .migrations_check import require_current_schema
+from .migrations_check import require_schema
 from .outbox import OutboxRelay
 from .quarantine import Quarantine
 from .routes import Deps, PeriodicJob, Route, Subscription
@@ -121,8 +121,10 @@ class Worker(Generic[U]):
     def __init__(self, name: str, settings: Settings, subscriptions: list[Subscription[U]], *,
                  unit_of_work: UnitOfWorkFactory[U], deps: Deps | None = None,
                  background: list[PeriodicJob[U]] | None = None,
-                 on_start: Callable[[Context[U]], Awaitable[None]] | None = None) -> None:
+                 on_start: Callable[[Context[U]], Awaitable[None]] | None = None,
+                 needs_schema: str | None = None) -> None:
         self.name = name
+        self.needs_schema = needs_schema  # None: the head this code ships (simulators, tests)
         self.settings = settings
         self.unit_of_work = unit_of_work
         self.deps = deps or Deps(settings)
@@ -201,7 +203,8 @@ class Worker(Generic[U]):
         engine = make_engine(self.settings)
         stack.push_async_callback(engine.dispose)
         # a worker (re)started during an outage waits for PostgreSQL and Kafka, like a handler would
-        await self._retrying("start: database", lambda: require_current_schema(engine))
+        schema = await self._retrying("start: database", lambda: require_schema(engine, self.needs_schema))
+        log.info("schema_accepted", worker=self.name, schema=schema, needs=self.needs_schema or "head")
         sessions = make_session_factory(engine)
         producer = await self._retrying("start: broker", lambda: self._started_producer())
         stack.push_async_callback(producer.stop)

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     outbox_batch: int = 500
     outbox_poll_seconds: float = 0.5
     scheduler_tick_seconds: float = 1.0
+    scheduler_shops: list[str] = Field(
+        default_factory=list,
+        description="Shops whose deadlines and unpaid orders this scheduler serves; empty: every shop "
+                    "(an operator draining one shop's backlog; a test ticking only its own rows)")
     parked_event_wait_seconds: float = 600.0
     parked_request_wait_seconds: float = Field(
         30.0, description="How long a request waits for lagging order facts before it is refused")

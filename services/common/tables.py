@@ -1,7 +1,24 @@
 """The after-sales database: one bounded context, one schema, created by one Alembic history.
 
-Each worker touches only the tables its repository names; tickets are shared because the
-ticket is the aggregate every worker moves, always under a row lock.
+Who owns what is written down below (``OWNERS``, ``SHARED``) and checked by
+``tests/contract/test_table_ownership.py``: a worker's package may name only the tables it owns,
+the shared ones, and the reads listed in ``ALSO_READS`` with their reason. A worker learns
+another worker's facts from the events it consumes into its own tables (finance copies what an
+order paid into ``finance_orders``; it does not read intake's ``orders``).
+
+Why one history and not one per worker: the shared tables below are written in the same
+transaction as each worker's own rows (state + outbox + inbox in one commit), which separate
+databases would turn into a distributed transaction. Workers still deploy one at a time: each
+needs a minimum revision, not the head (``migrations_check``), and revisions only expand.
+
+Why several workers move the ticket: the ticket is the one aggregate every step of after-sales
+moves (review approves it, finance refunds it, the warehouse receives its goods, the scheduler
+expires it). Each worker applies only its own transitions through the domain state machine
+(``services/domain/ticket.py``), under ``SELECT … FOR UPDATE`` and a version check
+(``TicketStore.save`` raises ``ConcurrentUpdate``, retried), and every move writes
+``ticket_audit`` and a ``TicketStatusChanged`` in the same transaction. One writer would need
+every worker to send commands to a ticket service and wait for it, adding a hop to each step
+without adding a rule the state machine does not already enforce.
 """
 
 from __future__ import annotations
@@ -187,6 +204,20 @@ class RefundRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
 
 
+class PaidOrderRow(Base):
+    """Finance's copy of what an order paid, written from the OrderPlaced finance consumed (an
+    OrderPlaced never changes, so the first copy stays). Finance never reads intake's ``orders``."""
+
+    __tablename__ = "finance_orders"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # as in orders.lines
+    shipping_fee_cents: Mapped[int] = mapped_column(BigInteger)
+    platform_subsidy_cents: Mapped[int] = mapped_column(BigInteger)
+    platform_fee_cents: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
 class RefundLedgerRow(Base):
     """Per order: what was paid and refunded, per line; locked while a refund is reserved."""
 
@@ -344,3 +375,28 @@ class DeadLetterRow(Base):
         Index("ix_dead_letters_topic", "source_topic", "failed_at"),
         Index("ix_dead_letters_unsummarized", "recorded_at", postgresql_where=text("NOT summarized")),
     )
+
+
+# ---------------------------------------------------------------- ownership
+OWNERS: dict[str, str] = {
+    "orders": "intake", "parked_order_events": "intake", "reasons": "intake",
+    "refunds": "finance", "refund_ledger": "finance", "compensations": "finance", "finance_orders": "finance",
+    "warehouse_receipts": "warehouse", "warehouse_shipments": "warehouse", "warehouse_intercepts": "warehouse",
+    "erp_orders": "erp_sync",
+    "dead_letters": "dead_letters",
+    "sim_payment_refunds": "simulators", "sim_order_payments": "simulators",
+}
+SHARED: dict[str, str] = {
+    "tickets": "the aggregate every worker moves, each only through its own transitions, under a row lock",
+    "ticket_audit": "written with every ticket move, by whoever moved it",
+    "inbox": "the runtime's; rows keyed by consumer group, so each worker sees only its own",
+    "outbox": "the runtime's; rows keyed by producer, relayed by the worker that wrote them",
+    "quarantined_items": "the runtime's; rows keyed by worker",
+}
+ALSO_READS: dict[str, dict[str, str]] = {
+    "scheduler": {
+        "orders": "the scheduler is intake's clock: it cancels unpaid orders (marks close_requested)",
+        "parked_order_events": "and gives up on order events parked too long, as intake would",
+    },
+}
+

@@ -7,10 +7,10 @@ from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers, service
-from .repository import DeadLetterUnitOfWork, SqlDeadLetterUnitOfWork
+from .repository import SCHEMA, DeadLetterUnitOfWork, SqlDeadLetterUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[DeadLetterUnitOfWork]:
     deps = Deps(settings)
     return Worker("dead_letters", settings, handlers.subscriptions(), unit_of_work=SqlDeadLetterUnitOfWork,
-                  deps=deps, background=[service.summarize(deps)])
+                  deps=deps, background=[service.summarize(deps)], needs_schema=SCHEMA)

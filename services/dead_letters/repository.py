@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.tables import DeadLetterRow
 from services.common.uow import SqlUnitOfWork, UnitOfWork
 
+SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
 
 class DeadLetters(Protocol):
     async def record(self, values: dict[str, Any]) -> bool:

@@ -7,10 +7,10 @@ from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers, service
-from .repository import ErpUnitOfWork, SqlErpUnitOfWork
+from .repository import SCHEMA, ErpUnitOfWork, SqlErpUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[ErpUnitOfWork]:
     deps = Deps(settings)
     return Worker("erp_sync", settings, handlers.subscriptions(), unit_of_work=SqlErpUnitOfWork, deps=deps,
-                  background=[service.resend_due(deps)])
+                  background=[service.resend_due(deps)], needs_schema=SCHEMA)

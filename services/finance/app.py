@@ -7,10 +7,10 @@ from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers, service
-from .repository import FinanceUnitOfWork, SqlFinanceUnitOfWork
+from .repository import SCHEMA, FinanceUnitOfWork, SqlFinanceUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[FinanceUnitOfWork]:
     deps = Deps(settings)
     return Worker("finance", settings, handlers.subscriptions(), unit_of_work=SqlFinanceUnitOfWork, deps=deps,
-                  background=[service.resend_due_refunds(deps)])
+                  background=[service.resend_due_refunds(deps)], needs_schema=SCHEMA)

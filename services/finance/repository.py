@@ -1,13 +1,18 @@
 """Finance's data: refunds (one per money decision), the per-order refund ledger, compensations,
-and finance's unit of work, which hands them out (``uow.refunds``, ``uow.ledgers``, …).
+its own copy of what each order paid, and finance's unit of work, which hands them out
+(``uow.refunds``, ``uow.ledgers``, ``uow.orders``, …).
 
-The ledger row is created from the order projection the first time an order is refunded and
-is locked (``FOR UPDATE``) for every reservation, so per-line sums are checked serially.
+Finance owns ``refunds``, ``refund_ledger``, ``compensations`` and ``finance_orders`` (see
+``services/common/tables.py``). What an order paid comes from the OrderPlaced events finance
+consumes into ``finance_orders``, never from intake's projection. The ledger row is created from
+that copy the first time an order is refunded and is locked (``FOR UPDATE``) for every
+reservation, so per-line sums are checked serially.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,11 +21,34 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.quarantine import DueItem, Quarantine
-from services.common.tables import CompensationRow, OrderRow, RefundLedgerRow, RefundRow
+from services.common.tables import CompensationRow, PaidOrderRow, RefundLedgerRow, RefundRow
 from services.common.tickets import Tickets, TicketStore
 from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
+
+SCHEMA = "0004"  # finance_orders: the oldest schema finance runs on (see migrations_check)
+
+
+@dataclass(frozen=True)
+class PaidOrder:
+    """What an order paid, as finance recorded it from OrderPlaced: the ledger's paid amounts
+    and the coupon and points shares of a compensation are computed from it."""
+
+    order_id: str
+    shop_id: str
+    lines: tuple[OrderLine, ...]
+    shipping_fee_cents: int = 0
+    platform_subsidy_cents: int = 0
+    platform_fee_cents: int = 0
+
+    def line(self, line_no: int) -> OrderLine:
+        return next(ln for ln in self.lines if ln.line_no == line_no)
+
+    @property
+    def paid_cents(self) -> int:
+        return sum(ln.paid_cents for ln in self.lines) + self.shipping_fee_cents
 
 
 class Refunds(Protocol):
@@ -43,7 +71,7 @@ class Refunds(Protocol):
 
 class Ledgers(Protocol):
     async def get(self, order_id: str) -> RefundLedger:
-        """The order's ledger, locked; created from the order projection on first use."""
+        """The order's ledger, locked; created from finance's copy of the order on first use."""
 
     async def save(self, ledger: RefundLedger) -> None: ...
 
@@ -57,9 +85,15 @@ class Compensations(Protocol):
     async def save(self, compensation: Compensation) -> None: ...
 
 
-class OrderLines(Protocol):
-    async def lines(self, order_id: str) -> list[dict[str, Any]]:
-        """The order's lines as projected (paid, coupon and points deductions per line)."""
+class PaidOrders(Protocol):
+    async def record(self, order: PaidOrder) -> None:
+        """Keeps the first copy: an OrderPlaced never changes, a redelivery changes nothing."""
+
+    async def known(self, order_id: str) -> bool:
+        """Whether finance has consumed the order's OrderPlaced yet."""
+
+    async def get(self, order_id: str) -> PaidOrder:
+        """``LookupError`` if finance has no copy (callers ask ``known`` first)."""
 
 
 class FinanceUnitOfWork(UnitOfWork):
@@ -67,7 +101,7 @@ class FinanceUnitOfWork(UnitOfWork):
     refunds: Refunds
     ledgers: Ledgers
     compensations: Compensations
-    orders: OrderLines
+    orders: PaidOrders
 
 
 class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
@@ -76,7 +110,7 @@ class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
         self.refunds = RefundRepository(session)
         self.ledgers = LedgerRepository(session)
         self.compensations = CompensationRepository(session)
-        self.orders = OrderLineRepository(session)
+        self.orders = PaidOrderRepository(session)
 
 
 def _refund(row: RefundRow) -> Refund:
@@ -154,12 +188,9 @@ class LedgerRepository:
     async def get(self, order_id: str) -> RefundLedger:
         row = await self._row(order_id)
         if row is None:
-            order = await self.session.get(OrderRow, order_id)
-            if order is None:
-                raise LookupError(f"order {order_id} is not known to finance")
-            lines = {str(ln["line_no"]): LedgerLine(ln["paid_cents"], ln["quantity"]).as_dict()
-                     for ln in order.lines}
-            paid = sum(ln["paid_cents"] for ln in order.lines) + order.shipping_fee_cents
+            order = await PaidOrderRepository(self.session).get(order_id)
+            lines = {str(ln.line_no): LedgerLine(ln.paid_cents, ln.quantity).as_dict() for ln in order.lines}
+            paid = order.paid_cents
             await self.session.execute(insert(RefundLedgerRow).values(
                 order_id=order_id, lines=lines, shipping_fee_cents=order.shipping_fee_cents,
                 shipping_refunded_cents=0,
@@ -207,10 +238,28 @@ class CompensationRepository:
             row.acknowledged_at = compensation.acknowledged_at
 
 
-class OrderLineRepository:
+class PaidOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lines(self, order_id: str) -> list[dict[str, Any]]:
-        row = await self.session.get(OrderRow, order_id)
-        return list(row.lines) if row else []
+    async def record(self, order: PaidOrder) -> None:
+        await self.session.execute(insert(PaidOrderRow).values(
+            order_id=order.order_id, shop_id=order.shop_id, lines=[vars(ln) for ln in order.lines],
+            shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,
+            platform_fee_cents=order.platform_fee_cents).on_conflict_do_nothing())
+
+    async def known(self, order_id: str) -> bool:
+        return await self.session.get(PaidOrderRow, order_id) is not None
+
+    async def get(self, order_id: str) -> PaidOrder:
+        row = await self.session.get(PaidOrderRow, order_id)
+        if row is None:
+            raise LookupError(f"finance has no copy of what order {order_id} paid")
+        return PaidOrder(row.order_id, row.shop_id, tuple(_order_line(ln) for ln in row.lines),
+                         row.shipping_fee_cents, row.platform_subsidy_cents, row.platform_fee_cents)
+
+
+def _order_line(stored: dict[str, object]) -> OrderLine:
+    """A stored line (intake's backfilled lines carry the same keys, some finance does not use)."""
+    fields = OrderLine.__dataclass_fields__
+    return OrderLine(**{k: v for k, v in stored.items() if k in fields})  # type: ignore[arg-type]

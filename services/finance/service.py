@@ -19,8 +19,10 @@ from typing import Any
 from contracts import Envelope, Money
 from contracts import aftersales as c
 from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation, SettlementAdjusted, Severity
-from contracts.orders import CloseOrder
+from contracts.orders import CloseOrder, OrderPlaced
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
+from services.common.logging import get_logger
+from services.common.orders import order_lines
 from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
 from services.common.routes import Deps, PeriodicJob, periodic
@@ -32,17 +34,20 @@ from services.domain.refund import Compensation, Refund, RefundStatus
 from services.domain.refunds import proportional_share, shipping_refund
 from services.domain.ticket import Ticket
 
-from .repository import FinanceUnitOfWork
+from .repository import FinanceUnitOfWork, PaidOrder
 
 __all__ = [
     "Deps",
     "on_compensation_acknowledged",
+    "on_order_placed",
     "on_refund_failed",
     "on_refund_succeeded",
     "on_ticket_changed",
     "resend_due_refunds",
     "start_refund",
 ]
+
+log = get_logger("finance")
 
 
 def _amounts(ticket: Ticket) -> dict[int, tuple[int, int]]:
@@ -71,6 +76,11 @@ async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause
     refund = await uow.refunds.for_ticket(ticket_id)
     if refund is not None and refund.in_flight_or_done:
         return  # already in flight or done
+    if not await uow.orders.known(ticket.order_id):
+        # finance reads the orders topic on its own and is behind on it: waiting here would hold
+        # the tickets partition (and, in the same consumer, the orders topic it waits for)
+        log.info("refund_waits_for_order_payment", ticket_id=ticket_id, order_id=ticket.order_id)
+        return  # on_order_placed starts it once finance has what the order paid
     now = deps.clock()
     policy = deps.settings.policy_for(ticket.shop_id)
     ledger = await uow.ledgers.get(ticket.order_id)
@@ -109,6 +119,18 @@ def _send(uow: FinanceUnitOfWork, refund: Refund, deps: Deps, now: datetime, cau
                               attempt=refund.attempts), key=refund.order_id, cause=cause)
 
 
+async def on_order_placed(envelope: Envelope[OrderPlaced], uow: FinanceUnitOfWork, deps: Deps) -> None:
+    """Finance keeps its own copy of what the order paid: its ledger never reads intake's tables.
+    A ticket that entered REFUNDING before finance had the copy starts its refund now."""
+    placed = envelope.payload
+    await uow.orders.record(PaidOrder(
+        placed.order_id, placed.shop_id, tuple(order_lines(placed)), placed.shipping_fee.cents,
+        placed.platform_subsidy.cents, placed.platform_fee.cents))
+    for ticket in await uow.tickets.for_order(placed.order_id):
+        if ticket.status == TicketStatus.REFUNDING:
+            await start_refund(ticket.ticket_id, uow, deps, envelope)
+
+
 async def on_refund_succeeded(envelope: Envelope[RefundSucceeded], uow: FinanceUnitOfWork, deps: Deps) -> None:
     result = envelope.payload
     ticket, refund = await _locked(uow, result.refund_id, result.order_id)
@@ -138,14 +160,14 @@ async def on_refund_succeeded(envelope: Envelope[RefundSucceeded], uow: FinanceU
 
 async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[Any]) -> None:
     """Coupons and virtual currency are not cash: they go back through the marketing system."""
-    lines = {ln["line_no"]: ln for ln in await uow.orders.lines(ticket.order_id)}
+    order = await uow.orders.get(ticket.order_id)
     coupon = points = 0
     for ln in ticket.lines:
-        order_line = lines[ln.line_no]
+        order_line = order.line(ln.line_no)
         if ticket.refund_coupon:
-            coupon += proportional_share(order_line["coupon_cents"], ln.line_quantity, ln.positions)
+            coupon += proportional_share(order_line.coupon_cents, ln.line_quantity, ln.positions)
         if ticket.refund_virtual_currency:
-            points += proportional_share(order_line["points_cents"], ln.line_quantity, ln.positions)
+            points += proportional_share(order_line.points_cents, ln.line_quantity, ln.positions)
     if coupon == 0 and points == 0:
         return
     compensation = Compensation(uuid.uuid4(), ticket.ticket_id, ticket.order_id, coupon, points)

@@ -10,7 +10,7 @@ from services.common.settings import Settings
 
 from . import handlers
 from .reasons import ReasonCatalogue
-from .repository import IntakeUnitOfWork, SqlIntakeUnitOfWork
+from .repository import SCHEMA, IntakeUnitOfWork, SqlIntakeUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[IntakeUnitOfWork]:
@@ -22,4 +22,4 @@ def build_worker(settings: Settings) -> Worker[IntakeUnitOfWork]:
             await redis.aclose()
 
     return Worker("intake", settings, handlers.subscriptions(), unit_of_work=SqlIntakeUnitOfWork,
-                  deps=Deps(settings), on_start=seed_reasons)
+                  deps=Deps(settings), on_start=seed_reasons, needs_schema=SCHEMA)

@@ -19,6 +19,7 @@ from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order, OrderLine
 from services.domain.reasons import Reason
 
+SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
 
 class Orders(Protocol):
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None: ...

@@ -13,6 +13,7 @@ from contracts import orders as o
 from contracts.ops import DeadLetter
 from contracts.topics import DLQ, REQUESTS
 from services.common.failures import Failure, classify, content_hash, describe
+from services.common.orders import order_lines
 from services.common.parked import Parked
 from services.common.routes import Deps
 from services.common.tickets import announce, save_and_announce, view
@@ -26,7 +27,7 @@ from services.domain.eligibility import (
     may_become_allowed,
 )
 from services.domain.model import Actor, AfterSalesType, OrderState, Role
-from services.domain.order import Applied, Order, OrderLine
+from services.domain.order import Applied, Order
 from services.domain.ticket import Ticket, TicketLine
 
 from .repository import IntakeUnitOfWork, Orders, new_ticket_no
@@ -51,10 +52,7 @@ ORDER_FACTS = frozenset({"OrderPlaced", "OrderPaid", "OrderShipped", "OrderCompl
 def _order_from(p: o.OrderPlaced) -> Order:
     return Order(
         order_id=p.order_id, shop_id=p.shop_id, buyer_id=p.buyer_id, placed_at=p.placed_at,
-        lines=[OrderLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity,
-                         unit_price_cents=ln.unit_price.cents, paid_cents=ln.paid.cents,
-                         category=ln.category, coupon_cents=ln.coupon_deduction.cents,
-                         points_cents=ln.points_deduction.cents) for ln in p.lines],
+        lines=order_lines(p),
         shipping_fee_cents=p.shipping_fee.cents, platform_subsidy_cents=p.platform_subsidy.cents,
         platform_fee_cents=p.platform_fee.cents)
 

@@ -7,9 +7,9 @@ from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers
-from .repository import ReviewUnitOfWork, SqlReviewUnitOfWork
+from .repository import SCHEMA, ReviewUnitOfWork, SqlReviewUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[ReviewUnitOfWork]:
     return Worker("review", settings, handlers.subscriptions(), unit_of_work=SqlReviewUnitOfWork,
-                  deps=Deps(settings))
+                  deps=Deps(settings), needs_schema=SCHEMA)

@@ -7,10 +7,10 @@ from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import service
-from .repository import SchedulerUnitOfWork, SqlSchedulerUnitOfWork
+from .repository import SCHEMA, SchedulerUnitOfWork, SqlSchedulerUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[SchedulerUnitOfWork]:
     deps = Deps(settings)
     return Worker("scheduler", settings, [], unit_of_work=SqlSchedulerUnitOfWork, deps=deps, background=[
-        service.ticket_deadlines(deps), service.unpaid_orders(deps), service.parked_events(deps)])
+        service.ticket_deadlines(deps), service.unpaid_orders(deps), service.parked_events(deps)], needs_schema=SCHEMA)

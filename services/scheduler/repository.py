@@ -21,6 +21,8 @@ from services.common.tickets import Tickets, TicketStore, to_domain
 from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.ticket import Ticket
 
+SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
+
 
 @dataclass(frozen=True)
 class UnpaidOrder:
@@ -30,7 +32,8 @@ class UnpaidOrder:
 
 
 class Deadlines(Protocol):
-    async def overdue_tickets(self, now: datetime, skip: Quarantine) -> list[DueItem]: ...
+    async def overdue_tickets(self, now: datetime, skip: Quarantine, *,
+                              shops: list[str] | None = None) -> list[DueItem]: ...
 
     async def claim_overdue_ticket(self, ticket_id: str, now: datetime) -> Ticket | None: ...
 
@@ -76,11 +79,13 @@ class SchedulerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def overdue_tickets(self, now: datetime, skip: Quarantine, limit: int = 100) -> list[DueItem]:
-        return _items((await self.session.execute(
-            select(TicketRow.ticket_id, TicketRow.order_id)
-            .where(TicketRow.deadline_at <= now, skip.excluding(TicketRow.ticket_id))
-            .order_by(TicketRow.deadline_at).limit(limit))).all())
+    async def overdue_tickets(self, now: datetime, skip: Quarantine, *, shops: list[str] | None = None,
+                              limit: int = 100) -> list[DueItem]:
+        stmt = (select(TicketRow.ticket_id, TicketRow.order_id)
+                .where(TicketRow.deadline_at <= now, skip.excluding(TicketRow.ticket_id)))
+        if shops is not None:
+            stmt = stmt.where(TicketRow.shop_id.in_(shops))
+        return _items((await self.session.execute(stmt.order_by(TicketRow.deadline_at).limit(limit))).all())
 
     async def claim_overdue_ticket(self, ticket_id: str, now: datetime) -> Ticket | None:
         row = (await self.session.execute(

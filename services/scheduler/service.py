@@ -33,7 +33,7 @@ def ticket_deadlines(deps: Deps) -> Job:
     settings, clock = deps.settings, deps.clock
 
     async def due(uow: SchedulerUnitOfWork, skip: Quarantine) -> list[DueItem]:
-        return await uow.deadlines.overdue_tickets(clock(), skip)
+        return await uow.deadlines.overdue_tickets(clock(), skip, shops=settings.scheduler_shops or None)
 
     async def run(uow: SchedulerUnitOfWork, item: DueItem) -> bool:
         now = clock()
@@ -53,9 +53,11 @@ def unpaid_orders(deps: Deps) -> Job:
 
     async def due(uow: SchedulerUnitOfWork, skip: Quarantine) -> list[DueItem]:
         repo, now = uow.unpaid, clock()
-        special = settings.shops_with_overrides()
+        served = settings.scheduler_shops or None
+        special = [shop for shop in settings.shops_with_overrides() if served is None or shop in served]
         # each policy group is queried with its own cutoff, so no shop's waiting orders starve another's
-        items = await repo.unpaid_orders(now - settings.policy_for("").payment_timeout, skip, except_shops=special)
+        items = await repo.unpaid_orders(now - settings.policy_for("").payment_timeout, skip, shops=served,
+                                         except_shops=special)
         for shop in special:
             items += await repo.unpaid_orders(now - settings.policy_for(shop).payment_timeout, skip, shops=[shop])
         return items

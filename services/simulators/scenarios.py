@@ -16,6 +16,11 @@ async def set_scenario(redis: Redis, system: str, subject: str, scenario: str) -
     await redis.set(f"sim:{system}:{subject}", scenario, ex=86_400)
 
 
+async def clear_scenario(redis: Redis, system: str, subject: str) -> None:
+    """Back to the default, call counter included (a test leaves no scenario behind)."""
+    await redis.delete(f"sim:{system}:{subject}", f"sim:{system}:{subject}:calls")
+
+
 async def bump(redis: Redis, system: str, subject: str) -> int:
     """Counts calls per subject (e.g. attempts), to play 'fail N times then succeed'."""
     key = f"sim:{system}:{subject}:calls"

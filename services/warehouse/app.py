@@ -7,9 +7,9 @@ from services.common.runtime import Worker
 from services.common.settings import Settings
 
 from . import handlers
-from .repository import SqlWarehouseUnitOfWork, WarehouseUnitOfWork
+from .repository import SCHEMA, SqlWarehouseUnitOfWork, WarehouseUnitOfWork
 
 
 def build_worker(settings: Settings) -> Worker[WarehouseUnitOfWork]:
     return Worker("warehouse", settings, handlers.subscriptions(), unit_of_work=SqlWarehouseUnitOfWork,
-                  deps=Deps(settings))
+                  deps=Deps(settings), needs_schema=SCHEMA)

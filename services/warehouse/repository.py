@@ -18,6 +18,8 @@ from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import SkuQuantity
 from services.domain.shipment import Shipment, ShipmentKind, ShipmentStatus
 
+SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
+
 
 @dataclass(frozen=True)
 class Receipt:

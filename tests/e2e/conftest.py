@@ -6,7 +6,7 @@ The flow tests' processes live for their module only: the resilience module star
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest_asyncio
@@ -17,6 +17,7 @@ from services.actors import World, projection_probe
 from services.common.bus import Bus, Watcher
 from services.common.procs import ALL_WORKERS, WorkerProcesses
 from services.common.settings import Settings
+from services.simulators.scenarios import clear_scenario, set_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +60,23 @@ async def redis(stack: Settings) -> AsyncIterator[Redis]:
     client = Redis.from_url(stack.redis_url)
     yield client
     await client.aclose()
+
+
+Scenario = Callable[[str, str, str], Awaitable[None]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def scenario(redis: Redis) -> AsyncIterator[Scenario]:
+    """Sets simulator scenarios for one test (call counters reset) and clears them afterwards,
+    whether the test passed or not, so no other test meets a shop-wide failure it did not ask for."""
+    touched: list[tuple[str, str]] = []
+
+    async def set_for_this_test(system: str, subject: str, name: str) -> None:
+        if (system, subject) not in touched:
+            await clear_scenario(redis, system, subject)
+            touched.append((system, subject))
+        await set_scenario(redis, system, subject, name)
+
+    yield set_for_this_test
+    for system, subject in touched:
+        await clear_scenario(redis, system, subject)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +13,7 @@ from contracts import decisions as d
 from contracts import warehouse as w
 from services.actors import Line
 from services.common.tables import ErpOrderRow, PaymentChannelRefund, ReceiptRow, RefundRow
-from services.simulators.scenarios import set_scenario
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -89,9 +88,9 @@ async def test_return_and_refund_with_erp_acknowledged(world, sessions):
         ("RETURN_RECEIPT", "PASSED", [{"sku": "SKU-MUG", "quantity": 2}])]
 
 
-async def test_return_with_mismatch_sent_back_closes_without_refund(world, redis, sessions):
+async def test_return_with_mismatch_sent_back_closes_without_refund(world, scenario, sessions):
     oid = await world.place_order([LAMP], state="COMPLETED")
-    await set_scenario(redis, "wms", oid, "WRONG_ITEM")
+    await scenario("wms", oid, "WRONG_ITEM")
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
@@ -131,23 +130,27 @@ async def test_repair_to_completion(world):
     await world.status(t, "COMPLETED")
 
 
-async def test_intercept_failed_leaves_the_refund_to_a_person(world, redis):
+async def test_intercept_failed_leaves_the_refund_to_a_person(world, scenario):
     # paid two hours ago: too late for the instant approval, so the intercept result decides
     oid = await world.place_order([MUG], shop="shop-fast", placed_at=datetime.now(UTC) - timedelta(hours=2))
-    await set_scenario(redis, "wms", oid, "already_dispatched")
+    await scenario("wms", oid, "already_dispatched")
     await world.request(oid, "REFUND_ONLY", [(1, 1)])
     t = await world.opened(oid)
     result = await world.watcher.wait_for(oid, lambda e: e.type == "InterceptResult")
     assert result.payload.outcome == w.InterceptOutcome.ALREADY_DISPATCHED
-    await asyncio.sleep(0.5)
+    # review applied the result (and would have approved in the same transaction): the ticket
+    # announced it stays with a person
+    noted = await world.watcher.wait_for(oid, lambda e: e.type == "TicketStatusChanged"
+                                         and "already dispatched" in e.payload.reason)
+    assert noted.payload.to_status == "PENDING_REVIEW"
     assert not any("-> REFUNDING" in step for step in world.journey(t))
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
     await world.status(t, "COMPLETED")
 
 
-async def test_payment_channel_timeout_then_success_pays_exactly_once(world, redis, sessions):
+async def test_payment_channel_timeout_then_success_pays_exactly_once(world, scenario, sessions):
     oid = await world.place_order([LAMP], shop="shop-fast", state="SHIPPED")
-    await set_scenario(redis, "payment", oid, "timeout_once")
+    await scenario("payment", oid, "timeout_once")
     await world.request(oid, "REFUND_ONLY", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
@@ -164,22 +167,22 @@ async def test_payment_channel_timeout_then_success_pays_exactly_once(world, red
     assert len(world.messages_of(oid, "RefundSucceeded")) >= 1
 
 
-async def test_failed_refund_alerts_then_finance_retry_succeeds(world, redis):
+async def test_failed_refund_alerts_then_finance_retry_succeeds(world, scenario):
     oid = await world.place_order([LAMP], shop="shop-fast", state="SHIPPED")
-    await set_scenario(redis, "payment", oid, "fail")
+    await scenario("payment", oid, "fail")
     await world.request(oid, "REFUND_ONLY", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
     await world.status(t, "REFUND_FAILED")
     alert = await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "REFUND_FAILED")
     assert "DECLINED" in alert.payload.message
-    await set_scenario(redis, "payment", oid, "ok")
+    await scenario("payment", oid, "ok")
     await world.decide(d.RetryRefund, t, "finance", "fin-1")
     await world.status(t, "COMPLETED")
 
 
-async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, redis, sessions):
-    await set_scenario(redis, "erp", "shop-erp", "fail:2")
+async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, scenario, sessions):
+    await scenario("erp", "shop-erp", "fail:2")
     oid = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
     await world.request(oid, "EXCHANGE", [(1, 1)])
     t = await world.opened(oid)
@@ -189,13 +192,9 @@ async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, red
         async with sessions() as session:
             rows = (await session.execute(select(ErpOrderRow).where(ErpOrderRow.order_id == oid))).scalars().all()
         return len(rows) == 2 and all(r.status == "ACKNOWLEDGED" and r.attempts == 3 for r in rows)
-    for _ in range(100):
-        if await acknowledged():
-            break
-        await asyncio.sleep(0.2)
-    assert await acknowledged()
+    await eventually(acknowledged)
 
-    await set_scenario(redis, "erp", "shop-erp", "never")
+    await scenario("erp", "shop-erp", "never")
     oid2 = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
     await world.request(oid2, "RETURN_AND_REFUND", [(1, 1)])
     t2 = await world.opened(oid2)
@@ -203,7 +202,6 @@ async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, red
     alert = await world.watcher.wait_for(oid2, lambda e: e.type == "OpsAlert" and e.payload.kind == "ERP_SYNC_FAILED",
                                          timeout=30)
     assert "not acknowledged after 3 attempts" in alert.payload.message
-    await set_scenario(redis, "erp", "shop-erp", "ok")
 
 
 async def test_waiting_for_the_return_times_out_and_reshipment_auto_confirms(world):
@@ -252,9 +250,9 @@ async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_secon
     assert refunds == 1
 
 
-async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world, redis):
+async def test_a_wrong_sku_or_quantity_from_the_wms_goes_to_intervention(world, scenario):
     oid = await world.place_order([MUG], state="COMPLETED")
-    await set_scenario(redis, "wms", oid, "hold")
+    await scenario("wms", oid, "hold")
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")
@@ -290,9 +288,9 @@ async def test_killed_finance_processes_lose_nothing(world, workers, sessions):
     assert len(paid) == 1
 
 
-async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, redis, sessions):
+async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, scenario, sessions):
     oid = await world.place_order([MUG], state="COMPLETED")
-    await set_scenario(redis, "wms", oid, "FEWER_UNITS")
+    await scenario("wms", oid, "FEWER_UNITS")
     await world.request(oid, "RETURN_AND_REFUND", [(1, 2)])
     t = await world.opened(oid)
     await world.decide(d.ApproveTicket, t, "ops", "ops-1")

@@ -7,8 +7,11 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from redis.asyncio import Redis
 
+from contracts.topics import DLQ, OPS_ALERTS, REJECTIONS, TICKETS
 from services.common.settings import Settings
 from services.intake.reasons import ReasonCatalogue
+
+from .helpers import Marks, topic_marks
 
 
 @pytest_asyncio.fixture(scope="session", autouse=True)
@@ -21,3 +24,9 @@ async def reasons(stack: Settings, sessions) -> AsyncIterator[None]:  # type: ig
     finally:
         await redis.aclose()
     yield
+
+
+@pytest_asyncio.fixture
+async def marks(stack: Settings) -> Marks:
+    """Where the shared topics end before the test acts: ``read_topic`` starts there."""
+    return await topic_marks(stack, (DLQ.name, OPS_ALERTS.name, REJECTIONS.name, TICKETS.name))

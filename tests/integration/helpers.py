@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select
 
@@ -38,14 +38,49 @@ async def new_topic(settings: Settings, partitions: int = 3) -> str:
     return name
 
 
-async def read_topic(settings: Settings, topic: str, predicate: Callable[[Any], bool], count: int,
-                     timeout: float = 20.0, settle: float = 0.0) -> list[Any]:
-    """Reads ``topic`` from the start until ``count`` matching envelopes were seen (then waits
-    ``settle`` seconds more, to catch copies that should not exist)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                group_id=f"reader-{uuid.uuid4()}")
+Marks = dict[str, dict[int, int]]  # topic -> partition -> the offset where this test begins
+
+
+async def _partitions(settings: Settings, topics: tuple[str, ...]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+
+
+async def topic_marks(settings: Settings, topics: tuple[str, ...]) -> Marks:
+    """The end offsets of shared topics before a test acts: its reads start there, not at 0."""
+    partitions = await _partitions(settings, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    marks: Marks = {}
+    for tp, offset in ends.items():
+        marks.setdefault(tp.topic, {})[tp.partition] = offset
+    return marks
+
+
+async def read_topic(settings: Settings, topic: str, predicate: Callable[[Any], bool], count: int, *,
+                     since: Marks, timeout: float = 20.0, settle: float = 0.0) -> list[Any]:
+    """Reads ``topic`` from the test's marks (a topic the test created itself: from its start)
+    until ``count`` matching envelopes were seen (then waits ``settle`` seconds more, to catch
+    copies that should not exist)."""
+    partitions = await _partitions(settings, (topic,))
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    consumer.assign(partitions)
+    for tp in partitions:
+        if tp.partition in since.get(topic, {}):
+            consumer.seek(tp, since[topic][tp.partition])
+        else:
+            await consumer.seek_to_beginning(tp)
     found: list[Any] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -90,13 +125,16 @@ async def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: 
 
 async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND_ONLY", state: str = "SHIPPED",
                       qty: int = 3, paid: int = 10_000, take: int = 2, shop: str = "shop-it") -> Any:
-    """An order projected to ``state`` and a ticket opened on it through intake's use case."""
+    """An order projected to ``state`` (by intake, and its payment copied by finance, as each
+    consumes the orders topic) and a ticket opened on it through intake's use case."""
     from datetime import UTC, datetime, timedelta
 
     from contracts import Money, new_envelope
     from contracts import aftersales as c
     from contracts import orders as o
     from services.common.tickets import TicketStore
+    from services.finance import service as finance
+    from services.finance.repository import SqlFinanceUnitOfWork
     from services.intake import service
     from services.intake.repository import SqlIntakeUnitOfWork
 
@@ -116,6 +154,9 @@ async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND
         async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
             await service.apply_order_event(new_envelope(fact, key=oid, producer="test"), uow, deps)
             await uow.commit()
+    async with SqlFinanceUnitOfWork(sessions, "finance") as finance_uow:
+        await finance.on_order_placed(new_envelope(facts[0], key=oid, producer="test"), finance_uow, deps)
+        await finance_uow.commit()
     request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=oid, buyer_id="buyer-it",
                                   type=c.AfterSalesType(type_), lines=[c.RequestedLine(line_no=1, quantity=take)],
                                   reason_code="NO_LONGER_WANTED")

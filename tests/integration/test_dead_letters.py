@@ -27,14 +27,14 @@ from services.common.tables import DeadLetterRow, OutboxRow
 from services.dead_letters import service as dead_letters
 from services.dead_letters.repository import SqlDeadLetterUnitOfWork
 
-from .helpers import eventually, new_topic, plain_worker, read_topic
+from .helpers import Marks, eventually, new_topic, plain_worker, read_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def record_letters(stack: Any, sessions: Any, topic: str, count: int) -> list[Any]:
+async def record_letters(stack: Any, sessions: Any, topic: str, count: int, *, marks: Marks) -> list[Any]:
     """What the dead_letters worker does with each DeadLetter, here for this topic's letters only."""
-    letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, count)
+    letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, count, since=marks)
     deps = dead_letters.Deps(stack, lambda: datetime.now(UTC))
     name = f"dead_letters-it-{uuid.uuid4().hex[:6]}"
     for letter in letters:
@@ -50,7 +50,7 @@ def cli_run(*args: str) -> str:
     return result.output
 
 
-async def test_a_dead_letter_is_listed_shown_and_replayed_once_its_cause_is_fixed(stack, sessions):
+async def test_a_dead_letter_is_listed_shown_and_replayed_once_its_cause_is_fixed(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-replay-{uuid.uuid4().hex[:6]}"
     known: set[str] = set()
@@ -72,7 +72,7 @@ async def test_a_dead_letter_is_listed_shown_and_replayed_once_its_cause_is_fixe
             message = new_envelope(OpsAlert(kind="TEST", severity=Severity.INFO, message="x", order_id=key),
                                    key=key, producer="t")
             await bus.send_raw(topic, encode(message), key=key)
-        [letter] = await record_letters(stack, sessions, topic, 1)
+        [letter] = await record_letters(stack, sessions, topic, 1, marks=marks)
         letter_id = str(letter.event_id)
         listed = await asyncio.to_thread(cli_run, "dlq", "list", "--topic", topic, "--reason", "UNKNOWN_ORDER")
         shown = await asyncio.to_thread(cli_run, "dlq", "show", letter_id)
@@ -103,7 +103,7 @@ async def _duplicates(worker: Worker, n: int) -> bool:
     return worker.counts["duplicates"] >= n
 
 
-async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(stack, sessions):
+async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-cut-{uuid.uuid4().hex[:6]}"
     app = plain_worker(name, stack, [Subscription(topic, [])]).build_app()
@@ -112,7 +112,7 @@ async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(sta
     try:
         async with Bus(stack) as bus:
             await bus.send_raw(topic, poison, key="O-cut")
-        [letter] = await record_letters(stack, sessions, topic, 1)
+        [letter] = await record_letters(stack, sessions, topic, 1, marks=marks)
     finally:
         await app.stop()
     assert letter.payload.original_truncated
@@ -126,7 +126,7 @@ async def test_a_cut_original_is_read_back_from_its_source_offset_for_replay(sta
     assert sent == [(topic, b"O-cut", poison)]
 
 
-async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
+async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     app = plain_worker(f"t-count-{uuid.uuid4().hex[:6]}", stack, [Subscription(topic, [])]).build_app()
     await app.start()
@@ -134,7 +134,7 @@ async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
         async with Bus(stack) as bus:
             for value in (b"{", b"[", b'{"type": "Nope", "schema_version": 1}'):
                 await bus.send_raw(topic, value, key="O-count")
-        await record_letters(stack, sessions, topic, 3)
+        await record_letters(stack, sessions, topic, 3, marks=marks)
     finally:
         await app.stop()
     name = f"dead_letters-it-{uuid.uuid4().hex[:6]}"
@@ -152,7 +152,7 @@ async def test_dead_letter_counts_per_reason_go_to_ops(stack, sessions):
     assert pending == []
 
 
-async def test_replaying_sends_the_original_key_and_bytes(stack, sessions):
+async def test_replaying_sends_the_original_key_and_bytes(stack, sessions, marks):
     """The replay producer writes exactly what was dead-lettered: same key bytes, same value."""
     topic = await new_topic(stack, partitions=1)
     app = plain_worker(f"t-bytes-{uuid.uuid4().hex[:6]}", stack, [Subscription(topic, [])]).build_app()
@@ -160,7 +160,7 @@ async def test_replaying_sends_the_original_key_and_bytes(stack, sessions):
     try:
         async with Bus(stack) as bus:
             await bus.send_raw(topic, b"\xff not utf-8", key=b"\xfe\x01")
-        [letter] = await record_letters(stack, sessions, topic, 1)
+        [letter] = await record_letters(stack, sessions, topic, 1, marks=marks)
     finally:
         await app.stop()
     producer = make_producer(stack, "replay-it")

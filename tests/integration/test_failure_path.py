@@ -42,7 +42,7 @@ from services.warehouse import service as warehouse
 from services.warehouse.app import build_worker as build_warehouse
 from services.warehouse.repository import SqlWarehouseUnitOfWork
 
-from .helpers import eventually, new_topic, open_ticket, outbox_count, plain_worker, read_topic
+from .helpers import Marks, eventually, new_topic, open_ticket, outbox_count, plain_worker, read_topic
 from .test_review_finance import decide
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -66,11 +66,11 @@ def record_on(topic: str, value: bytes, key: bytes | None = b"O-x", offset: int 
                           serialized_value_size=len(value), headers=())
 
 
-async def letters_from(stack: Any, topic: str, count: int, **kw: Any) -> list[Any]:
-    return await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, count, **kw)
+async def letters_from(stack: Any, topic: str, count: int, *, marks: Marks, **kw: Any) -> list[Any]:
+    return await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, count, since=marks, **kw)
 
 
-async def test_bad_keys_are_dead_lettered_and_the_message_behind_them_is_applied(stack, sessions):
+async def test_bad_keys_are_dead_lettered_and_the_message_behind_them_is_applied(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-keys-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
@@ -83,7 +83,7 @@ async def test_bad_keys_are_dead_lettered_and_the_message_behind_them_is_applied
                 await bus.send_raw(topic, b"{not json", key=key)
             good = f"O-{uuid.uuid4().hex[:8]}"
             await bus.send_raw(topic, encode(new_envelope(alert(good), key=good, producer="t")), key=good)
-        letters = await letters_from(stack, topic, len(bad_keys))
+        letters = await letters_from(stack, topic, len(bad_keys), marks=marks)
         await eventually(lambda: _has(calls, good))
     finally:
         await app.stop()
@@ -97,7 +97,7 @@ async def _has(calls: list[str], key: str) -> bool:
     return key in calls
 
 
-async def test_an_oversize_poison_message_is_cut_in_its_dead_letter_and_the_worker_goes_on(stack, sessions):
+async def test_an_oversize_poison_message_is_cut_in_its_dead_letter_and_the_worker_goes_on(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-big-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
@@ -109,7 +109,7 @@ async def test_an_oversize_poison_message_is_cut_in_its_dead_letter_and_the_work
             await bus.send_raw(topic, poison, key="O-big")
             good = f"O-{uuid.uuid4().hex[:8]}"
             await bus.send_raw(topic, encode(new_envelope(alert(good), key=good, producer="t")), key=good)
-        [letter] = await letters_from(stack, topic, 1)
+        [letter] = await letters_from(stack, topic, 1, marks=marks)
         await eventually(lambda: _has(calls, good))
     finally:
         await app.stop()
@@ -167,7 +167,7 @@ async def _committed(stack: Any, group: str, topic: str) -> int:
     return meta.offset if meta else -1
 
 
-async def test_a_database_outage_pauses_the_worker_and_dead_letters_nothing(stack, sessions):
+async def test_a_database_outage_pauses_the_worker_and_dead_letters_nothing(stack, sessions, marks):
     url = urlsplit(stack.database_url)
     proxy = PostgresProxy(url.hostname or "127.0.0.1", url.port or 5432)
     await proxy.open()
@@ -192,14 +192,15 @@ async def test_a_database_outage_pauses_the_worker_and_dead_letters_nothing(stac
             await eventually(lambda: _retries(worker, 5))
             assert await _committed(stack, worker.group, topic) <= 1  # nothing past the waiting message
             outage = await read_topic(stack, OPS_ALERTS.name,
-                                      lambda e: e.key == name and e.payload.kind == "INFRASTRUCTURE_OUTAGE", 1)
+                                      lambda e: e.key == name and e.payload.kind == "INFRASTRUCTURE_OUTAGE", 1,
+                                      since=marks)
             await proxy.open()
         await eventually(lambda: _count(sessions, name, len(keys)), timeout=30)
     finally:
         await app.stop()
     assert outage
     assert calls[-3:] == keys[1:]
-    assert await letters_from(stack, topic, 1, timeout=2) == []
+    assert await letters_from(stack, topic, 1, timeout=2, marks=marks) == []
 
 
 async def _retries(worker: Worker, n: int) -> bool:
@@ -210,7 +211,7 @@ async def _count(sessions: Any, name: str, n: int) -> bool:
     return await outbox_count(sessions, name) >= n
 
 
-async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_logs(stack, sessions, capsys):
+async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_logs(stack, sessions, capsys, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-nul-{uuid.uuid4().hex[:6]}"
 
@@ -224,7 +225,7 @@ async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_
         key = f"O-{uuid.uuid4().hex[:8]}"
         async with Bus(stack) as bus:
             await bus.send_raw(topic, encode(new_envelope(alert(key, "a\x00b"), key=key, producer="t")), key=key)
-        [letter] = await letters_from(stack, topic, 1)
+        [letter] = await letters_from(stack, topic, 1, marks=marks)
     finally:
         await app.stop()
     assert letter.payload.reason_code == "DATA_ERROR"
@@ -234,7 +235,7 @@ async def test_a_nul_byte_is_dead_lettered_at_once_and_no_sql_parameter_reaches_
     assert "13800001111" not in letter.payload.reason + out.out + out.err
 
 
-async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(stack, sessions):
+async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-reuse-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
@@ -247,9 +248,9 @@ async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(st
         async with Bus(stack) as bus:
             for value in (encode(first), encode(first), encode(forged)):
                 await bus.send_raw(topic, value, key=key)
-        [letter] = await letters_from(stack, topic, 1)
+        [letter] = await letters_from(stack, topic, 1, marks=marks)
         raised = await read_topic(stack, OPS_ALERTS.name,
-                                  lambda e: e.key == key and e.payload.kind == "EVENT_ID_REUSED", 1)
+                                  lambda e: e.key == key and e.payload.kind == "EVENT_ID_REUSED", 1, since=marks)
     finally:
         await app.stop()
     assert letter.payload.reason_code == "EVENT_ID_REUSED"
@@ -258,7 +259,7 @@ async def test_a_reused_event_id_with_new_content_is_dead_lettered_and_raised(st
     assert raised
 
 
-async def test_foreign_types_and_producers_on_a_catalogued_topic_are_dead_lettered(stack, sessions):
+async def test_foreign_types_and_producers_on_a_catalogued_topic_are_dead_lettered(stack, sessions, marks):
     name = f"t-boundary-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
     sub = Subscription(WMS_EVENTS.name, [route(InterceptResult, recording(calls))])
@@ -272,12 +273,12 @@ async def test_foreign_types_and_producers_on_a_catalogued_topic_are_dead_letter
         await worker.open(resources)
         await worker.handle(record_on(WMS_EVENTS.name, encode(foreign), key.encode(), 0), sub)
         await worker.handle(record_on(WMS_EVENTS.name, encode(impostor), key.encode(), 1), sub)
-    letters = await read_topic(stack, DLQ.name, lambda e: e.payload.consumer_group == worker.group, 2)
+    letters = await read_topic(stack, DLQ.name, lambda e: e.payload.consumer_group == worker.group, 2, since=marks)
     assert [e.payload.reason_code for e in letters] == ["FOREIGN_TYPE", "PRODUCER_NOT_ALLOWED"]
     assert calls == []
 
 
-async def test_a_transition_of_an_unknown_ticket_has_no_side_effect(stack, sessions):
+async def test_a_transition_of_an_unknown_ticket_has_no_side_effect(stack, sessions, marks):
     settings = stack.with_changes(shop_policies='{"shop-erp-it": {"has_erp": true}}')
     real = await open_ticket(sessions, stack, type_="EXCHANGE", shop="shop-erp-it")
     ghost = view(real).model_copy(update={"ticket_id": f"T-ghost-{uuid.uuid4().hex[:6]}"})
@@ -293,7 +294,8 @@ async def test_a_transition_of_an_unknown_ticket_has_no_side_effect(stack, sessi
             sub = worker.subscriptions[0]
             await worker.handle(record_on(TICKETS.name, encode(new_envelope(event, key=real.order_id,
                                                                             producer="review"))), sub)
-        letters = await read_topic(stack, DLQ.name, lambda e, g=worker.group: e.payload.consumer_group == g, 1)
+        letters = await read_topic(stack, DLQ.name, lambda e, g=worker.group: e.payload.consumer_group == g, 1,
+                                   since=marks)
         assert letters[0].payload.reason_code == "UNKNOWN_TICKET"
         assert await outbox_count(sessions, worker.name) == 0
 
@@ -313,7 +315,8 @@ async def test_an_intercept_result_before_the_warehouse_saw_the_ticket_is_record
 
 
 async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, sessions):
-    good, bad = await open_ticket(sessions, stack), await open_ticket(sessions, stack)
+    shop = f"shop-deadline-{uuid.uuid4().hex[:6]}"  # the scheduler below serves only this test's tickets
+    good, bad = await open_ticket(sessions, stack, shop=shop), await open_ticket(sessions, stack, shop=shop)
     past = datetime.now(UTC) - timedelta(hours=100)
     async with sessions() as session, session.begin():
         await session.execute(update(TicketRow).where(TicketRow.ticket_id.in_([good.ticket_id, bad.ticket_id]))
@@ -321,7 +324,7 @@ async def test_a_poisoned_deadline_is_quarantined_and_the_others_fire(stack, ses
         await session.execute(update(TicketRow).where(TicketRow.ticket_id == bad.ticket_id)
                               .values(lines=[{"garbage": True}]))
     name = f"scheduler-it-{uuid.uuid4().hex[:6]}"
-    job = ticket_deadlines(Deps(stack))
+    job = ticket_deadlines(Deps(stack.with_changes(scheduler_shops=[shop])))
     try:
         await eventually(lambda: _deadline_moved(sessions, good.ticket_id, past, name, job), timeout=60)
         async with sessions() as session:
@@ -487,7 +490,7 @@ async def test_two_replicas_of_a_periodic_job_handle_a_due_item_once(stack, sess
     assert len(sends) == 2
 
 
-async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack, sessions):
+async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-stop-{uuid.uuid4().hex[:6]}"
 
@@ -506,10 +509,10 @@ async def test_shutdown_does_not_wait_for_a_handler_waiting_out_an_outage(stack,
     await asyncio.wait_for(app.stop(), 20)
     assert asyncio.get_running_loop().time() - started < 15
     assert await _committed(stack, worker.group, topic) <= 0  # the waiting message stays uncommitted
-    assert await letters_from(stack, topic, 1, timeout=2) == []
+    assert await letters_from(stack, topic, 1, timeout=2, marks=marks) == []
 
 
-async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack, sessions):
+async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-reuse-batch-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
@@ -522,7 +525,7 @@ async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack,
         await worker.open(resources)
         await worker.handle_batch((record_on(topic, encode(first), key.encode(), 0),
                                    record_on(topic, encode(forged), key.encode(), 1)), {topic: sub})
-    [letter] = await letters_from(stack, topic, 1)
+    [letter] = await letters_from(stack, topic, 1, marks=marks)
     assert letter.payload.reason_code == "EVENT_ID_REUSED"
     assert letter.payload.offset == 1
     assert calls == [key]

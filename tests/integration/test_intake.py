@@ -220,7 +220,7 @@ HOSTILE = {
 }
 
 
-async def test_hostile_requests_end_as_rejections_or_dead_letters_never_a_crash(stack):
+async def test_hostile_requests_end_as_rejections_or_dead_letters_never_a_crash(stack, marks):
     worker = build_worker(stack)
     app = worker.build_app()
     await app.start()
@@ -234,13 +234,13 @@ async def test_hostile_requests_end_as_rejections_or_dead_letters_never_a_crash(
             await bus.send_raw(REQUESTS.name, request_doc(oid, lines=[{"line_no": 7, "quantity": 1}]), key=oid)
             await bus.send_raw(REQUESTS.name, request_doc(oid, lines=[{"line_no": 1, "quantity": 4}]), key=oid)
             await bus.send_raw(REQUESTS.name, request_doc(oid), key=oid)  # a good one, after all that
-        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == oid, len(HOSTILE))
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == oid, len(HOSTILE), since=marks)
         assert len(letters) == len(HOSTILE)
         assert {e.payload.reason_code for e in letters} <= {"SCHEMA_VIOLATION", "MALFORMED_JSON"}
-        rejections = await read_topic(stack, REJECTIONS.name, lambda e: e.key == oid, 2)
+        rejections = await read_topic(stack, REJECTIONS.name, lambda e: e.key == oid, 2, since=marks)
         assert sorted(e.payload.code for e in rejections) == ["INVALID_QUANTITY", "UNKNOWN_LINE"]
         opened = await read_topic(stack, "aftersales.tickets",
-                                  lambda e: e.type == "TicketOpened" and e.key == oid, 1)
+                                  lambda e: e.type == "TicketOpened" and e.key == oid, 1, since=marks)
         assert opened[0].payload.ticket.lines[0].quantity == 1
         assert worker.dead_lettered == len(HOSTILE)
     finally:

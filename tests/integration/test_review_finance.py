@@ -120,7 +120,7 @@ async def test_bad_commands_are_refused_and_change_nothing(stack, sessions, mess
     assert after.lines == t.lines
 
 
-async def test_refused_commands_reach_the_rejection_topic(stack, sessions):
+async def test_refused_commands_reach_the_rejection_topic(stack, sessions, marks):
     t = await open_ticket(sessions, stack)
     app = build_worker(stack).build_app()
     await app.start()
@@ -133,7 +133,7 @@ async def test_refused_commands_reach_the_rejection_topic(stack, sessions):
             await bus.publish(d.AdjustRefundAmount(
                 ticket_id=t.ticket_id, order_id=t.order_id, actor=c.Actor(role=c.Role.OPS, id="ops-1"),
                 lines=[d.LineAmount(line_no=1, refund_cents=-1)], reason="oops"), key=t.order_id)
-        seen = await read_topic(stack, REJECTIONS.name, lambda e: e.key == t.order_id, 3)
+        seen = await read_topic(stack, REJECTIONS.name, lambda e: e.key == t.order_id, 3, since=marks)
         assert sorted(e.payload.code for e in seen) == ["ILLEGAL_TRANSITION", "INVALID_AMOUNT", "TICKET_UNKNOWN"]
         assert all(e.payload.message for e in seen)
     finally:

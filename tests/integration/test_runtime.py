@@ -123,7 +123,7 @@ async def test_a_crash_after_a_batch_commit_creates_no_duplicate(stack, sessions
     assert await outbox_count(sessions, name) == 5
 
 
-async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_keeps_going(stack, sessions):
+async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_keeps_going(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-dlq-{uuid.uuid4().hex[:6]}"
     calls: list[str] = []
@@ -134,7 +134,7 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_k
             await bus.send_raw(topic, b"{definitely not json", key=key)
             await bus.send_raw(topic, b'{"type": "OpsAlert", "schema_version": 1, "payload": {"kind": 5}}', key=key)
             await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
-        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == key, 2)
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.original_key == key, 2, since=marks)
         assert {e.payload.reason_code for e in letters} == {"MALFORMED_JSON", "SCHEMA_VIOLATION"}
         assert all(e.payload.source_topic == topic and e.payload.consumer_group == f"aftersales.{name}"
                    for e in letters)
@@ -146,7 +146,7 @@ async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_k
         await app.stop()
 
 
-async def test_infrastructure_errors_are_retried_until_they_pass_and_never_dead_lettered(stack, sessions):
+async def test_infrastructure_errors_are_retried_until_they_pass_and_never_dead_lettered(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-retry-{uuid.uuid4().hex[:6]}"
     attempts: dict[str, int] = {}
@@ -165,13 +165,14 @@ async def test_infrastructure_errors_are_retried_until_they_pass_and_never_dead_
             await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
         await eventually(lambda: _count(sessions, name, 1))
         assert attempts[key] == 9
-        assert await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1, timeout=2) == []
+        assert await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1, timeout=2,
+                                since=marks) == []
         assert await outbox_count(sessions, name) == 1  # only the successful attempt wrote
     finally:
         await app.stop()
 
 
-async def test_a_deterministic_error_is_dead_lettered_at_once_without_its_text(stack, sessions):
+async def test_a_deterministic_error_is_dead_lettered_at_once_without_its_text(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-bug-{uuid.uuid4().hex[:6]}"
     attempts: list[str] = []
@@ -185,7 +186,7 @@ async def test_a_deterministic_error_is_dead_lettered_at_once_without_its_text(s
         key = f"bug-{uuid.uuid4().hex[:6]}"
         async with Bus(stack) as bus:
             await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
-        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1)
+        letters = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == topic, 1, since=marks)
         assert letters[0].payload.reason_code == "HANDLER_ERROR"
         assert letters[0].payload.attempts == 1
         assert attempts == [key]
@@ -246,7 +247,7 @@ async def test_an_outbox_row_is_published_exactly_once_across_relay_restarts(sta
     relay = OutboxRelay(name, sessions, producer, batch=7)
     task = asyncio.create_task(relay.run())
     try:
-        seen = await read_topic(stack, topic, lambda e: True, 25, settle=1.5)
+        seen = await read_topic(stack, topic, lambda e: True, 25, settle=1.5, since={})
     finally:
         task.cancel()
         await producer.stop()
@@ -273,7 +274,7 @@ async def test_relayed_messages_keep_their_order_per_key(stack, sessions):
             pass
     finally:
         await producer.stop()
-    seen = await read_topic(stack, topic, lambda e: True, 30)
+    seen = await read_topic(stack, topic, lambda e: True, 30, since={})
     assert [e.payload.message for e in seen] == [f"n={i:02d}" for i in range(30)]
 
 
@@ -299,7 +300,7 @@ async def test_two_relays_never_publish_the_same_rows_concurrently(stack, sessio
     finally:
         for p in producers:
             await p.stop()
-    seen = await read_topic(stack, topic, lambda e: True, 40, settle=1.0)
+    seen = await read_topic(stack, topic, lambda e: True, 40, settle=1.0, since={})
     assert len(seen) == 40
     assert len({e.event_id for e in seen}) == 40
 

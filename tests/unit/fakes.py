@@ -30,7 +30,7 @@ from services.domain.refunds import LedgerLine, RefundLedger, settlement
 from services.domain.shipment import Shipment, ShipmentStatus
 from services.domain.ticket import Ticket, Transition
 from services.erp_sync.repository import ErpUnitOfWork
-from services.finance.repository import FinanceUnitOfWork
+from services.finance.repository import FinanceUnitOfWork, PaidOrder
 from services.intake.repository import IntakeUnitOfWork
 from services.review.repository import ReviewUnitOfWork
 from services.scheduler.repository import SchedulerUnitOfWork, UnpaidOrder
@@ -58,6 +58,7 @@ class State:
     reasons: dict[tuple[AfterSalesType, str], Reason] = field(default_factory=dict)
     refunds: dict[uuid.UUID, Refund] = field(default_factory=dict)
     ledgers: dict[str, RefundLedger] = field(default_factory=dict)
+    paid_orders: dict[str, PaidOrder] = field(default_factory=dict)
     compensations: dict[uuid.UUID, Compensation] = field(default_factory=dict)
     receipts: dict[uuid.UUID, Receipt] = field(default_factory=dict)
     shipments: dict[uuid.UUID, Shipment] = field(default_factory=dict)
@@ -274,14 +275,12 @@ class FakeLedgers:
 
     async def get(self, order_id: str) -> RefundLedger:
         if order_id not in self.state.ledgers:
-            order = self.state.orders.get(order_id)
-            if order is None:
-                raise LookupError(f"order {order_id} is not known to finance")
-            paid = sum(ln.paid_cents for ln in order.lines) + order.shipping_fee_cents
+            order = await FakePaidOrders(self.state).get(order_id)
             self.state.ledgers[order_id] = RefundLedger(
                 {ln.line_no: LedgerLine(ln.paid_cents, ln.quantity) for ln in order.lines},
                 order.shipping_fee_cents, order_id=order_id,
-                settlement_cents=settlement(paid, order.platform_subsidy_cents, order.platform_fee_cents))
+                settlement_cents=settlement(order.paid_cents, order.platform_subsidy_cents,
+                                            order.platform_fee_cents))
         return copy.deepcopy(self.state.ledgers[order_id])
 
     async def save(self, ledger: RefundLedger) -> None:
@@ -306,13 +305,20 @@ class FakeCompensations:
         self.state.compensations[compensation.compensation_id] = copy.deepcopy(compensation)
 
 
-class FakeOrderLines:
+class FakePaidOrders:
     def __init__(self, state: State) -> None:
         self.state = state
 
-    async def lines(self, order_id: str) -> list[dict[str, Any]]:
-        order = self.state.orders.get(order_id)
-        return [vars(ln) for ln in order.lines] if order else []
+    async def record(self, order: PaidOrder) -> None:
+        self.state.paid_orders.setdefault(order.order_id, copy.deepcopy(order))
+
+    async def known(self, order_id: str) -> bool:
+        return order_id in self.state.paid_orders
+
+    async def get(self, order_id: str) -> PaidOrder:
+        if order_id not in self.state.paid_orders:
+            raise LookupError(f"finance has no copy of what order {order_id} paid")
+        return copy.deepcopy(self.state.paid_orders[order_id])
 
 
 class FakeReceipts:
@@ -390,9 +396,11 @@ class FakeScheduling:
     def __init__(self, state: State) -> None:
         self.state = state
 
-    async def overdue_tickets(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+    async def overdue_tickets(self, now: datetime, skip: Quarantine, *,
+                              shops: list[str] | None = None) -> list[DueItem]:
         return [DueItem(t.ticket_id, t.order_id) for t in self.state.tickets.values()
-                if t.deadline_at is not None and t.deadline_at <= now and not _skipped(self.state, skip, t.ticket_id)]
+                if t.deadline_at is not None and t.deadline_at <= now and (shops is None or t.shop_id in shops)
+                and not _skipped(self.state, skip, t.ticket_id)]
 
     async def claim_overdue_ticket(self, ticket_id: str, now: datetime) -> Ticket | None:
         ticket = self.state.tickets.get(ticket_id)
@@ -474,7 +482,7 @@ class FakeReviewUnitOfWork(FakeUnitOfWork, ReviewUnitOfWork):
 class FakeFinanceUnitOfWork(FakeUnitOfWork, FinanceUnitOfWork):
     def _open(self, state: State) -> None:
         self.tickets, self.refunds, self.ledgers = FakeTickets(state), FakeRefunds(state), FakeLedgers(state)
-        self.compensations, self.orders = FakeCompensations(state), FakeOrderLines(state)
+        self.compensations, self.orders = FakeCompensations(state), FakePaidOrders(state)
 
 
 class FakeWarehouseUnitOfWork(FakeUnitOfWork, WarehouseUnitOfWork):

@@ -62,6 +62,7 @@ class Shop:
         self.settings = Settings(policy=json.dumps(policy or {}), shop_policies=json.dumps(shop_policies or {}),
                                  **settings)
         self.deps = Deps(self.settings, lambda: self.now)
+        self.placed: dict[str, o.OrderPlaced] = {}
 
     def later(self, **delta: float) -> None:
         self.now += timedelta(**delta)
@@ -103,7 +104,7 @@ class Shop:
 
     # ------------------------------------------------------------ the order system and the buyer
     async def order(self, *, state: str = "SHIPPED", quantity: int = 2, paid: int = 10_000, shipping: int = 800,
-                    shop_id: str = "shop-1", coupon: int = 0) -> str:
+                    shop_id: str = "shop-1", coupon: int = 0, finance_sees_it: bool = True) -> str:
         order_id = f"O-{uuid.uuid4().hex[:8]}"
         placed = self.now - timedelta(days=1)
         facts: list[Contract] = [o.OrderPlaced(
@@ -119,6 +120,9 @@ class Shop:
             facts.append(o.OrderCompleted(order_id=order_id, completed_at=placed + timedelta(hours=20)))
         for fact in facts:
             await self.deliver("intake", fact, key=order_id, producer="order-system")
+        self.placed[order_id] = facts[0]  # type: ignore[assignment]
+        if finance_sees_it:  # finance reads the orders topic on its own: it may lag behind intake
+            await self.deliver("finance", facts[0], key=order_id, producer="order-system")
         return order_id
 
     async def ask(self, order_id: str, type_: str = "REFUND_ONLY", *, quantity: int = 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from contracts import Money
 from contracts import decisions as d
 from contracts.ops import CompensationAcknowledged
 from contracts.payments import RefundFailed, RefundSucceeded
@@ -177,3 +178,30 @@ async def test_a_refunded_coupon_goes_back_through_marketing_until_acknowledged(
                                                            order_id=compensation.order_id),
                        key=compensation.order_id, producer="marketing")
     assert shop.db.state.compensations[compensation.compensation_id].acknowledged_at == shop.now
+
+
+async def test_a_refund_waits_until_finance_has_consumed_what_the_order_paid() -> None:
+    """Finance reads the orders topic on its own; when it lags, the ticket's refund starts as soon
+    as the order's payment arrives, without holding the tickets partition in the meantime."""
+    shop = Shop()
+    order_id = await shop.order(finance_sees_it=False)
+    ticket_id = await shop.ask(order_id)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()  # applied and committed: nothing to wait on
+    assert shop.sent("ExecuteRefund") == []
+    assert shop.db.state.refunds == {}
+    await shop.deliver("finance", shop.placed[order_id], key=order_id, producer="order-system")
+    (request,) = shop.sent("ExecuteRefund")
+    assert request.amount.cents == 5_000
+    assert refund_of(shop, ticket_id).ticket_id == ticket_id
+    await shop.deliver("finance", shop.placed[order_id], key=order_id, producer="order-system")  # again
+    assert len(shop.sent("ExecuteRefund")) == 1
+
+
+async def test_finance_keeps_the_first_copy_of_an_order_payment() -> None:
+    shop = Shop()
+    order_id = await shop.order(paid=10_000)
+    forged = shop.placed[order_id].model_copy(update={"shipping_fee": Money.cny(99_999)})
+    await shop.deliver("finance", forged, key=order_id, producer="order-system")
+    assert shop.db.state.paid_orders[order_id].shipping_fee_cents == 800
