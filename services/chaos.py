@@ -263,8 +263,11 @@ async def monkey(procs: WorkerProcesses, plan: list[str], interval: float, rng: 
             procs.restart(victim)
         elif step in ("kafka", "postgres"):
             started = time.monotonic()
-            await asyncio.to_thread(subprocess.run, ["bash", str(ROOT / "deploy/local/restart.sh"), step, "2"],
-                                    check=True, capture_output=True)
+            restarted = await asyncio.to_thread(
+                subprocess.run, ["bash", str(ROOT / "deploy/local/restart.sh"), step, "2"],
+                capture_output=True, text=True, check=False)
+            if restarted.returncode != 0:  # say why the service did not come back, then stop the run
+                raise RuntimeError(f"restart.sh {step} failed: {restarted.stderr.strip()[-2000:]}")
             done.restarts.append(f"{step} ({time.monotonic() - started:.0f} s down)")
         elif step == "freeze":
             victim = rng.choice([n for n in procs.workers if worker_of(n) in WORKERS and n in procs.procs])

@@ -139,10 +139,12 @@ start_kafka() {
     echo $! >"$home/kafka.pid"
     log "kafka starting on 127.0.0.1:$KAFKA_PORT (pid $(cat "$home/kafka.pid"))"
   fi
-  for _ in $(seq 300); do port_open "$KAFKA_PORT" && return; 
+  # a broker that has hosted many runs' topics recovers their logs first (seen: 90 s for ~260 partitions)
+  local wait_s="${KAFKA_START_TIMEOUT:-240}"
+  for _ in $(seq $((wait_s * 5))); do port_open "$KAFKA_PORT" && return;
     kill -0 "$(cat "$home/kafka.pid")" 2>/dev/null || fail "kafka exited (see $STATE/logs/kafka-stdout.log and $STATE/logs/kafka/server.log)"
     sleep 0.2; done
-  fail "kafka not listening after 60 s (see $STATE/logs/kafka/server.log)"
+  fail "kafka not listening after $wait_s s (see $STATE/logs/kafka/server.log; KAFKA_START_TIMEOUT raises the wait)"
 }
 
 wanted postgres && start_postgres
