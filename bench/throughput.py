@@ -4,6 +4,10 @@
   ceiling   raw aiokafka in batches: fetch up to 100, produce them, commit once (no database at all)
   runtime   the production Worker: decode, inbox, handler and outbox row per message in a savepoint,
             one PostgreSQL commit per fetched batch, offset commit, then the outbox relay publishes
+  per-msg   the same delivery rules (Worker.handle: decode, boundary, inbox, unit of work, outbox,
+            dead letter) as the body of a plain per-message FastStream subscriber, acked (offset
+            committed) by FastStream after each message: what the runtime would cost without its
+            batch path; the runtime module's docstring quotes this ratio
   intake    the real intake worker applying N OrderPlaced events to its projection
 
 Usage: python bench/throughput.py [N]   (needs the stack: bash deploy/local/up.sh; source .local/env)
@@ -15,11 +19,14 @@ import asyncio
 import sys
 import time
 import uuid
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
 
 from contracts import Money, encode, new_envelope
 from contracts.ops import OpsAlert, Severity
@@ -149,6 +156,35 @@ async def runtime_relay(settings: Settings, n: int) -> float:
     return elapsed
 
 
+async def faststream_per_message(settings: Settings, n: int) -> float:
+    """The delivery rules as a per-message FastStream subscriber: one transaction and one ack each."""
+    source, sink = await topic(settings), await topic(settings)
+    await fill(settings, source, alerts(n))
+
+    async def forward(envelope: Any, uow: Any, deps: Any) -> None:
+        uow.publish(envelope.payload, key=envelope.key, cause=envelope, topic=sink)
+
+    subscription = Subscription(source, [route(OpsAlert, forward)])
+    worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [subscription], unit_of_work=SqlUnitOfWork)
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="bench-per-message")
+
+    @broker.subscriber(source, group_id=worker.group, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest")
+    async def one(msg: KafkaMessage) -> None:
+        await worker.handle(msg.raw_message, subscription)
+
+    async with AsyncExitStack() as stack:
+        context = await worker.open(stack)
+        relay = asyncio.create_task(context.relay.run())
+        await broker.start()
+        started = await first_processed(worker)
+        await count_until(settings, sink, n)
+        elapsed = time.monotonic() - started
+        await broker.stop()
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+    return elapsed
+
+
 async def intake_projection(settings: Settings, n: int) -> float:
     run = uuid.uuid4().hex[:6]
     values = []
@@ -178,14 +214,17 @@ async def main(n: int) -> None:
     raw = await raw_relay(settings, n)
     raw_batched = await raw_batched_relay(settings, n)
     rt = await runtime_relay(settings, n)
+    per_message = await faststream_per_message(settings, n)
     intake = await intake_projection(settings, n)
     print(f"messages per scenario: {n} ({PARTITIONS} partitions, one consumer, 2-core machine)")
     print(f"{'scenario':<52}{'seconds':>9}{'msg/s':>10}{'vs raw':>9}")
     for label, secs in [("raw aiokafka relay (commit per message)", raw),
                         ("raw aiokafka relay (batches, commit per batch)", raw_batched),
                         ("runtime relay (inbox + one tx per batch + outbox)", rt),
+                        ("same rules, per-message FastStream subscriber", per_message),
                         ("intake worker: OrderPlaced -> projection", intake)]:
         print(f"{label:<52}{secs:>9.2f}{n / secs:>10.0f}{raw / secs:>9.2f}")
+    print(f"batch path vs per-message subscriber: {per_message / rt:.1f}x the throughput")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ class RequestAfterSales(Contract):
     evidence: list[Annotated[str, StringConstraints(max_length=256)]] = Field(
         default_factory=list, max_length=9, description="Photo references")
     description: str = Field(default="", max_length=2000)
+    requested_at: AwareDatetime | None = Field(
+        default=None, description="When the buyer asked; the after-sales window is measured to it "
+                                  "(never later than when intake received it)")
 
 
 @message("WithdrawTicket")

@@ -441,13 +441,15 @@ def check(recorder: Recorder, flows: list[Flow], paid: dict[uuid.UUID, int]) -> 
 
 
 def _should_close(flow: Flow, changes: dict[str, list[Envelope[Any]]]) -> bool:
-    """A cancelled order, or one whose every unit was refunded (the rule as the system has it today)."""
+    """A cancelled order, or one whose every unit was refunded in full: every unit in the completed
+    ticket and each line's whole paid amount refunded (a negotiated lower amount keeps it open)."""
     if flow.kind == "cancel":
         return flow.outcome == "COMPLETED"
     if flow.kind in ("exchange", "repair") or flow.ticket_id is None:
         return False
-    trail = changes.get(flow.ticket_id, [])
-    if not any(m.payload.to_status == c.TicketStatus.COMPLETED for m in trail):
+    completed = [m for m in changes.get(flow.ticket_id, []) if m.payload.to_status == c.TicketStatus.COMPLETED]
+    if not completed:
         return False
-    units = {ln.line_no: ln.quantity for ln in flow.placed.lines}
-    return all(dict(flow.lines).get(n, 0) == q for n, q in units.items())
+    refunded = {ln.line_no: ln.refund.cents for ln in completed[-1].payload.ticket.lines}
+    return all(dict(flow.lines).get(ln.line_no, 0) == ln.quantity and refunded.get(ln.line_no, 0) >= ln.paid.cents
+               for ln in flow.placed.lines)

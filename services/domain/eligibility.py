@@ -12,7 +12,7 @@ from .model import FINAL_STATUSES, MONEY_TYPES, AfterSalesType, OrderState, Tick
 from .order import Order
 from .policy import Policy
 from .reasons import Reason, needs_evidence
-from .refunds import cap_for_positions, pick_free_positions
+from .refunds import cap_for_positions, pick_free_positions, unit_amount
 
 ALLOWED_TYPES: dict[OrderState, frozenset[AfterSalesType]] = {
     OrderState.PENDING_PAYMENT: frozenset({AfterSalesType.CANCEL}),
@@ -48,22 +48,36 @@ def may_become_allowed(state: OrderState, ticket_type: AfterSalesType) -> bool:
 class ClaimKind(StrEnum):
     ACTIVE = "ACTIVE"
     REFUNDED = "REFUNDED"
+    COMPENSATED = "COMPENSATED"
+    """A refund-only paid less than the units were worth: the buyer keeps them, and they stay open
+    for a later return, refund or repair, worth what is left of their paid amount."""
     EXCHANGED = "EXCHANGED"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """Units of one order line held by an existing ticket."""
+    """Units of one order line held by an existing ticket (``refunded_cents``: what a compensation
+    paid for them, split over its positions like a paid amount)."""
 
     line_no: int
     positions: tuple[int, ...]
     kind: ClaimKind
+    refunded_cents: int = 0
+
+    def compensated(self, position: int) -> int:
+        """What this compensation already paid for one of its positions."""
+        if self.kind != ClaimKind.COMPENSATED or position not in self.positions:
+            return 0
+        return unit_amount(self.refunded_cents, len(self.positions), self.positions.index(position))
 
 
-def claim_kind(ticket_type: AfterSalesType, status: TicketStatus) -> ClaimKind | None:
-    """How a ticket in this state holds its units; ``None`` frees them."""
+def claim_kind(ticket_type: AfterSalesType, status: TicketStatus, *, paid_in_full: bool = True) -> ClaimKind | None:
+    """How a ticket in this state holds its units; ``None`` frees them. ``paid_in_full``: the
+    completed refund covered what the units were still worth."""
     if status not in FINAL_STATUSES:
         return ClaimKind.ACTIVE
+    if status == TicketStatus.COMPLETED and ticket_type == AfterSalesType.REFUND_ONLY and not paid_in_full:
+        return ClaimKind.COMPENSATED
     if status == TicketStatus.COMPLETED and ticket_type in MONEY_TYPES:
         return ClaimKind.REFUNDED
     if status == TicketStatus.COMPLETED and ticket_type == AfterSalesType.EXCHANGE:
@@ -144,6 +158,7 @@ def assess(
     if len({w.line_no for w in wanted}) != len(wanted):
         raise errors.InvalidQuantity("Each order line may appear once per request.")
 
+    claims = list(claims)
     by_line: dict[int, dict[ClaimKind, set[int]]] = {}
     for claim in claims:
         by_line.setdefault(claim.line_no, {}).setdefault(claim.kind, set()).update(claim.positions)
@@ -175,8 +190,11 @@ def assess(
             raise errors.UnitsAlreadyInActiveTicket(
                 f"Only {free} of {line.sku} are available for after-sales.")
         cap = 0
-        if request.type in MONEY_TYPES:
-            cap = cap_for_positions(line.paid_cents, line.quantity, positions)
+        if request.type in MONEY_TYPES:  # what the units are worth, less what compensations paid
+            compensations = [c for c in claims if c.line_no == line.line_no and c.kind == ClaimKind.COMPENSATED]
+            left_on_line = line.paid_cents - sum(c.refunded_cents for c in compensations)
+            cap = max(0, min(left_on_line, cap_for_positions(line.paid_cents, line.quantity, positions)
+                             - sum(c.compensated(p) for c in compensations for p in positions)))
         planned.append(PlannedLine(line.line_no, line.sku, want.quantity, positions, cap,
                                    line.paid_cents, line.quantity))
     return planned

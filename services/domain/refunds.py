@@ -61,7 +61,10 @@ def settlement(paid_cents: int, platform_subsidy_cents: int, platform_fee_cents:
 
 
 class LedgerLine:
-    """What one order line was paid, and how much of it is reserved (in flight) or refunded."""
+    """What one order line was paid, and how much of it is reserved (in flight) or refunded.
+
+    Units count only for refunds that paid what the units were still worth: a compensation moves
+    cents, not units."""
 
     __slots__ = (
         "paid_cents",
@@ -151,10 +154,15 @@ class RefundLedger:
             self.lines[line_no].refunded_units += units
 
     def all_units_reserved_with(self, amounts: dict[int, tuple[int, int]]) -> bool:
-        """Would every unit of the order be refunded once these amounts are?"""
+        """Would every unit of the order be back or stopped, and its paid amount refunded, once
+        these amounts are?"""
         return all(line.reserved_units + amounts.get(no, (0, 0))[1] >= line.quantity
+                   and line.reserved_cents + amounts.get(no, (0, 0))[0] >= line.paid_cents
                    for no, line in self.lines.items())
 
     @property
     def fully_refunded(self) -> bool:
-        return all(line.refunded_units >= line.quantity for line in self.lines.values())
+        """Every unit refunded in full, money as well as units: a compensation (a refund-only below
+        what the unit is worth) leaves the unit with the buyer and the order open."""
+        return all(line.refunded_units >= line.quantity and line.refunded_cents >= line.paid_cents
+                   for line in self.lines.values())

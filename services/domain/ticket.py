@@ -113,6 +113,18 @@ class Ticket:
     def has_money(self) -> bool:
         return self.type in MONEY_TYPES
 
+    @property
+    def goods_not_stopped_yet(self) -> bool:
+        """A refund-only before shipment whose intercept is not confirmed: the goods may still
+        leave the warehouse, so the money may not (it may be approved, and waits)."""
+        return (self.type == AfterSalesType.REFUND_ONLY and self.before_shipment
+                and self.intercept in {InterceptState.NONE, InterceptState.REQUESTED})
+
+    @property
+    def refund_waits_for_intercept(self) -> bool:
+        """Approved in full, money held until the warehouse confirms the intercept."""
+        return self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None
+
     # ------------------------------------------------------------- opening
     def opened(self, policy: Policy, buyer: Actor) -> None:
         """Records the request, sets the first deadline; a cancel completes at once."""
@@ -188,11 +200,14 @@ class Ticket:
     def approve_refund(self, actor: Actor, now: datetime, policy: Policy, note: str = "") -> None:
         self._require(actor, {Role.FINANCE}, "approve the refund")
         self._require_status({S.PENDING_REFUND}, "approve the refund")
+        if self.refund_waits_for_intercept:
+            raise errors.IllegalTransition(
+                f"The refund of ticket {self.ticket_no} is approved and waits for the warehouse's intercept.")
         if actor.id in {self.ops_reviewer_id, self.manager_id}:
             raise errors.MakerCheckerViolation(
                 "The same person cannot make both the review and the finance decision.")
         self.finance_reviewer_id = actor.id
-        self._move(S.REFUNDING, actor, now, "finance_approve", note, policy)
+        self._to_refunding(actor, now, policy, "finance_approve", note)
 
     def send_back(self, actor: Actor, now: datetime, policy: Policy, reason: str) -> None:
         """Finance sends the ticket back to ops review (打回)."""
@@ -203,7 +218,7 @@ class Ticket:
         if actor.id in {self.ops_reviewer_id, self.manager_id}:
             raise errors.MakerCheckerViolation(
                 "The same person cannot make both the review and the finance decision.")
-        self.manager_id = None
+        self.manager_id = self.finance_reviewer_id = None
         self._move(S.PENDING_REVIEW, actor, now, "finance_send_back", reason, policy)
 
     def _route_money(self, actor: Actor, now: datetime, policy: Policy, action: str, note: str) -> None:
@@ -212,9 +227,18 @@ class Ticket:
             self._move(S.PENDING_MANAGER, actor, now, action, note, policy)
         elif self._finance_auto(policy, amount):
             self.finance_reviewer_id = SYSTEM.id
-            self._move(S.REFUNDING, actor, now, action, (note + " (finance approved by policy)").strip(), policy)
+            self._to_refunding(actor, now, policy, action, (note + " (finance approved by policy)").strip())
         else:
             self._move(S.PENDING_REFUND, actor, now, action, note, policy)
+
+    def _to_refunding(self, actor: Actor, now: datetime, policy: Policy, action: str, note: str) -> None:
+        """Money leaves only when the goods are stopped or back: a refund-only before shipment
+        waits, approved, in PENDING_REFUND until the intercept is confirmed."""
+        if self.goods_not_stopped_yet:
+            self._move(S.PENDING_REFUND, actor, now, action,
+                       "; ".join(filter(None, [note, "the refund waits for the warehouse's intercept"])), policy)
+        else:
+            self._move(S.REFUNDING, actor, now, action, note, policy)
 
     def _finance_auto(self, policy: Policy, amount: int) -> bool:
         return ((policy.finance_auto_approve_refund_only and self.type == AfterSalesType.REFUND_ONLY)
@@ -266,9 +290,24 @@ class Ticket:
     # ------------------------------------------------------------- warehouse
     def record_inspection(self, actor: Actor, now: datetime, policy: Policy, result: Inspection,
                           received: dict[str, int], note: str = "") -> None:
-        """Inspection of returned goods; anything that doesn't match the request goes to intervention."""
+        """Inspection of returned goods; anything that doesn't match the request goes to intervention.
+
+        A receipt is a physical fact and is always recorded. Goods that arrive late (after the
+        receipt window sent the ticket to intervention, or before the buyer entered a waybill)
+        are judged as if on time; goods the ticket does not expect (closed, or already received,
+        or a refused parcel of a refund-only) raise an alert for a person to act on."""
         self._require(actor, {Role.WAREHOUSE}, "record an inspection")
-        self._require_status({S.AWAITING_RECEIPT}, "record an inspection")
+        expected_now = self.type in GOODS_BACK_TYPES and (
+            self.status in {S.AWAITING_RETURN, S.AWAITING_RECEIPT}
+            or (self.status == S.INTERVENTION and not self.goods_received))
+        if not expected_now:
+            self.alerts.append(Alert("UNEXPECTED_RECEIPT", "WARNING",
+                                     f"Ticket {self.ticket_no} is {self.status.value}: goods received "
+                                     f"({result.value}); a person decides what to do with them"))
+            if not self.is_final:
+                self.goods_received = True
+            self._record(self.status, actor, now, "receipt_unexpected", f"{result.value} {note}".strip())
+            return
         expected: dict[str, int] = {}
         for ln in self.lines:
             expected[ln.sku] = expected.get(ln.sku, 0) + ln.quantity
@@ -318,23 +357,52 @@ class Ticket:
         self._move(S.RESHIPPED, actor, now, "reshipped", f"{carrier} {waybill}", policy)
 
     def record_intercept(self, now: datetime, policy: Policy, intercepted: bool) -> None:
-        """Refund only before shipment: a successful intercept approves by itself; otherwise a person reviews."""
-        if self.intercept not in {InterceptState.REQUESTED}:
+        """The warehouse's answer, recorded whenever it comes (a late one too). Intercepted: the
+        goods are stopped, so an approved refund goes out and an unreviewed one is approved.
+        Already dispatched: no money while the goods travel; the ticket goes back to a person."""
+        if self.intercept == InterceptState.NONE:
             raise errors.IllegalTransition("No intercept was requested for this ticket.")
         self.intercept = InterceptState.INTERCEPTED if intercepted else InterceptState.ALREADY_DISPATCHED
-        if self.status != S.PENDING_REVIEW:
-            self._record(self.status, SYSTEM, now, "intercept_result", self.intercept.value)
-            return
-        if intercepted:
-            self.approve(SYSTEM, now, policy, "shipment intercepted; approved automatically")
+        if self.is_final:
+            if intercepted:
+                self.alerts.append(Alert("INTERCEPT_NOT_WANTED", "WARNING",
+                                         f"Ticket {self.ticket_no} is {self.status.value}: release the held "
+                                         f"shipment of order {self.order_id}"))
+            self._record(self.status, SYSTEM, now, "intercept_result", f"{self.intercept.value} (late)")
+        elif intercepted:
+            self._intercepted(now, policy)
         else:
-            self._record(self.status, SYSTEM, now, "intercept_result",
-                         "goods already dispatched; a person reviews")
+            self._dispatched(now, policy, "goods already dispatched")
+
+    def _intercepted(self, now: datetime, policy: Policy) -> None:
+        if self.status == S.PENDING_REVIEW:
+            self.approve(SYSTEM, now, policy, "shipment intercepted; approved automatically")
+        elif self.refund_waits_for_intercept:
+            self._move(S.REFUNDING, SYSTEM, now, "intercept_result", "shipment intercepted; the refund goes out",
+                       policy)
+        else:
+            self._record(self.status, SYSTEM, now, "intercept_result", InterceptState.INTERCEPTED.value)
+            self._set_deadline(policy, now)
+
+    def _dispatched(self, now: datetime, policy: Policy, what: str) -> None:
+        if self.status == S.PENDING_REVIEW:
+            self._record(self.status, SYSTEM, now, "intercept_result", f"{what}; a person reviews")
             self._set_deadline(policy, self.applied_at)
+        elif self.status in {S.PENDING_MANAGER, S.PENDING_REFUND}:
+            self.alerts.append(Alert("INTERCEPT_FAILED", "WARNING",
+                                     f"Ticket {self.ticket_no}: {what}; back to review, no money sent"))
+            self.manager_id = self.finance_reviewer_id = None
+            self._move(S.PENDING_REVIEW, SYSTEM, now, "intercept_result",
+                       f"{what}; back to review (the buyer may refuse delivery)", policy)
+        else:  # money is moving or moved while the goods travel: a person must recover it
+            self.alerts.append(Alert("REFUND_PAID_GOODS_DISPATCHED", "CRITICAL",
+                                     f"Ticket {self.ticket_no} is {self.status.value} but order {self.order_id} "
+                                     f"was dispatched: recover the goods or the money"))
+            self._record(self.status, SYSTEM, now, "intercept_result", what)
 
     def request_intercept(self, now: datetime, policy: Policy) -> None:
         self.intercept = InterceptState.REQUESTED
-        if self.status == S.PENDING_REVIEW:
+        if not self.is_final:
             self._set_deadline(policy, now)
 
     # ------------------------------------------------------------- deadlines
@@ -352,10 +420,9 @@ class Ticket:
             self._move(S.INTERVENTION, SYSTEM, now, "timeout", "warehouse receipt overdue", policy)
         elif self.status == S.RESHIPPED:
             self._move(S.COMPLETED, SYSTEM, now, "auto_confirm", "receipt confirmed automatically", policy)
-        elif self.status == S.PENDING_REVIEW and self.intercept == InterceptState.REQUESTED and kind == "intercept":
-            self.intercept = InterceptState.ALREADY_DISPATCHED
-            self._record(self.status, SYSTEM, now, "intercept_timeout", "no intercept answer; a person reviews")
-            self._set_deadline(policy, self.applied_at)
+        elif self.intercept == InterceptState.REQUESTED and kind == "intercept":
+            self.intercept = InterceptState.ALREADY_DISPATCHED  # a late "intercepted" is still recorded
+            self._dispatched(now, policy, "no intercept answer in time")
         elif (self.status == S.PENDING_REVIEW and policy.auto_approve_refund_only_on_review_sla
               and self.type == AfterSalesType.REFUND_ONLY):
             self.alerts.append(Alert("REVIEW_SLA_BREACHED", "WARNING",
@@ -408,7 +475,8 @@ def _deadline_for(ticket: Ticket, policy: Policy) -> tuple[str | None, timedelta
     status = ticket.status
     if status in FINAL_STATUSES:
         return None, None
-    if status == S.PENDING_REVIEW and ticket.intercept == InterceptState.REQUESTED:
+    waits_for_intercept = status == S.PENDING_REVIEW or ticket.refund_waits_for_intercept
+    if ticket.intercept == InterceptState.REQUESTED and waits_for_intercept:
         return "intercept", policy.intercept_wait
     table: dict[TicketStatus, tuple[str, timedelta]] = {
         S.PENDING_REVIEW: ("review_sla", policy.review_sla),

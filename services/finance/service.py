@@ -31,7 +31,7 @@ from services.common.tickets import save_and_announce
 from services.domain.errors import RefundExceedsPaid
 from services.domain.model import TicketStatus
 from services.domain.refund import Compensation, Refund, RefundStatus
-from services.domain.refunds import proportional_share, shipping_refund
+from services.domain.refunds import RefundLedger, proportional_share, shipping_refund
 from services.domain.ticket import Ticket
 
 from .repository import FinanceUnitOfWork, PaidOrder
@@ -51,7 +51,10 @@ log = get_logger("finance")
 
 
 def _amounts(ticket: Ticket) -> dict[int, tuple[int, int]]:
-    return {ln.line_no: (ln.refund_cents, ln.quantity) for ln in ticket.lines}
+    """line_no → (cents, units). The units count as refunded only when the refund pays what they
+    are still worth; less is a compensation: the units stay with the buyer and the order open."""
+    return {ln.line_no: (ln.refund_cents, ln.quantity if ln.refund_cents >= ln.cap_cents else 0)
+            for ln in ticket.lines}
 
 
 def _backoff(deps: Deps) -> Callable[[int], timedelta]:
@@ -101,15 +104,14 @@ async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause
         await uow.refunds.add(refund)
     else:  # finance retried a failed refund: same refund id, so the channel can't pay twice
         refund.restart(amounts, shipping)
-    if refund.amount_cents == 0:
+    if refund.amount_cents == 0:  # nothing to pay (units paid 0, or adjusted to 0): done at once
         refund.complete_without_payment(now)
-        ledger.confirm(amounts)
-        ticket.refund_succeeded(now, policy, 0)
-        await save_and_announce(uow, ticket, cause)
+        await uow.refunds.save(refund)
+        await _completed(uow, ticket, refund, ledger, deps, cause)
     else:
         _send(uow, refund, deps, now, cause)
+        await uow.refunds.save(refund)
     await uow.ledgers.save(ledger)
-    await uow.refunds.save(refund)
 
 
 def _send(uow: FinanceUnitOfWork, refund: Refund, deps: Deps, now: datetime, cause: Envelope[Any] | None) -> None:
@@ -140,25 +142,32 @@ async def on_refund_succeeded(envelope: Envelope[RefundSucceeded], uow: FinanceU
     ledger = await uow.ledgers.get(refund.order_id)
     if refund.succeed(result.channel_ref, now):  # a late success after we gave up: the money did move
         ledger.reserve(refund.amounts, refund.shipping_cents)
-    ledger.confirm(refund.amounts)
     await uow.refunds.save(refund)
-    ticket.refund_succeeded(now, deps.settings.policy_for(ticket.shop_id), refund.amount_cents)
-    await save_and_announce(uow, ticket, envelope)
+    await _completed(uow, ticket, refund, ledger, deps, envelope)
+    await uow.ledgers.save(ledger)
 
-    before, after = ledger.settle(refund.amount_cents)
-    uow.publish(SettlementAdjusted(
-        ticket_id=ticket.ticket_id, order_id=ticket.order_id, shop_id=ticket.shop_id,
-        refund=Money.cny(refund.amount_cents), settlement_before=Money.cny(before),
-        settlement_after=Money.cny(after)), key=ticket.order_id, cause=envelope)
+
+async def _completed(uow: FinanceUnitOfWork, ticket: Ticket, refund: Refund, ledger: RefundLedger, deps: Deps,
+                     cause: Envelope[Any] | None) -> None:
+    """What follows every completed refund, paid by the channel or with nothing to pay: the
+    ledger, the ticket, the merchant's settlement, the order's close and the coupon/points."""
+    ledger.confirm(refund.amounts)
+    ticket.refund_succeeded(deps.clock(), deps.settings.policy_for(ticket.shop_id), refund.amount_cents)
+    await save_and_announce(uow, ticket, cause)
+    if refund.amount_cents:
+        before, after = ledger.settle(refund.amount_cents)
+        uow.publish(SettlementAdjusted(
+            ticket_id=ticket.ticket_id, order_id=ticket.order_id, shop_id=ticket.shop_id,
+            refund=Money.cny(refund.amount_cents), settlement_before=Money.cny(before),
+            settlement_after=Money.cny(after)), key=ticket.order_id, cause=cause)
     if ledger.request_close():
         uow.publish(CloseOrder(order_id=ticket.order_id, reason="all units refunded",
-                               ticket_id=ticket.ticket_id), key=ticket.order_id, cause=envelope)
-    await uow.ledgers.save(ledger)
+                               ticket_id=ticket.ticket_id), key=ticket.order_id, cause=cause)
     if ticket.refund_coupon or ticket.refund_virtual_currency:
-        await _compensate(uow, ticket, envelope)
+        await _compensate(uow, ticket, cause)
 
 
-async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[Any]) -> None:
+async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
     """Coupons and virtual currency are not cash: they go back through the marketing system."""
     order = await uow.orders.get(ticket.order_id)
     coupon = points = 0

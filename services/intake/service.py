@@ -166,15 +166,17 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
         return "parked"
     now = deps.clock()
     policy = deps.settings.policy_for(order.shop_id)
-    claims = [Claim(ln.line_no, ln.positions, kind)
-              for t in await uow.tickets.for_order(order.order_id)
-              if (kind := claim_kind(t.type, t.status)) is not None for ln in t.lines]
+    claims = [Claim(ln.line_no, ln.positions, kind, ln.refund_cents)
+              for t in await uow.tickets.for_order(order.order_id) for ln in t.lines
+              if (kind := claim_kind(t.type, t.status, paid_in_full=ln.refund_cents >= ln.cap_cents)) is not None]
     reason = await uow.reasons.get(ticket_type, req.reason_code)
     request = AfterSalesRequest(
         buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
         lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines),
         evidence=tuple(req.evidence))
-    planned = assess(order, request, claims, reason, policy, now)
+    # the window is measured to when the buyer asked, not to when a lagging request got here
+    asked_at = min(req.requested_at or envelope.occurred_at, now)
+    planned = assess(order, request, claims, reason, policy, asked_at)
     ticket = Ticket(
         ticket_id=str(uuid.uuid4()), ticket_no=new_ticket_no(now), order_id=order.order_id,
         shop_id=order.shop_id, buyer_id=order.buyer_id, type=ticket_type,

@@ -17,7 +17,7 @@ from contracts.warehouse import InterceptOutcome, InterceptResult, InterceptShip
 from services.common.routes import Deps
 from services.common.tickets import actor_from, save_and_announce
 from services.domain import errors
-from services.domain.model import SYSTEM, Actor, AfterSalesType, TicketStatus
+from services.domain.model import SYSTEM, Actor, AfterSalesType, InterceptState, TicketStatus
 from services.domain.policy import Policy
 from services.domain.ticket import Ticket
 
@@ -41,19 +41,20 @@ __all__ = [
 
 async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: ReviewUnitOfWork, deps: Deps) -> None:
     """Refund only before shipment: ask the warehouse to intercept; within 30 minutes of
-    payment, approve at once (the system is the reviewer)."""
+    payment, approve at once (the system is the reviewer). The money itself waits for the
+    intercept (``Ticket.goods_not_stopped_yet``)."""
     opened = envelope.payload
     if opened.ticket.type != c.AfterSalesType.REFUND_ONLY or not opened.ticket.before_shipment:
         return
     ticket = await ticket_of(uow, opened.ticket.ticket_id, envelope.key)
-    if ticket.status != TicketStatus.PENDING_REVIEW:
-        return
+    if ticket.is_final or ticket.intercept != InterceptState.NONE:
+        return  # withdrawn already, or a redelivery
     policy = deps.settings.policy_for(ticket.shop_id)
     now = deps.clock()
-    ticket.request_intercept(now, policy)
+    ticket.request_intercept(now, policy)  # even if ops was quicker: no money before the goods stop
     uow.publish(InterceptShipment(ticket_id=ticket.ticket_id, order_id=ticket.order_id),
                 key=ticket.order_id, cause=envelope)
-    if ticket.qualifies_for_instant_refund(policy):
+    if ticket.status == TicketStatus.PENDING_REVIEW and ticket.qualifies_for_instant_refund(policy):
         ticket.approve(SYSTEM, now, policy, "refund requested within 30 minutes of payment")
     await save_and_announce(uow, ticket, envelope)
 

@@ -130,6 +130,25 @@ async def test_repair_to_completion(world):
     await world.status(t, "COMPLETED")
 
 
+async def test_an_instant_refund_whose_goods_were_dispatched_pays_nothing_and_goes_back_to_review(world, scenario):
+    """Within 30 minutes of payment the refund is approved at once, but the money waits for the
+    intercept; the warehouse says the parcel already left, so a person reviews and no cent moves."""
+    oid = await world.place_order([MUG], shop="shop-fast")
+    await scenario("wms", oid, "already_dispatched")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await world.opened(oid)
+    held = await world.status(t, "PENDING_REFUND")
+    assert held.payload.actor.id == "system"
+    back = await world.status(t, "PENDING_REVIEW")
+    assert "already dispatched" in back.payload.reason
+    alert = await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "INTERCEPT_FAILED")
+    assert alert.payload.ticket_id == t.ticket_id
+    await world.decide(d.RejectTicket, t, "ops", "ops-1", reason="parcel on its way; refuse delivery to get a refund")
+    await world.status(t, "CLOSED")
+    assert "ExecuteRefund" not in types_for(world, oid)
+    assert not any("-> REFUNDING" in step for step in world.journey(t))
+
+
 async def test_intercept_failed_leaves_the_refund_to_a_person(world, scenario):
     # paid two hours ago: too late for the instant approval, so the intercept result decides
     oid = await world.place_order([MUG], shop="shop-fast", placed_at=datetime.now(UTC) - timedelta(hours=2))
@@ -221,7 +240,7 @@ async def test_waiting_for_the_return_times_out_and_reshipment_auto_confirms(wor
     assert done.payload.actor.role == c.Role.SYSTEM
 
 
-async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_second_refund(world, sessions):
+async def test_hostile_wms_messages_end_in_the_dlq_or_with_a_person_never_a_second_refund(world, sessions):
     oid = await world.place_order([MUG], shop="shop-fast", state="COMPLETED")
     await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
     t = await world.opened(oid)
@@ -241,10 +260,14 @@ async def test_hostile_wms_messages_end_in_the_dlq_or_intervention_never_a_secon
         receipt_id=uuid.uuid4(), ticket_id=t.ticket_id, order_id=oid, receipt_type=w.ReceiptType.RETURN_RECEIPT,
         lines=[w.SkuQuantity(sku="SKU-OTHER", quantity=5)], inspection=w.Inspection.PASSED, operator="wh",
         received_at=now)
-    await world.bus.publish(duplicate, key=oid)
-    second = await world.watcher.wait_for(oid, lambda e: e.type == "DeadLetter" and "COMPLETED" in e.payload.reason)
-    assert second.payload.source_topic == "wms.events"
+    await world.bus.publish(duplicate, key=oid)  # goods the completed ticket does not expect: a person acts
+    alert = await world.watcher.wait_for(
+        oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "UNEXPECTED_RECEIPT")
+    assert alert.payload.ticket_id == t.ticket_id
     async with sessions() as session:
+        kept = (await session.execute(select(ReceiptRow).where(
+            ReceiptRow.receipt_id == duplicate.receipt_id))).scalar_one()  # the physical fact is kept
+        assert kept.ticket_id == t.ticket_id
         refunds = (await session.execute(select(func.count()).select_from(RefundRow)
                                          .where(RefundRow.order_id == oid))).scalar_one()
     assert refunds == 1
@@ -286,6 +309,30 @@ async def test_killed_finance_processes_lose_nothing(world, workers, sessions):
             RefundRow, RefundRow.refund_id == PaymentChannelRefund.refund_id).where(
             RefundRow.order_id == oid))).scalars().all()
     assert len(paid) == 1
+
+
+async def test_a_compensation_keeps_the_order_open_until_the_rest_is_refunded(world):
+    """A refund-only lowered below what the lamp is worth: the buyer keeps it, the order stays
+    open, and the rest of its paid amount is still refundable; only then does the order close."""
+    oid = await world.place_order([LAMP], state="COMPLETED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    first = await world.opened(oid)
+    await world.decide(d.AdjustRefundAmount, first, "ops", "ops-1",
+                       lines=[d.LineAmount(line_no=1, refund_cents=5_000)], reason="scratched, buyer keeps it")
+    await world.decide(d.ApproveTicket, first, "ops", "ops-1")
+    await world.status(first, "PENDING_REFUND")
+    await world.decide(d.ApproveRefund, first, "finance", "fin-1")
+    await world.status(first, "COMPLETED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])  # the same lamp: 18,900 of it is left
+    rest = await world.opened(oid)
+    assert rest.lines[0].cap.cents == 18_900
+    await world.decide(d.ApproveTicket, rest, "ops", "ops-1")
+    await world.status(rest, "PENDING_REFUND")
+    await world.decide(d.ApproveRefund, rest, "finance", "fin-1")
+    await world.status(rest, "COMPLETED")
+    await world.watcher.wait_for(oid, lambda e: e.type == "CloseOrder" and e.payload.ticket_id == rest.ticket_id)
+    closes = world.messages_of(oid, "CloseOrder")  # one partition per order: an earlier one came first
+    assert [m.payload.ticket_id for m in closes] == [rest.ticket_id]
 
 
 async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, scenario, sessions):

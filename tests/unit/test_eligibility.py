@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.domain import errors
 from services.domain.eligibility import (
@@ -18,6 +20,7 @@ from services.domain.eligibility import (
 from services.domain.model import AfterSalesType as A
 from services.domain.model import OrderState as O
 from services.domain.model import TicketStatus
+from services.domain.order import OrderLine
 from services.domain.policy import Policy
 from services.domain.reasons import DEFAULT_REASONS, Reason
 
@@ -119,6 +122,41 @@ def test_exchanged_units_get_no_second_after_sales_unless_the_shop_allows_it():
     (TicketStatus.CLOSED, None), (TicketStatus.COMPLETED, ClaimKind.REFUNDED)])
 def test_closed_tickets_free_their_units(status, kind):
     assert claim_kind(A.RETURN_AND_REFUND, status) == kind
+
+
+def test_a_refund_only_below_the_units_worth_is_a_compensation():
+    assert claim_kind(A.REFUND_ONLY, TicketStatus.COMPLETED, paid_in_full=False) == ClaimKind.COMPENSATED
+    assert claim_kind(A.REFUND_ONLY, TicketStatus.COMPLETED, paid_in_full=True) == ClaimKind.REFUNDED
+    # the goods of a return came back: a lower amount (damage) still ends the units' after-sales
+    assert claim_kind(A.RETURN_AND_REFUND, TicketStatus.COMPLETED, paid_in_full=False) == ClaimKind.REFUNDED
+
+
+def test_compensated_units_stay_open_for_what_is_left_of_them():
+    claims = [Claim(1, (0,), ClaimKind.COMPENSATED, refunded_cents=1_000)]  # unit 0 is worth 3,333
+    planned = check(order(O.COMPLETED), request(A.RETURN_AND_REFUND, lines=((1, 2),)), claims)
+    assert planned[0].positions == (0, 1)
+    assert planned[0].cap_cents == 3_333 - 1_000 + 3_333
+    assert check(order(O.COMPLETED), request(A.REPAIR, reason="QUALITY_PROBLEM", evidence=("p",)), claims)
+
+
+@given(paid=st.integers(0, 100_000), quantity=st.integers(1, 6), data=st.data())
+def test_compensations_and_later_refunds_never_add_up_past_the_paid_amount(paid, quantity, data):
+    """Any chain of compensations on some units, then a ticket for some or all of the line: Σ ≤ paid,
+    and a ticket for the whole line is worth exactly what the compensations left."""
+    lines = [OrderLine(1, "SKU-A", quantity, paid // quantity + 1, paid)]
+    claims: list[Claim] = []
+    refunded = 0
+    for _ in range(data.draw(st.integers(0, 4))):
+        wanted = data.draw(st.integers(1, quantity))
+        (plan,) = check(order(O.COMPLETED, lines=lines), request(A.REFUND_ONLY, lines=((1, wanted),)), claims)
+        cents = data.draw(st.integers(0, max(plan.cap_cents - 1, 0)))  # below the cap: a compensation
+        claims.append(Claim(1, plan.positions, ClaimKind.COMPENSATED, cents))
+        refunded += cents
+    (some,) = check(order(O.COMPLETED, lines=lines),
+                    request(A.REFUND_ONLY, lines=((1, data.draw(st.integers(1, quantity))),)), claims)
+    assert refunded + some.cap_cents <= paid
+    (rest,) = check(order(O.COMPLETED, lines=lines), request(A.REFUND_ONLY, lines=((1, quantity),)), claims)
+    assert refunded + rest.cap_cents == paid
 
 
 def test_completed_exchange_marks_units_exchanged_and_repair_frees_them():

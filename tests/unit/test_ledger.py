@@ -43,6 +43,26 @@ def test_the_order_is_fully_refunded_when_every_unit_is():
     assert led.fully_refunded
 
 
+def test_a_compensation_moves_cents_not_units_and_keeps_the_order_open():
+    led = RefundLedger({1: LedgerLine(23_900, 1)}, shipping_fee_cents=0)
+    led.reserve({1: (5_000, 0)})  # a refund-only lowered to 5,000: the buyer keeps the unit
+    led.confirm({1: (5_000, 0)})
+    assert not led.fully_refunded
+    assert not led.request_close()
+    assert not led.all_units_reserved_with({1: (0, 1)})  # the unit back, but 18,900 still unrefunded
+    led.reserve({1: (18_900, 1)})  # later the rest of it, the unit back or stopped
+    led.confirm({1: (18_900, 1)})
+    assert led.fully_refunded
+    assert led.request_close()
+    assert not led.request_close()  # asked once
+
+
+def test_units_paid_nothing_count_as_refunded():
+    led = RefundLedger({1: LedgerLine(0, 2)}, shipping_fee_cents=0)
+    led.confirm({1: (0, 2)})
+    assert led.fully_refunded
+
+
 operation = st.tuples(st.sampled_from(["reserve", "release", "confirm"]), st.integers(1, 2),
                       st.integers(-100, 12_000), st.integers(0, 3))
 

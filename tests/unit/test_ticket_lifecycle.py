@@ -10,6 +10,7 @@ from services.domain import errors
 from services.domain.model import SYSTEM, Actor, AfterSalesType, Inspection, Role
 from services.domain.model import TicketStatus as S
 from services.domain.policy import Policy
+from services.domain.ticket import Ticket
 
 from .builders import T0, ticket
 
@@ -111,9 +112,49 @@ def test_illegal_transitions_change_nothing():
     with pytest.raises(errors.IllegalTransition):
         t.approve_refund(FIN, NOW, P)
     with pytest.raises(errors.IllegalTransition):
-        t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+        t.confirm_received(SYSTEM, NOW, P)
     assert t.status == S.PENDING_REVIEW
     assert not t.changes
+
+
+def returned(status_after: str) -> Ticket:
+    """A return approved and shipped back by the buyer, then moved to ``status_after``."""
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    if status_after == "AWAITING_RETURN":
+        return t
+    t.submit_return_shipment(Actor(Role.BUYER, "B1"), NOW, P, "SF", "SF1")
+    if status_after == "INTERVENTION":
+        t.on_deadline(NOW + P.receipt_window + timedelta(seconds=1), P)
+        assert t.status == S.INTERVENTION
+    return t
+
+
+@pytest.mark.parametrize("before", ["AWAITING_RECEIPT", "INTERVENTION", "AWAITING_RETURN"])
+def test_returned_goods_are_judged_whenever_they_arrive(before):
+    t = returned(before)
+    later = NOW + timedelta(days=15)
+    t.record_inspection(WH, later, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == S.PENDING_REFUND
+    assert t.goods_received
+
+
+@pytest.mark.parametrize("case", ["closed", "received twice", "refused parcel of a refund-only"])
+def test_a_receipt_the_ticket_does_not_expect_is_recorded_with_an_alert(case):
+    if case == "closed":
+        t = returned("AWAITING_RETURN")
+        t.on_deadline(NOW + P.return_window + timedelta(seconds=1), P)
+    elif case == "received twice":
+        t = returned("AWAITING_RECEIPT")
+        t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    else:
+        t = ticket()
+    status = t.status
+    t.alerts.clear()
+    t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == status
+    assert t.changes[-1].action == "receipt_unexpected"
+    assert [a.kind for a in t.alerts] == ["UNEXPECTED_RECEIPT"]
 
 
 def test_a_second_approval_is_an_illegal_transition():

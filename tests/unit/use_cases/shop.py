@@ -18,6 +18,7 @@ from contracts import Contract, Envelope, Money, new_envelope
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import orders as o
+from contracts.warehouse import InterceptOutcome, InterceptResult
 from services.common.routes import Deps, PeriodicJob, Route, Subscription
 from services.common.runtime import run_due
 from services.common.settings import Settings
@@ -71,7 +72,7 @@ class Shop:
                       cause: Envelope[Any] | None = None) -> Any:
         """One message to one worker's use case, in one committed unit of work."""
         routes, unit_of_work = WORKERS[worker]
-        envelope = new_envelope(payload, key=key, producer=producer, cause=cause)
+        envelope = new_envelope(payload, key=key, producer=producer, cause=cause, occurred_at=self.now)
         async with unit_of_work(self.db, worker) as uow:
             result = await routes[envelope.type].use_case(envelope, uow, self.deps)
             await uow.commit()
@@ -140,6 +141,18 @@ class Shop:
         await self.deliver("review", decision(ticket_id=ticket_id, order_id=ticket.order_id,
                                               actor=c.Actor(role=c.Role(role), id=who), **fields),
                            key=ticket.order_id, producer="back-office")
+
+    async def review_sees_it_opened(self, ticket_id: str) -> None:
+        """Review consumes the TicketOpened intake announced for this ticket."""
+        (opened,) = [e for e in self.db.sent("TicketOpened") if e.payload.ticket.ticket_id == ticket_id]
+        await self.deliver("review", opened.payload, key=opened.key, cause=opened)
+
+    async def intercept_answer(self, ticket_id: str, *, intercepted: bool) -> None:
+        """The WMS answers the InterceptShipment review sent for this ticket."""
+        outcome = InterceptOutcome.INTERCEPTED if intercepted else InterceptOutcome.ALREADY_DISPATCHED
+        order_id = self.ticket(ticket_id).order_id
+        await self.deliver("review", InterceptResult(ticket_id=ticket_id, order_id=order_id, outcome=outcome,
+                                                     decided_at=self.now), key=order_id, producer="wms")
 
     async def tell_finance_of_last_transition(self) -> None:
         """What finance would consume next on the tickets topic."""

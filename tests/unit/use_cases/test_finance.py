@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
+
 from contracts import Money
 from contracts import decisions as d
 from contracts.ops import CompensationAcknowledged
 from contracts.payments import RefundFailed, RefundSucceeded
 from services.common.runtime import run_due
+from services.domain.errors import UnitsAlreadyRefunded
 from services.domain.model import TicketStatus
 from services.domain.refund import RefundStatus
 from services.finance.service import resend_due_refunds
@@ -24,6 +27,9 @@ async def refunding(shop: Shop, *, quantity: int = 1, paid: int = 10_000, units:
                                                 coupon=coupon), quantity=quantity)
     await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
     await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    if state == "PAID":  # before shipment the money waits for the warehouse to stop the goods
+        await shop.review_sees_it_opened(ticket_id)
+        await shop.intercept_answer(ticket_id, intercepted=True)
     await shop.tell_finance_of_last_transition()
     return ticket_id
 
@@ -205,3 +211,67 @@ async def test_finance_keeps_the_first_copy_of_an_order_payment() -> None:
     forged = shop.placed[order_id].model_copy(update={"shipping_fee": Money.cny(99_999)})
     await shop.deliver("finance", forged, key=order_id, producer="order-system")
     assert shop.db.state.paid_orders[order_id].shipping_fee_cents == 800
+
+
+async def compensated(shop: Shop, order_id: str, cents: int) -> str:
+    """A refund-only that ops lowered below what the unit is worth: the buyer keeps the item."""
+    ticket_id = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.AdjustRefundAmount, ticket_id, "ops", "ops-1",
+                      lines=[d.LineAmount(line_no=1, refund_cents=cents)], reason="scratch, buyer keeps it")
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    await answer(shop, ticket_id)
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+    return ticket_id
+
+
+async def test_a_compensation_leaves_the_order_open_and_the_rest_of_the_unit_refundable() -> None:
+    shop = Shop()
+    order_id = await shop.order(quantity=1, paid=23_900)
+    await compensated(shop, order_id, 5_000)
+    assert not shop.sent("CloseOrder")  # the unit is with the buyer, 18,900 of it unrefunded
+    line = shop.db.state.ledgers[order_id].lines[1]
+    assert (line.refunded_cents, line.refunded_units) == (5_000, 0)
+
+    later = await shop.ask(order_id, quantity=1)  # the same unit again: worth what is left of it
+    assert shop.ticket(later).lines[0].cap_cents == 18_900
+    await shop.decide(d.ApproveTicket, later, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, later, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.last("ExecuteRefund").amount.cents == 18_900
+    await answer(shop, later)
+    assert shop.last("CloseOrder").order_id == order_id  # now every cent of it came back
+    assert len(shop.sent("CloseOrder")) == 1
+
+
+async def test_a_compensated_unit_may_still_be_repaired() -> None:
+    shop = Shop()
+    order_id = await shop.order(quantity=1, paid=23_900, state="COMPLETED")
+    await compensated(shop, order_id, 5_000)
+    repair = await shop.ask(order_id, "REPAIR", reason="QUALITY_PROBLEM", evidence=("photo-1",))
+    assert shop.ticket(repair).lines[0].positions == (0,)
+
+
+async def test_a_fully_refunded_unit_cannot_be_asked_for_again() -> None:
+    shop = Shop()
+    order_id = await shop.order(quantity=1, paid=23_900)
+    await compensated(shop, order_id, 23_900)  # "lowered" to the full amount: a full refund
+    assert shop.last("CloseOrder").order_id == order_id
+    with pytest.raises(UnitsAlreadyRefunded):
+        await shop.ask(order_id, quantity=1)
+
+
+async def test_a_unit_paid_nothing_completes_closes_the_order_and_returns_its_coupon() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order(quantity=1, paid=0, shipping=0, coupon=2_000), quantity=1)
+    await shop.decide(d.SetRefundFlags, ticket_id, "ops", "ops-1", refund_coupon=True,
+                      refund_virtual_currency=False, refund_shipping=False)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert not shop.sent("ExecuteRefund")  # nothing to pay: the channel is not asked
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+    assert shop.last("CloseOrder").order_id == shop.ticket(ticket_id).order_id
+    assert shop.last("ReturnCompensation").coupon.cents == 2_000
+    assert not shop.sent("SettlementAdjusted")  # no money moved

@@ -141,3 +141,17 @@ async def test_a_follow_up_for_a_ticket_of_another_order_is_unknown() -> None:
     with pytest.raises(errors.TicketUnknown):
         await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=other, buyer_id="buyer-1"),
                            key=other)
+
+
+async def test_the_window_is_measured_to_when_the_buyer_asked_not_to_when_intake_got_it() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="COMPLETED")  # completed 4 hours ago: the window ends in 6 days 20 h
+    asked = shop.now + timedelta(days=6, hours=19)
+    shop.now = asked + timedelta(hours=2)  # the request reached intake after the window closed
+    request = c.RequestAfterSales(request_id=uuid.uuid4(), order_id=order_id, buyer_id="buyer-1",
+                                  type=c.AfterSalesType.RETURN_AND_REFUND, reason_code="NO_LONGER_WANTED",
+                                  lines=[c.RequestedLine(line_no=1, quantity=1)], requested_at=asked)
+    assert await shop.deliver("intake", request, key=order_id, producer="buyer-frontend") == "opened"
+    too_late = request.model_copy(update={"request_id": uuid.uuid4(), "requested_at": None})
+    with pytest.raises(errors.OutsideAfterSalesWindow):  # without it, the time it was sent counts
+        await shop.deliver("intake", too_late, key=order_id, producer="buyer-frontend")

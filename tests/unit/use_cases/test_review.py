@@ -9,6 +9,7 @@ from contracts import decisions as d
 from contracts.warehouse import InterceptOutcome, InterceptResult
 from services.domain import errors
 from services.domain.model import InterceptState, TicketStatus
+from services.scheduler.service import ticket_deadlines
 
 from .shop import Shop
 
@@ -28,8 +29,78 @@ async def test_a_refund_asked_within_30_minutes_of_payment_is_intercepted_and_ap
     assert shop.last("InterceptShipment").ticket_id == ticket_id
     ticket = shop.ticket(ticket_id)
     assert ticket.intercept == InterceptState.REQUESTED
-    assert ticket.status == TicketStatus.REFUNDING
+    assert ticket.status == TicketStatus.PENDING_REFUND  # approved, and the money waits for the goods
     assert ticket.ops_reviewer_id == "system"
+    assert ticket.deadline_kind == "intercept"
+    await shop.intercept_answer(ticket_id, intercepted=True)
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+    assert shop.last("TicketStatusChanged").to_status == "REFUNDING"
+
+
+async def instant(shop: Shop) -> str:
+    """A refund-only asked within 30 minutes of payment: approved at once, the intercept asked."""
+    order_id = await shop.order(state="PAID")
+    shop.now = shop.db.state.orders[order_id].paid_at  # type: ignore[assignment]
+    ticket_id = await shop.ask(order_id)
+    await shop.review_sees_it_opened(ticket_id)
+    return ticket_id
+
+
+async def test_goods_already_dispatched_send_an_approved_refund_back_to_review_without_money() -> None:
+    shop = Shop(policy={"finance_auto_approve_refund_only": True})
+    ticket_id = await instant(shop)
+    await shop.intercept_answer(ticket_id, intercepted=False)
+    ticket = shop.ticket(ticket_id)
+    assert ticket.status == TicketStatus.PENDING_REVIEW
+    assert (ticket.finance_reviewer_id, ticket.deadline_kind) == (None, "review_sla")
+    assert shop.last("OpsAlert").kind == "INTERCEPT_FAILED"
+    assert "REFUNDING" not in [str(e.to_status) for e in shop.sent("TicketStatusChanged")]
+
+
+async def test_finance_approval_before_the_intercept_answer_waits_for_it() -> None:
+    shop = Shop()
+    ticket_id = await instant(shop)
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND  # approved, held
+    with pytest.raises(errors.IllegalTransition):
+        await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-2")
+    await shop.intercept_answer(ticket_id, intercepted=True)
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+
+
+async def test_no_intercept_answer_in_time_sends_a_held_refund_back_to_review() -> None:
+    shop = Shop(policy={"finance_auto_approve_refund_only": True})
+    ticket_id = await instant(shop)
+    shop.later(hours=3)
+    await shop.tick("scheduler", ticket_deadlines(shop.deps))
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REVIEW
+    await shop.intercept_answer(ticket_id, intercepted=True)  # the late answer is still recorded
+    assert shop.ticket(ticket_id).intercept == InterceptState.INTERCEPTED
+
+
+async def test_ops_quicker_than_the_intercept_request_still_waits_for_the_goods() -> None:
+    shop = Shop(policy={"finance_auto_approve_refund_only": True})
+    order_id = await shop.order(state="PAID")
+    ticket_id = await shop.ask(order_id)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")  # before review saw TicketOpened
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
+    await shop.review_sees_it_opened(ticket_id)
+    assert shop.last("InterceptShipment").ticket_id == ticket_id
+    await shop.intercept_answer(ticket_id, intercepted=True)
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+
+
+async def test_an_intercept_that_lands_after_the_buyer_withdrew_asks_ops_to_release_it() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="PAID")
+    ticket_id = await shop.ask(order_id)
+    await shop.review_sees_it_opened(ticket_id)
+    await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1"),
+                       key=order_id, producer="buyer-frontend")
+    await shop.intercept_answer(ticket_id, intercepted=True)
+    assert shop.ticket(ticket_id).intercept == InterceptState.INTERCEPTED
+    assert shop.last("OpsAlert").kind == "INTERCEPT_NOT_WANTED"
 
 
 async def test_a_refund_asked_later_before_shipment_waits_for_ops_but_is_intercepted() -> None:

@@ -12,6 +12,7 @@ from contracts import warehouse as w
 from services.common.runtime import Unprocessable
 from services.domain.model import TicketStatus
 from services.domain.shipment import ShipmentStatus
+from services.scheduler.service import ticket_deadlines
 
 from .shop import Shop
 
@@ -108,3 +109,27 @@ async def test_an_intercept_answer_before_the_request_was_recorded_is_kept() -> 
                                                       outcome=w.InterceptOutcome.INTERCEPTED, decided_at=shop.now),
                        key=order_id, producer="wms")
     assert shop.db.state.intercepts[ticket_id]["outcome"] == "INTERCEPTED"
+
+
+async def test_goods_that_arrive_after_the_receipt_window_are_recorded_and_judged() -> None:
+    shop = Shop()
+    ticket_id = await shipped_back(shop, "RETURN_AND_REFUND")
+    shop.later(days=15)
+    await shop.tick("scheduler", ticket_deadlines(shop.deps))
+    assert shop.ticket(ticket_id).status == TicketStatus.INTERVENTION  # the receipt was overdue
+    receipt = received(shop, ticket_id)
+    await shop.deliver("warehouse", receipt, key=receipt.order_id, producer="wms")
+    assert receipt.receipt_id in shop.db.state.receipts
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND
+
+
+async def test_goods_for_a_closed_ticket_are_kept_on_record_and_a_person_is_told() -> None:
+    shop = Shop()
+    ticket_id = await shipped_back(shop, "RETURN_AND_REFUND")
+    await shop.deliver("warehouse", received(shop, ticket_id), key=shop.ticket(ticket_id).order_id, producer="wms")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    late = received(shop, ticket_id)  # a second parcel for the same ticket
+    await shop.deliver("warehouse", late, key=late.order_id, producer="wms")
+    assert late.receipt_id in shop.db.state.receipts
+    assert shop.last("OpsAlert").kind == "UNEXPECTED_RECEIPT"
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
