@@ -153,6 +153,11 @@ class RefundLedger:
             self.lines[line_no].refunded_cents += cents
             self.lines[line_no].refunded_units += units
 
+    @property
+    def leaving_cents(self) -> int:
+        """Everything refunded or in flight for the order, goods and shipping."""
+        return sum(line.reserved_cents for line in self.lines.values()) + self.shipping_refunded_cents
+
     def all_units_reserved_with(self, amounts: dict[int, tuple[int, int]]) -> bool:
         """Would every unit of the order be back or stopped, and its paid amount refunded, once
         these amounts are?"""

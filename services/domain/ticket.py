@@ -123,7 +123,8 @@ class Ticket:
     @property
     def refund_waits_for_intercept(self) -> bool:
         """Approved in full, money held until the warehouse confirms the intercept."""
-        return self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None
+        return (self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None
+                and self.goods_not_stopped_yet)
 
     # ------------------------------------------------------------- opening
     def opened(self, policy: Policy, buyer: Actor) -> None:
@@ -239,6 +240,24 @@ class Ticket:
                        "; ".join(filter(None, [note, "the refund waits for the warehouse's intercept"])), policy)
         else:
             self._move(S.REFUNDING, actor, now, action, note, policy)
+
+    def check_order_total(self, now: datetime, policy: Policy, order_total_cents: int) -> bool:
+        """Finance's last look before money moves, under the order's ledger lock. Review saw one
+        ticket's goods only; the manager step and automatic finance approval count everything
+        that leaves the order: goods, shipping, coupon and points, over all its tickets in flight
+        or done. Returns True when the ticket went back for that approval (no money yet)."""
+        self._require_status({S.REFUNDING}, "check the order's refund total")
+        if order_total_cents >= policy.large_amount_threshold_cents and self.manager_id is None:
+            self.finance_reviewer_id = None  # finance approves after the manager, as for any large amount
+            self._move(S.PENDING_MANAGER, SYSTEM, now, "order_total",
+                       f"{order_total_cents} cents leave the order in all: a manager approves", policy)
+            return True
+        if self.finance_reviewer_id == SYSTEM.id and not self._finance_auto(policy, order_total_cents):
+            self.finance_reviewer_id = None
+            self._move(S.PENDING_REFUND, SYSTEM, now, "order_total",
+                       f"{order_total_cents} cents leave the order in all: finance approves", policy)
+            return True
+        return False
 
     def _finance_auto(self, policy: Policy, amount: int) -> bool:
         return ((policy.finance_auto_approve_refund_only and self.type == AfterSalesType.REFUND_ONLY)
@@ -377,7 +396,7 @@ class Ticket:
     def _intercepted(self, now: datetime, policy: Policy) -> None:
         if self.status == S.PENDING_REVIEW:
             self.approve(SYSTEM, now, policy, "shipment intercepted; approved automatically")
-        elif self.refund_waits_for_intercept:
+        elif self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None:  # approved, held
             self._move(S.REFUNDING, SYSTEM, now, "intercept_result", "shipment intercepted; the refund goes out",
                        policy)
         else:

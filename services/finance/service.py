@@ -93,6 +93,12 @@ async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause
         already_refunded_cents=ledger.shipping_refunded_cents, before_shipment=ticket.before_shipment,
         order_fully_refunded_after_this=ledger.all_units_reserved_with(amounts),
         reviewer_flag=ticket.refund_shipping)
+    order = await uow.orders.get(ticket.order_id)
+    coupon, points = _compensation_cents(order, ticket)
+    order_total = ledger.leaving_cents + sum(cents for cents, _ in amounts.values()) + shipping + coupon + points
+    if ticket.check_order_total(now, policy, order_total):
+        await save_and_announce(uow, ticket, cause)  # a manager or a person in finance first
+        return
     try:
         ledger.reserve(amounts, shipping)
     except RefundExceedsPaid as refused:
@@ -167,9 +173,8 @@ async def _completed(uow: FinanceUnitOfWork, ticket: Ticket, refund: Refund, led
         await _compensate(uow, ticket, cause)
 
 
-async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
-    """Coupons and virtual currency are not cash: they go back through the marketing system."""
-    order = await uow.orders.get(ticket.order_id)
+def _compensation_cents(order: PaidOrder, ticket: Ticket) -> tuple[int, int]:
+    """The coupon and virtual currency the ticket gives back, split like the paid amount."""
     coupon = points = 0
     for ln in ticket.lines:
         order_line = order.line(ln.line_no)
@@ -177,6 +182,12 @@ async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[An
             coupon += proportional_share(order_line.coupon_cents, ln.line_quantity, ln.positions)
         if ticket.refund_virtual_currency:
             points += proportional_share(order_line.points_cents, ln.line_quantity, ln.positions)
+    return coupon, points
+
+
+async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:
+    """Coupons and virtual currency are not cash: they go back through the marketing system."""
+    coupon, points = _compensation_cents(await uow.orders.get(ticket.order_id), ticket)
     if coupon == 0 and points == 0:
         return
     compensation = Compensation(uuid.uuid4(), ticket.ticket_id, ticket.order_id, coupon, points)

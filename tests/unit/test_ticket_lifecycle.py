@@ -364,3 +364,17 @@ def test_no_sequence_of_decisions_refunds_more_than_the_cap(steps):
     assert completions <= 1
     if t.status == S.COMPLETED:
         assert t.changes[-1].action == "refund_succeeded"
+
+
+def test_finance_sends_a_ticket_to_the_manager_when_the_whole_order_reaches_the_threshold():
+    policy = Policy(large_amount_threshold_cents=10_000)
+    t = ticket(refund=6_000, cap=6_000)
+    t.approve(OPS, NOW, policy)
+    t.approve_refund(FIN, NOW, policy)
+    assert t.status == S.REFUNDING
+    assert not t.check_order_total(NOW, policy, 9_999)
+    assert t.check_order_total(NOW, policy, 10_000)
+    assert (t.status, t.finance_reviewer_id) == (S.PENDING_MANAGER, None)
+    t.approve_large_amount(Actor(Role.MANAGER, "mgr-1"), NOW, policy)
+    t.approve_refund(FIN, NOW, policy)
+    assert not t.check_order_total(NOW, policy, 10_000)  # the manager has approved it

@@ -275,3 +275,48 @@ async def test_a_unit_paid_nothing_completes_closes_the_order_and_returns_its_co
     assert shop.last("CloseOrder").order_id == shop.ticket(ticket_id).order_id
     assert shop.last("ReturnCompensation").coupon.cents == 2_000
     assert not shop.sent("SettlementAdjusted")  # no money moved
+
+
+async def test_shipping_counts_towards_the_manager_threshold() -> None:
+    shop = Shop(policy={"large_amount_threshold_cents": 10_000})
+    ticket_id = await refunding(shop, quantity=1, units=1, paid=9_900, shipping=800, state="PAID")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_MANAGER  # 9,900 + 800 shipping
+    assert not shop.sent("ExecuteRefund")
+    assert shop.db.state.ledgers[shop.ticket(ticket_id).order_id].leaving_cents == 0  # nothing reserved
+    await shop.decide(d.ApproveLargeRefund, ticket_id, "manager", "mgr-1")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.last("ExecuteRefund").amount.cents == 10_700
+
+
+async def test_splitting_a_large_refund_into_tickets_still_needs_the_manager() -> None:
+    shop = Shop(policy={"large_amount_threshold_cents": 10_000})
+    order_id = await shop.order(quantity=2, paid=12_000)
+    first = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.ApproveTicket, first, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, first, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.last("ExecuteRefund").amount.cents == 6_000  # one half alone is below the threshold
+    second = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.ApproveTicket, second, "ops", "ops-1")
+    assert shop.ticket(second).status == TicketStatus.PENDING_REFUND  # review sees one ticket only
+    await shop.decide(d.ApproveRefund, second, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.ticket(second).status == TicketStatus.PENDING_MANAGER  # finance sees 12,000 leave the order
+    assert len(shop.sent("ExecuteRefund")) == 1
+
+
+async def test_automatic_finance_approval_counts_the_whole_order() -> None:
+    shop = Shop(policy={"finance_auto_approve_below_cents": 10_000})
+    order_id = await shop.order(quantity=2, paid=12_000)
+    first = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.ApproveTicket, first, "ops", "ops-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.last("ExecuteRefund").amount.cents == 6_000  # approved by policy
+    second = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.ApproveTicket, second, "ops", "ops-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.ticket(second).status == TicketStatus.PENDING_REFUND  # a person in finance approves
+    await shop.decide(d.ApproveRefund, second, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert len(shop.sent("ExecuteRefund")) == 2
