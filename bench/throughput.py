@@ -16,6 +16,7 @@ Usage: python bench/throughput.py [N]   (needs the stack: bash deploy/local/up.s
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 import uuid
@@ -166,7 +167,8 @@ async def faststream_per_message(settings: Settings, n: int) -> float:
 
     subscription = Subscription(source, [route(OpsAlert, forward)])
     worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [subscription], unit_of_work=SqlUnitOfWork)
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="bench-per-message")
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="bench-per-message",  # logs as the runtime's
+                         log_level=logging.DEBUG, logger=logging.getLogger("faststream.broker"))
 
     @broker.subscriber(source, group_id=worker.group, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest")
     async def one(msg: KafkaMessage) -> None:
@@ -193,7 +195,7 @@ async def intake_projection(settings: Settings, n: int) -> float:
         values.append((oid, encode(new_envelope(OrderPlaced(
             order_id=oid, shop_id="shop-bench", buyer_id=f"b{i}", placed_at=datetime.now(UTC),
             lines=[OrderLine(line_no=1, sku="SKU-B", quantity=2, unit_price=Money.cny(1000), paid=Money.cny(1800))]),
-            key=oid, producer="bench"))))
+            key=oid, producer="order-system"))))  # the producer the catalogue names
     await fill(settings, "orders.events", values)
     worker = build_intake(settings)
     app = worker.build_app()

@@ -26,6 +26,15 @@
   restarts: they log, back off and go on; a worker exits only when told to.
 - Periodic jobs handle each due item in its own transaction; an item that fails for a reason of
   its own is quarantined with an alert and the others move on.
+
+Why the delivery rules sit on FastStream's raw batch, not in a per-message subscriber with
+middleware: FastStream runs the app, the broker connection and one batch subscriber per worker
+(manual ack); dispatch is by typed routes. A per-message subscriber (FastStream's decode, DI and
+an ack after each message) cannot apply a fetched batch in one transaction, nor replay a refused
+batch in order one message at a time. Measured by ``bench/throughput.py 3000`` on this 2-core box
+(2026-12-02), the same rules (``Worker.handle``) as the body of a per-message FastStream
+subscriber ran 49 msg/s; this batch path ran 2,183 msg/s (44.7x), against a raw aiokafka relay
+committing per message at 173 msg/s.
 """
 
 from __future__ import annotations
