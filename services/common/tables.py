@@ -97,6 +97,7 @@ class OrderRow(Base):
     close_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
 
     __table_args__ = (
         Index("ix_orders_unpaid", "placed_at", postgresql_where=text("state = 'PENDING_PAYMENT'")),
@@ -149,6 +150,7 @@ class TicketRow(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     deadline_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
     __table_args__ = (
@@ -215,6 +217,7 @@ class PaidOrderRow(Base):
     shipping_fee_cents: Mapped[int] = mapped_column(BigInteger)
     platform_subsidy_cents: Mapped[int] = mapped_column(BigInteger)
     platform_fee_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
     recorded_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
 

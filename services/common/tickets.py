@@ -39,7 +39,7 @@ _COPIED = ("ticket_id", "ticket_no", "order_id", "shop_id", "buyer_id", "applied
            "description", "before_shipment", "paid_at", "refund_coupon", "refund_virtual_currency",
            "refund_shipping", "ops_reviewer_id", "reviewed_at", "manager_id", "finance_reviewer_id",
            "goods_received", "return_carrier", "return_waybill", "close_reason", "deadline_at",
-           "deadline_kind", "version")
+           "deadline_kind", "version", "currency")
 
 
 def to_domain(row: TicketRow) -> Ticket:
@@ -142,15 +142,19 @@ class TicketStore:
             .order_by(TicketAuditRow.id))).scalars().all())
 
 
+def _money(ticket: Ticket, cents: int) -> Money:
+    return Money(cents=cents, currency=ticket.currency)
+
+
 def view(ticket: Ticket) -> c.TicketView:
     return c.TicketView(
         ticket_id=ticket.ticket_id, ticket_no=ticket.ticket_no, order_id=ticket.order_id,
         shop_id=ticket.shop_id, buyer_id=ticket.buyer_id, type=c.AfterSalesType(ticket.type.value),
         status=c.TicketStatus(ticket.status.value),
         lines=[c.TicketLineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity,
-                                cap=Money.cny(ln.cap_cents), refund=Money.cny(ln.refund_cents))
+                                cap=_money(ticket, ln.cap_cents), refund=_money(ticket, ln.refund_cents))
                for ln in ticket.lines],
-        refund_total=Money.cny(ticket.refund_total_cents), refund_coupon=ticket.refund_coupon,
+        refund_total=_money(ticket, ticket.refund_total_cents), refund_coupon=ticket.refund_coupon,
         refund_virtual_currency=ticket.refund_virtual_currency, refund_shipping=ticket.refund_shipping,
         before_shipment=ticket.before_shipment, reason_code=ticket.reason_code,
         return_carrier=ticket.return_carrier, return_waybill=ticket.return_waybill,
@@ -175,8 +179,8 @@ def announce(uow: TicketWork | UnitOfWork, ticket: Ticket, cause: Envelope[Any] 
             ticket=snapshot, from_status=c.TicketStatus(t.from_status.value),
             to_status=c.TicketStatus(t.to_status.value), actor=_actor_contract(t.actor),
             reason=t.reason[:500],
-            amount_before=None if t.amount_before_cents is None else Money.cny(t.amount_before_cents),
-            amount_after=None if t.amount_after_cents is None else Money.cny(t.amount_after_cents),
+            amount_before=None if t.amount_before_cents is None else _money(ticket, t.amount_before_cents),
+            amount_after=None if t.amount_after_cents is None else _money(ticket, t.amount_after_cents),
         ), key=ticket.order_id, cause=cause)
     for alert in ticket.alerts:
         uow.publish(OpsAlert(kind=alert.kind, severity=Severity(alert.severity),

@@ -25,6 +25,7 @@ class Applied(StrEnum):
     APPLIED = "APPLIED"
     STALE = "STALE"  # already reflected (duplicate or superseded): ignore
     NOT_YET = "NOT_YET"  # arrived before what it follows: park it
+    LATE_PAYMENT = "LATE_PAYMENT"  # paid after the order closed: the money must go back
 
 
 _RANK = {
@@ -52,6 +53,7 @@ class Order:
     closed_at: datetime | None = None
     close_requested: bool = False
     version: int = 0
+    currency: str = "CNY"
     _lines_by_no: dict[int, OrderLine] = field(default_factory=dict, repr=False)
 
     def line(self, line_no: int) -> OrderLine | None:
@@ -72,6 +74,10 @@ class Order:
         return Applied.APPLIED
 
     def mark_paid(self, at: datetime) -> Applied:
+        if self.state == OrderState.CLOSED and self.paid_at is None:
+            self.paid_at = at  # the order stays closed; the payment is recorded, to be refunded
+            self.version += 1
+            return Applied.LATE_PAYMENT
         result = self._advance(OrderState.PAID)
         if result == Applied.APPLIED:
             self.paid_at = at

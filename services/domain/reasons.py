@@ -39,6 +39,10 @@ DEFAULT_REASONS: tuple[Reason, ...] = (
 )
 
 
+LATE_PAYMENT = "LATE_PAYMENT"
+"""The system's own reason: a payment that reached an order already closed (never offered to buyers)."""
+
+
 def needs_evidence(reason_code: str, after_sales_type: AfterSalesType) -> bool:
     """Quality-type reasons need photos for returns, exchanges and repairs (DOMAIN.md)."""
     return reason_code in QUALITY_REASONS and after_sales_type in (

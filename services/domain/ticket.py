@@ -25,6 +25,7 @@ from .model import (
     TicketStatus,
 )
 from .policy import Policy
+from .reasons import LATE_PAYMENT
 
 S = TicketStatus
 
@@ -93,6 +94,7 @@ class Ticket:
     deadline_at: datetime | None = None
     deadline_kind: str | None = None
     version: int = 0
+    currency: str = "CNY"  # the order's: every amount of the ticket is in it
     changes: list[Transition] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
 
@@ -135,6 +137,18 @@ class Ticket:
             self._move(S.COMPLETED, SYSTEM, self.applied_at, "cancel", "unpaid order cancelled", policy)
         else:
             self._set_deadline(policy, self.applied_at)
+
+    def refund_late_payment(self, now: datetime, policy: Policy) -> None:
+        """A payment that reached an order already closed: the money was never owed, so the system
+        refunds all of it, shipping included, at once (no review, manager or finance step), and
+        ops is told."""
+        self._record(self.status, SYSTEM, now, "open", LATE_PAYMENT, None, self.refund_total_cents)
+        self.ops_reviewer_id = self.manager_id = self.finance_reviewer_id = SYSTEM.id
+        self.reviewed_at, self.refund_shipping = now, True
+        self.alerts.append(Alert("LATE_PAYMENT", "WARNING",
+                                 f"Order {self.order_id} was paid after it closed: refunded by {self.ticket_no}"))
+        self._move(S.REFUNDING, SYSTEM, now, "late_payment", "paid after the order closed: refunded automatically",
+                   policy)
 
     def qualifies_for_instant_refund(self, policy: Policy) -> bool:
         """Refund only, asked within 30 minutes of payment and before shipment: approve automatically."""
@@ -247,6 +261,8 @@ class Ticket:
         that leaves the order: goods, shipping, coupon and points, over all its tickets in flight
         or done. Returns True when the ticket went back for that approval (no money yet)."""
         self._require_status({S.REFUNDING}, "check the order's refund total")
+        if self.reason_code == LATE_PAYMENT:
+            return False  # money that was never owed goes back whatever its amount
         if order_total_cents >= policy.large_amount_threshold_cents and self.manager_id is None:
             self.finance_reviewer_id = None  # finance approves after the manager, as for any large amount
             self._move(S.PENDING_MANAGER, SYSTEM, now, "order_total",

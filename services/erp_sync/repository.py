@@ -16,7 +16,7 @@ from services.common.tickets import Tickets, TicketStore
 from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import ErpOrder, ErpOrderKind, ErpOrderStatus, SkuQuantity
 
-SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
+SCHEMA = "0005"  # tickets carry their currency: the oldest schema this worker runs on
 
 class ErpOrders(Protocol):
     async def add(self, order: ErpOrder) -> bool:

@@ -28,7 +28,7 @@ from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
-SCHEMA = "0004"  # finance_orders: the oldest schema finance runs on (see migrations_check)
+SCHEMA = "0005"  # finance_orders with their currency: the oldest schema finance runs on (see migrations_check)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class PaidOrder:
     shipping_fee_cents: int = 0
     platform_subsidy_cents: int = 0
     platform_fee_cents: int = 0
+    currency: str = "CNY"
 
     def line(self, line_no: int) -> OrderLine:
         return next(ln for ln in self.lines if ln.line_no == line_no)
@@ -246,7 +247,7 @@ class PaidOrderRepository:
         await self.session.execute(insert(PaidOrderRow).values(
             order_id=order.order_id, shop_id=order.shop_id, lines=[vars(ln) for ln in order.lines],
             shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,
-            platform_fee_cents=order.platform_fee_cents).on_conflict_do_nothing())
+            platform_fee_cents=order.platform_fee_cents, currency=order.currency).on_conflict_do_nothing())
 
     async def known(self, order_id: str) -> bool:
         return await self.session.get(PaidOrderRow, order_id) is not None
@@ -256,7 +257,7 @@ class PaidOrderRepository:
         if row is None:
             raise LookupError(f"finance has no copy of what order {order_id} paid")
         return PaidOrder(row.order_id, row.shop_id, tuple(_order_line(ln) for ln in row.lines),
-                         row.shipping_fee_cents, row.platform_subsidy_cents, row.platform_fee_cents)
+                         row.shipping_fee_cents, row.platform_subsidy_cents, row.platform_fee_cents, row.currency)
 
 
 def _order_line(stored: dict[str, object]) -> OrderLine:

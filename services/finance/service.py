@@ -22,7 +22,7 @@ from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation
 from contracts.orders import CloseOrder, OrderPlaced
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
 from services.common.logging import get_logger
-from services.common.orders import order_lines
+from services.common.orders import MixedCurrency, order_currency, order_lines
 from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
 from services.common.routes import Deps, PeriodicJob, periodic
@@ -115,15 +115,16 @@ async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause
         await uow.refunds.save(refund)
         await _completed(uow, ticket, refund, ledger, deps, cause)
     else:
-        _send(uow, refund, deps, now, cause)
+        _send(uow, refund, ticket.currency, deps, now, cause)
         await uow.refunds.save(refund)
     await uow.ledgers.save(ledger)
 
 
-def _send(uow: FinanceUnitOfWork, refund: Refund, deps: Deps, now: datetime, cause: Envelope[Any] | None) -> None:
+def _send(uow: FinanceUnitOfWork, refund: Refund, currency: str, deps: Deps, now: datetime,
+          cause: Envelope[Any] | None) -> None:
     refund.sent(now, _backoff(deps))
-    uow.publish(ExecuteRefund(refund_id=refund.refund_id, ticket_id=refund.ticket_id,
-                              order_id=refund.order_id, amount=Money.cny(refund.amount_cents),
+    uow.publish(ExecuteRefund(refund_id=refund.refund_id, ticket_id=refund.ticket_id, order_id=refund.order_id,
+                              amount=Money(cents=refund.amount_cents, currency=currency),
                               attempt=refund.attempts), key=refund.order_id, cause=cause)
 
 
@@ -131,9 +132,13 @@ async def on_order_placed(envelope: Envelope[OrderPlaced], uow: FinanceUnitOfWor
     """Finance keeps its own copy of what the order paid: its ledger never reads intake's tables.
     A ticket that entered REFUNDING before finance had the copy starts its refund now."""
     placed = envelope.payload
+    try:
+        currency = order_currency(placed)
+    except MixedCurrency as mixed:  # intake refuses it too: no ticket can be opened on it
+        raise Unprocessable(str(mixed), code="MIXED_CURRENCY") from mixed
     await uow.orders.record(PaidOrder(
         placed.order_id, placed.shop_id, tuple(order_lines(placed)), placed.shipping_fee.cents,
-        placed.platform_subsidy.cents, placed.platform_fee.cents))
+        placed.platform_subsidy.cents, placed.platform_fee.cents, currency))
     for ticket in await uow.tickets.for_order(placed.order_id):
         if ticket.status == TicketStatus.REFUNDING:
             await start_refund(ticket.ticket_id, uow, deps, envelope)
@@ -160,12 +165,15 @@ async def _completed(uow: FinanceUnitOfWork, ticket: Ticket, refund: Refund, led
     ledger.confirm(refund.amounts)
     ticket.refund_succeeded(deps.clock(), deps.settings.policy_for(ticket.shop_id), refund.amount_cents)
     await save_and_announce(uow, ticket, cause)
+    def money(cents: int) -> Money:
+        return Money(cents=cents, currency=ticket.currency)
+
     if refund.amount_cents:
         before, after = ledger.settle(refund.amount_cents)
         uow.publish(SettlementAdjusted(
             ticket_id=ticket.ticket_id, order_id=ticket.order_id, shop_id=ticket.shop_id,
-            refund=Money.cny(refund.amount_cents), settlement_before=Money.cny(before),
-            settlement_after=Money.cny(after)), key=ticket.order_id, cause=cause)
+            refund=money(refund.amount_cents), settlement_before=money(before),
+            settlement_after=money(after)), key=ticket.order_id, cause=cause)
     if ledger.request_close():
         uow.publish(CloseOrder(order_id=ticket.order_id, reason="all units refunded",
                                ticket_id=ticket.ticket_id), key=ticket.order_id, cause=cause)
@@ -194,7 +202,8 @@ async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[An
     if await uow.compensations.add(compensation):
         uow.publish(ReturnCompensation(
             compensation_id=compensation.compensation_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,
-            buyer_id=ticket.buyer_id, coupon=Money.cny(coupon), virtual_currency=Money.cny(points)),
+            buyer_id=ticket.buyer_id, coupon=Money(cents=coupon, currency=ticket.currency),
+            virtual_currency=Money(cents=points, currency=ticket.currency)),
             key=ticket.order_id, cause=cause)
 
 
@@ -251,7 +260,7 @@ def resend_due_refunds(deps: Deps) -> PeriodicJob[FinanceUnitOfWork]:
                                          f"{refund.attempts} attempts", order_id=refund.order_id,
                                  ticket_id=refund.ticket_id), key=refund.order_id)
         else:
-            _send(uow, refund, deps, now, None)
+            _send(uow, refund, ticket.currency, deps, now, None)
         await uow.refunds.save(refund)
         return True
 

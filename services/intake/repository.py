@@ -19,7 +19,7 @@ from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order, OrderLine
 from services.domain.reasons import Reason
 
-SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
+SCHEMA = "0005"  # tickets carry their currency: the oldest schema this worker runs on
 
 class Orders(Protocol):
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None: ...
@@ -73,7 +73,7 @@ class OrderRepository:
             shipping_fee_cents=row.shipping_fee_cents, platform_subsidy_cents=row.platform_subsidy_cents,
             platform_fee_cents=row.platform_fee_cents, state=OrderState(row.state), paid_at=row.paid_at,
             shipped_at=row.shipped_at, completed_at=row.completed_at, closed_at=row.closed_at,
-            close_requested=row.close_requested, version=row.version)
+            close_requested=row.close_requested, version=row.version, currency=row.currency)
 
     async def add(self, order: Order) -> bool:
         """Inserts a new order; False if it already exists (a duplicate OrderPlaced)."""
@@ -94,6 +94,7 @@ class OrderRepository:
             shipping_fee_cents=order.shipping_fee_cents,
             platform_subsidy_cents=order.platform_subsidy_cents,
             platform_fee_cents=order.platform_fee_cents, close_requested=order.close_requested,
+            currency=order.currency,
             lines=[{"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity,
                     "unit_price_cents": ln.unit_price_cents, "paid_cents": ln.paid_cents,
                     "category": ln.category, "coupon_cents": ln.coupon_cents,

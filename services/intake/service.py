@@ -13,9 +13,10 @@ from contracts import orders as o
 from contracts.ops import DeadLetter
 from contracts.topics import DLQ, REQUESTS
 from services.common.failures import Failure, classify, content_hash, describe
-from services.common.orders import order_lines
+from services.common.orders import MixedCurrency, order_currency, order_lines
 from services.common.parked import Parked
 from services.common.routes import Deps
+from services.common.runtime import Unprocessable
 from services.common.tickets import announce, save_and_announce, view
 from services.domain import errors
 from services.domain.eligibility import (
@@ -28,6 +29,7 @@ from services.domain.eligibility import (
 )
 from services.domain.model import Actor, AfterSalesType, OrderState, Role
 from services.domain.order import Applied, Order
+from services.domain.reasons import LATE_PAYMENT
 from services.domain.ticket import Ticket, TicketLine
 
 from .repository import IntakeUnitOfWork, Orders, new_ticket_no
@@ -50,7 +52,13 @@ ORDER_FACTS = frozenset({"OrderPlaced", "OrderPaid", "OrderShipped", "OrderCompl
 
 # ---------------------------------------------------------------- order projection
 def _order_from(p: o.OrderPlaced) -> Order:
-    return Order(
+    """The projection of a new order; one that mixes currencies can never be refunded right, so
+    it is refused here (dead-lettered with the reason), before any ticket can be opened on it."""
+    try:
+        currency = order_currency(p)
+    except MixedCurrency as mixed:
+        raise Unprocessable(str(mixed), code="MIXED_CURRENCY") from mixed
+    return Order(currency=currency,
         order_id=p.order_id, shop_id=p.shop_id, buyer_id=p.buyer_id, placed_at=p.placed_at,
         lines=order_lines(p),
         shipping_fee_cents=p.shipping_fee.cents, platform_subsidy_cents=p.platform_subsidy.cents,
@@ -86,6 +94,10 @@ async def apply_order_event(envelope: Envelope[OrderFact], uow: IntakeUnitOfWork
             return
         order = found
         outcome = _apply(order, payload)
+        if outcome == Applied.LATE_PAYMENT:
+            await orders.save(order)
+            await _refund_late_payment(order, uow, deps, envelope)
+            return
         if outcome == Applied.NOT_YET:
             await orders.park(order.order_id, envelope.event_id, envelope.type, _raw(envelope),
                               f"{envelope.type} arrived while the order is {order.state.value}")
@@ -100,6 +112,23 @@ async def apply_order_event(envelope: Envelope[OrderFact], uow: IntakeUnitOfWork
     requests = [p for p in waiting if p.type == "RequestAfterSales"]
     if requests:
         await _retry_parked_requests(orders, order, requests, uow, deps)
+
+
+async def _refund_late_payment(order: Order, uow: IntakeUnitOfWork, deps: Deps, cause: Envelope[Any]) -> None:
+    """The buyer paid an order that had already closed (the payment timed out first): a system
+    ticket for every unit refunds the whole payment, and ops is told (LATE_PAYMENT)."""
+    now = deps.clock()
+    ticket = Ticket(
+        ticket_id=str(uuid.uuid4()), ticket_no=new_ticket_no(now), order_id=order.order_id,
+        shop_id=order.shop_id, buyer_id=order.buyer_id, type=AfterSalesType.REFUND_ONLY,
+        lines=[TicketLine(ln.line_no, ln.sku, ln.quantity, tuple(range(ln.quantity)), ln.paid_cents, ln.paid_cents,
+                          ln.paid_cents, ln.quantity) for ln in order.lines],
+        applied_at=now, reason_code=LATE_PAYMENT, paid_at=order.paid_at, currency=order.currency)
+    ticket.refund_late_payment(now, deps.settings.policy_for(order.shop_id))
+    request_id = uuid.uuid5(uuid.NAMESPACE_URL, f"late-payment:{cause.event_id}")
+    await uow.tickets.add(ticket, request_id)
+    uow.publish(c.TicketOpened(request_id=request_id, ticket=view(ticket)), key=order.order_id, cause=cause)
+    announce(uow, ticket, cause)
 
 
 async def _drain_parked(orders: Orders, order: Order, facts: list[Parked]) -> None:
@@ -184,7 +213,7 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
                           p.line_paid_cents, p.line_quantity) for p in planned],
         applied_at=now, reason_code=req.reason_code, description=req.description,
         evidence=tuple(req.evidence), before_shipment=order.state == OrderState.PAID,
-        paid_at=order.paid_at)
+        paid_at=order.paid_at, currency=order.currency)
     ticket.opened(policy, Actor(Role.BUYER, req.buyer_id))
     await uow.tickets.add(ticket, req.request_id)
     uow.publish(c.TicketOpened(request_id=req.request_id, ticket=view(ticket)), key=order.order_id,

@@ -18,7 +18,7 @@ from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import SkuQuantity
 from services.domain.shipment import Shipment, ShipmentKind, ShipmentStatus
 
-SCHEMA = "0002"  # inbox content hashes and quarantine: the oldest schema this worker runs on
+SCHEMA = "0005"  # tickets carry their currency: the oldest schema this worker runs on
 
 
 @dataclass(frozen=True)

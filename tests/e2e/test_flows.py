@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from contracts import aftersales as c
 from contracts import decisions as d
+from contracts import orders as o
 from contracts import warehouse as w
 from services.actors import Line
 from services.common.tables import ErpOrderRow, PaymentChannelRefund, ReceiptRow, RefundRow
@@ -147,6 +148,23 @@ async def test_an_instant_refund_whose_goods_were_dispatched_pays_nothing_and_go
     await world.status(t, "CLOSED")
     assert "ExecuteRefund" not in types_for(world, oid)
     assert not any("-> REFUNDING" in step for step in world.journey(t))
+
+
+async def test_a_payment_after_the_order_closed_is_refunded_automatically(world):
+    """The order system closed the order for its payment timeout, then the payment arrived: a
+    system ticket refunds all of it, shipping included, with no person involved, and ops is told."""
+    oid = await world.place_order([MUG], state="PENDING_PAYMENT", shipping_cents=600)
+    await world.bus.publish(o.OrderClosed(order_id=oid, closed_at=datetime.now(UTC), reason="payment timed out"),
+                            key=oid)
+    await world.projected(oid, "CLOSED")
+    await world.bus.publish(o.OrderPaid(order_id=oid, paid_at=datetime.now(UTC)), key=oid)
+    t = await world.opened(oid)
+    assert t.reason_code == "LATE_PAYMENT"
+    await world.status(t, "COMPLETED")
+    paid = await world.watcher.wait_for(oid, lambda e: e.type == "RefundSucceeded")
+    assert paid.payload.amount.cents == 10_000 + 600
+    alert = await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "LATE_PAYMENT")
+    assert alert.payload.ticket_id == t.ticket_id
 
 
 async def test_intercept_failed_leaves_the_refund_to_a_person(world, scenario):

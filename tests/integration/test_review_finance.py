@@ -140,16 +140,22 @@ async def test_refused_commands_reach_the_rejection_topic(stack, sessions, marks
         await app.stop()
 
 
+AUTO_FINANCE = '{"finance_auto_approve_refund_only": true}'
+
+
 async def refunding_ticket(sessions: Any, settings: Any, take: int = 2) -> Any:
-    auto = settings.with_changes(policy='{"finance_auto_approve_refund_only": true}')
+    auto = settings.with_changes(policy=AUTO_FINANCE)
     t = await open_ticket(sessions, auto, take=take)
     await decide(sessions, auto, d.ApproveTicket, t, "ops", "ops-1")
     return await reload(sessions, t.ticket_id)
 
 
 async def start(sessions: Any, settings: Any, ticket_id: str) -> None:
+    """Finance starts the refund under the same shop policy review approved it with (finance
+    checks again whether automatic approval still holds for the order's total)."""
     async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
-        await finance.start_refund(ticket_id, uow, finance.Deps(settings, clock), None)
+        await finance.start_refund(ticket_id, uow, finance.Deps(settings.with_changes(policy=AUTO_FINANCE), clock),
+                                   None)
         await uow.commit()
 
 

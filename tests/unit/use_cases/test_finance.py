@@ -8,9 +8,10 @@ import pytest
 
 from contracts import Money
 from contracts import decisions as d
+from contracts import orders as o
 from contracts.ops import CompensationAcknowledged
 from contracts.payments import RefundFailed, RefundSucceeded
-from services.common.runtime import run_due
+from services.common.runtime import Unprocessable, run_due
 from services.domain.errors import UnitsAlreadyRefunded
 from services.domain.model import TicketStatus
 from services.domain.refund import RefundStatus
@@ -320,3 +321,49 @@ async def test_automatic_finance_approval_counts_the_whole_order() -> None:
     await shop.decide(d.ApproveRefund, second, "finance", "fin-1")
     await shop.tell_finance_of_last_transition()
     assert len(shop.sent("ExecuteRefund")) == 2
+
+
+async def test_every_amount_keeps_the_orders_currency() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order(quantity=1, paid=1_999, currency="USD"), quantity=1)
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    assert shop.last("TicketStatusChanged").ticket.refund_total == Money(cents=1_999, currency="USD")
+    await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    assert shop.last("ExecuteRefund").amount == Money(cents=1_999, currency="USD")
+    await answer(shop, ticket_id)
+    settled = shop.last("SettlementAdjusted")
+    assert {settled.refund.currency, settled.settlement_before.currency, settled.settlement_after.currency} == {"USD"}
+
+
+async def test_an_order_mixing_currencies_is_refused_by_intake_and_finance() -> None:
+    shop = Shop()
+    placed = o.OrderPlaced(
+        order_id="O-MIXED", shop_id="shop-1", buyer_id="buyer-1", placed_at=shop.now,
+        lines=[o.OrderLine(line_no=1, sku="SKU-1", quantity=1, unit_price=Money(cents=1_999, currency="USD"),
+                           paid=Money(cents=1_999, currency="USD"))],
+        shipping_fee=Money(cents=800, currency="CNY"))
+    for worker in ("intake", "finance"):
+        with pytest.raises(Unprocessable) as refused:
+            await shop.deliver(worker, placed, key="O-MIXED", producer="order-system")
+        assert refused.value.code == "MIXED_CURRENCY"
+    assert "O-MIXED" not in shop.db.state.orders
+
+
+async def test_a_payment_that_reaches_a_closed_order_is_refunded_in_full() -> None:
+    shop = Shop(policy={"large_amount_threshold_cents": 5_000})  # no manager for money never owed
+    order_id = await shop.order(state="PENDING_PAYMENT", quantity=2, paid=10_000, shipping=800)
+    await shop.deliver("intake", o.OrderClosed(order_id=order_id, closed_at=shop.now, reason="payment timeout"),
+                       key=order_id, producer="order-system")
+    await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=shop.now), key=order_id,
+                       producer="order-system")
+    opened = shop.last("TicketOpened").ticket
+    assert (opened.reason_code, str(opened.status), opened.refund_total.cents) == ("LATE_PAYMENT", "REFUNDING", 10_000)
+    assert shop.last("OpsAlert").kind == "LATE_PAYMENT"
+    await shop.tell_finance_of_last_transition()
+    assert shop.last("ExecuteRefund").amount.cents == 10_800  # shipping too: the whole payment
+    await answer(shop, opened.ticket_id)
+    assert shop.ticket(opened.ticket_id).status == TicketStatus.COMPLETED
+    await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=shop.now), key=order_id,
+                       producer="order-system")  # the same payment told again: no second ticket
+    assert len(shop.sent("TicketOpened")) == 1
