@@ -28,6 +28,26 @@ class ErpOrderRequested(Contract):
     attempt: int = Field(ge=1)
 
 
+@message("CancelErpOrder")
+class CancelErpOrder(Contract):
+    """The ticket ended without this order (withdrawn, rejected or closed): the ERP drops it."""
+
+    erp_order_id: uuid.UUID
+    shop_id: Id
+    ticket_id: Id
+    order_id: Id
+    kind: ErpOrderKind
+    attempt: int = Field(ge=1)
+
+
+@message("ErpOrderCancelled")
+class ErpOrderCancelled(Contract):
+    """The ERP confirms a cancel (also for an order it never had)."""
+
+    erp_order_id: uuid.UUID
+    order_id: Id
+
+
 @message("ErpOrderAcknowledged")
 class ErpOrderAcknowledged(Contract):
     erp_order_id: uuid.UUID

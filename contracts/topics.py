@@ -64,9 +64,10 @@ WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, 
 WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results",
                    (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult),
                    ("wms",), ("warehouse", "review"))
-ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs",
-                     (e.ErpOrderRequested,), ("erp_sync",), ("erp",))
-ERP_ACKS = Topic("erp.acks", "ERP acknowledgements", (e.ErpOrderAcknowledged,), ("erp",), ("erp_sync",))
+ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs, "
+                     "and their cancels", (e.ErpOrderRequested, e.CancelErpOrder), ("erp_sync",), ("erp",))
+ERP_ACKS = Topic("erp.acks", "ERP acknowledgements of orders and cancels",
+                 (e.ErpOrderAcknowledged, e.ErpOrderCancelled), ("erp",), ("erp_sync",))
 OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors, "
                    "outages, parked items, dead-letter counts)",
                    (o.OpsAlert, o.DeadLetterSummary), WORKERS, ("ops",))

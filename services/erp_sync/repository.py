@@ -18,6 +18,10 @@ from services.domain.erp_order import ErpOrder, ErpOrderKind, ErpOrderStatus, Sk
 
 SCHEMA = "0005"  # tickets carry their currency: the oldest schema this worker runs on
 
+RETRYING = [ErpOrderStatus.SENT.value, ErpOrderStatus.CANCELLING.value]
+"""Statuses with a request the ERP has not answered: the order, or its cancel."""
+
+
 class ErpOrders(Protocol):
     async def add(self, order: ErpOrder) -> bool:
         """False if this ticket already has an order of this kind (a redelivered transition)."""
@@ -32,6 +36,9 @@ class ErpOrders(Protocol):
         """The order, locked, if it is still due and no other process holds it (SKIP LOCKED)."""
 
     async def save(self, order: ErpOrder) -> None: ...
+
+    async def for_ticket(self, ticket_id: str) -> list[ErpOrder]:
+        """The ticket's orders, locked."""
 
 
 class ErpUnitOfWork(UnitOfWork):
@@ -78,7 +85,7 @@ class ErpOrderRepository:
     async def due(self, now: datetime, skip: Quarantine, limit: int = 50) -> list[DueItem]:
         rows = (await self.session.execute(
             select(ErpOrderRow.erp_order_id, ErpOrderRow.order_id)
-            .where(ErpOrderRow.status == ErpOrderStatus.SENT.value, ErpOrderRow.next_attempt_at <= now,
+            .where(ErpOrderRow.status.in_(RETRYING), ErpOrderRow.next_attempt_at <= now,
                    skip.excluding(ErpOrderRow.erp_order_id))
             .order_by(ErpOrderRow.next_attempt_at).limit(limit))).all()
         return [DueItem(str(erp_order_id), order_id) for erp_order_id, order_id in rows]
@@ -86,7 +93,7 @@ class ErpOrderRepository:
     async def claim_due(self, erp_order_id: uuid.UUID, now: datetime) -> ErpOrder | None:
         row = (await self.session.execute(
             select(ErpOrderRow).where(ErpOrderRow.erp_order_id == erp_order_id,
-                                      ErpOrderRow.status == ErpOrderStatus.SENT.value,
+                                      ErpOrderRow.status.in_(RETRYING),
                                       ErpOrderRow.next_attempt_at <= now)
             .with_for_update(skip_locked=True).execution_options(populate_existing=True))).scalar_one_or_none()
         return _order(row) if row else None
@@ -98,8 +105,15 @@ class ErpOrderRepository:
         for name, value in _values(order).items():
             setattr(row, name, value)
 
+    async def for_ticket(self, ticket_id: str) -> list[ErpOrder]:
+        rows = (await self.session.execute(
+            select(ErpOrderRow).where(ErpOrderRow.ticket_id == ticket_id).order_by(ErpOrderRow.kind)
+            .with_for_update().execution_options(populate_existing=True))).scalars().all()
+        return [_order(row) for row in rows]
+
     async def failed(self) -> list[ErpOrderRow]:
-        """For ops (the CLI): orders given up on, oldest first."""
+        """For ops (the CLI): orders (or their cancels) given up on, oldest first."""
         return list((await self.session.execute(
-            select(ErpOrderRow).where(ErpOrderRow.status == ErpOrderStatus.FAILED.value)
+            select(ErpOrderRow).where(ErpOrderRow.status.in_(
+                [ErpOrderStatus.FAILED.value, ErpOrderStatus.CANCEL_FAILED.value]))
             .order_by(ErpOrderRow.created_at))).scalars().all())

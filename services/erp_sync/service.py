@@ -1,7 +1,10 @@
-"""ERP sync use cases. An approved return creates a return-receipt order; an exchange also an
-exchange-shipment order. Each is resent with exponential backoff (a durable schedule in
-PostgreSQL, never a sleeping handler) until acknowledged; after the last try it is FAILED,
-raised on the ops topic, and can be resent by hand. Shops without an ERP get nothing."""
+"""ERP sync use cases. ERP orders follow the ticket: an approved return or exchange creates a
+return-receipt order; an exchange gets its exchange-shipment order once the returned goods passed
+inspection (seed 004), never before; a ticket withdrawn, rejected or closed cancels every order
+of it not cancelled yet. Each order (and each cancel) is resent with exponential backoff (a
+durable schedule in PostgreSQL, never a sleeping handler) until the ERP answers; after the last
+try it is FAILED (or CANCEL_FAILED), raised on the ops topic, and can be resent by hand. Shops
+without an ERP get nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 from contracts import Envelope
 from contracts import aftersales as c
-from contracts.erp import ErpOrderAcknowledged, ErpOrderRequested
+from contracts.erp import CancelErpOrder, ErpOrderAcknowledged, ErpOrderCancelled, ErpOrderRequested
 from contracts.erp import ErpOrderKind as ContractKind
 from contracts.ops import OpsAlert, Severity
 from contracts.warehouse import SkuQuantity as ContractSkuQuantity
@@ -25,32 +28,47 @@ from services.domain.shipment import sku_totals
 
 from .repository import ErpUnitOfWork
 
-__all__ = ["Deps", "on_ack", "on_ticket_changed", "resend", "resend_due"]
+__all__ = ["Deps", "on_ack", "on_cancelled", "on_ticket_changed", "resend", "resend_due"]
 
-ORDERS_FOR = {
-    c.AfterSalesType.RETURN_AND_REFUND: (ErpOrderKind.RETURN_RECEIPT,),
-    c.AfterSalesType.EXCHANGE: (ErpOrderKind.RETURN_RECEIPT, ErpOrderKind.EXCHANGE_SHIPMENT),
-}
+ON_APPROVAL = frozenset({c.AfterSalesType.RETURN_AND_REFUND, c.AfterSalesType.EXCHANGE})
+"""Types whose approval (the buyer is to ship the goods back) creates the return-receipt order."""
 
 
 def _backoff(deps: Deps) -> Callable[[int], timedelta]:
     return lambda attempts: backoff(deps.settings.erp_retry_base_seconds, attempts)
 
 
+def _kinds_for(event: c.TicketStatusChanged) -> tuple[ErpOrderKind, ...]:
+    """Which ERP orders this transition creates."""
+    view, to = event.ticket, event.to_status
+    if event.from_status == to:
+        return ()
+    if to == c.TicketStatus.AWAITING_RETURN and event.from_status == c.TicketStatus.PENDING_REVIEW \
+            and view.type in ON_APPROVAL:
+        return (ErpOrderKind.RETURN_RECEIPT,)
+    if to == c.TicketStatus.AWAITING_RESHIPMENT and view.type == c.AfterSalesType.EXCHANGE:
+        return (ErpOrderKind.EXCHANGE_SHIPMENT,)  # the returned goods passed inspection
+    return ()
+
+
 async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: ErpUnitOfWork, deps: Deps) -> None:
     event = envelope.payload
     view = event.ticket
-    approved = (event.from_status == c.TicketStatus.PENDING_REVIEW
-                and event.to_status == c.TicketStatus.AWAITING_RETURN)
-    if not approved or view.type not in ORDERS_FOR:
-        return
-    if not deps.settings.policy_for(view.shop_id).has_erp:
+    kinds = _kinds_for(event)
+    closed = event.to_status == c.TicketStatus.CLOSED and event.from_status != c.TicketStatus.CLOSED
+    if not (kinds or closed) or not deps.settings.policy_for(view.shop_id).has_erp:
         return
     if not await uow.tickets.exists(view.ticket_id, envelope.key):
-        raise Unprocessable(f"approval of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")
+        raise Unprocessable(f"transition of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")
     now = deps.clock()
+    if closed:
+        for order in await uow.erp_orders.for_ticket(view.ticket_id):
+            if order.cancel(now, _backoff(deps)):
+                _send(uow, order, envelope)
+                await uow.erp_orders.save(order)
+        return
     lines = sku_totals([(ln.sku, ln.quantity) for ln in view.lines])
-    for kind in ORDERS_FOR[view.type]:
+    for kind in kinds:
         order = ErpOrder.first_sent(shop_id=view.shop_id, ticket_id=view.ticket_id, ticket_no=view.ticket_no,
                                     order_id=view.order_id, kind=kind, lines=lines, now=now,
                                     backoff=_backoff(deps))
@@ -58,7 +76,18 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: ErpU
             _send(uow, order, envelope)
 
 
+def _message_type(order: ErpOrder) -> str:
+    return "CancelErpOrder" if order.cancelling else "ErpOrderRequested"
+
+
 def _send(uow: ErpUnitOfWork, order: ErpOrder, cause: Envelope[Any] | None) -> None:
+    """The order's current request: the order itself, or its cancel."""
+    if order.cancelling:
+        uow.publish(CancelErpOrder(
+            erp_order_id=order.erp_order_id, shop_id=order.shop_id, ticket_id=order.ticket_id,
+            order_id=order.order_id, kind=ContractKind(order.kind.value), attempt=order.attempts),
+            key=order.order_id, cause=cause)
+        return
     uow.publish(ErpOrderRequested(
         erp_order_id=order.erp_order_id, shop_id=order.shop_id, ticket_id=order.ticket_id,
         ticket_no=order.ticket_no, order_id=order.order_id, kind=ContractKind(order.kind.value),
@@ -79,6 +108,20 @@ async def on_ack(envelope: Envelope[ErpOrderAcknowledged], uow: ErpUnitOfWork, d
     await uow.erp_orders.save(order)
 
 
+async def on_cancelled(envelope: Envelope[ErpOrderCancelled], uow: ErpUnitOfWork, deps: Deps) -> None:
+    """The ERP confirmed a cancel; a confirmation for an order never cancelled is dead-lettered."""
+    confirmed = envelope.payload
+    order = await uow.erp_orders.get(confirmed.erp_order_id)
+    if order is None or order.order_id != confirmed.order_id:
+        raise Unprocessable(f"cancel confirmation for unknown ERP order {confirmed.erp_order_id}",
+                            code="UNKNOWN_ERP_ORDER")
+    if not order.cancelling and order.status != ErpOrderStatus.CANCELLED:
+        raise Unprocessable(f"cancel confirmation for ERP order {confirmed.erp_order_id}, never cancelled",
+                            code="UNEXPECTED_CANCEL")
+    if order.cancelled():
+        await uow.erp_orders.save(order)
+
+
 def resend_due(deps: Deps) -> PeriodicJob[ErpUnitOfWork]:
     """Orders not acknowledged in time are resent (same id); after the last try they fail, raised."""
     async def due(uow: ErpUnitOfWork, skip: Quarantine) -> list[DueItem]:
@@ -89,16 +132,17 @@ def resend_due(deps: Deps) -> PeriodicJob[ErpUnitOfWork]:
         order = await uow.erp_orders.claim_due(uuid.UUID(item.id), now)
         if order is None:
             return False  # acknowledged meanwhile, or another process resent it
-        if await uow.unpublished("ErpOrderRequested", order.order_id):
+        if await uow.unpublished(_message_type(order), order.order_id):
             order.postpone(now, _backoff(deps))
             await uow.erp_orders.save(order)
             return False  # the last request has not reached Kafka yet: not an attempt the ERP saw
         if order.exhausted(deps.settings.erp_max_attempts):
+            what = "cancel of the " if order.cancelling else ""
             order.give_up()
             uow.publish(OpsAlert(
                 kind="ERP_SYNC_FAILED", severity=Severity.CRITICAL,
-                message=f"ERP {order.kind.value} order for ticket {order.ticket_no} not acknowledged after "
-                        f"{order.attempts} attempts: {order.last_error or 'no answer'}"[:500],
+                message=f"ERP {what}{order.kind.value} order for ticket {order.ticket_no} not acknowledged "
+                        f"after {order.attempts} attempts: {order.last_error or 'no answer'}"[:500],
                 order_id=order.order_id, ticket_id=order.ticket_id), key=order.order_id)
         else:
             order.resent(now, _backoff(deps))
@@ -112,7 +156,7 @@ def resend_due(deps: Deps) -> PeriodicJob[ErpUnitOfWork]:
 async def resend(uow: ErpUnitOfWork, deps: Deps, erp_order_id: uuid.UUID) -> bool:
     """Ops resends a FAILED order by hand: a fresh round of attempts, same order id."""
     order = await uow.erp_orders.get(erp_order_id)
-    if order is None or order.status != ErpOrderStatus.FAILED:
+    if order is None or order.status not in (ErpOrderStatus.FAILED, ErpOrderStatus.CANCEL_FAILED):
         return False
     order.restart(deps.clock(), _backoff(deps))
     _send(uow, order, None)

@@ -1,5 +1,6 @@
 """The ERP simulator. Scenario ``sim:erp:<shop_id>``: ``ok``; ``fail:N`` (rejects the first N
-attempts of each order, then accepts); ``never`` (never answers)."""
+attempts of each order, then accepts); ``never`` (never answers). Cancels are confirmed (unless
+``never``), also for an order it never had."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from contracts import Envelope
-from contracts.erp import ErpOrderAcknowledged, ErpOrderRequested
+from contracts.erp import CancelErpOrder, ErpOrderAcknowledged, ErpOrderCancelled, ErpOrderRequested
 from contracts.topics import ERP_OUTBOUND
 from services.common.routes import Deps, Subscription, route
 from services.common.runtime import Worker
@@ -36,5 +37,12 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
                                          erp_ref=f"ERP-{cmd.erp_order_id.hex[:10]}"),
                     key=cmd.order_id, cause=envelope)
 
-    return Worker("erp", settings, [Subscription(ERP_OUTBOUND, [route(ErpOrderRequested, on_erp_order)])],
-                  unit_of_work=SqlUnitOfWork)
+    async def on_cancel(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
+        cmd: CancelErpOrder = envelope.payload
+        if await scenarios.get(redis, "erp", cmd.shop_id) == "never":
+            return
+        uow.publish(ErpOrderCancelled(erp_order_id=cmd.erp_order_id, order_id=cmd.order_id),
+                    key=cmd.order_id, cause=envelope)
+
+    return Worker("erp", settings, [Subscription(ERP_OUTBOUND, [
+        route(ErpOrderRequested, on_erp_order), route(CancelErpOrder, on_cancel)])], unit_of_work=SqlUnitOfWork)

@@ -106,6 +106,33 @@ async def test_return_with_mismatch_sent_back_closes_without_refund(world, scena
     assert refunds == 0
 
 
+async def test_erp_orders_follow_the_ticket(world):
+    """An exchange's shipment order reaches the ERP only after the returned goods passed
+    inspection; a withdrawn return cancels the receipt order the ERP already has."""
+    oid = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
+    await world.request(oid, "EXCHANGE", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    receipt = await world.watcher.wait_for(oid, lambda e: e.type == "ErpOrderRequested")
+    assert receipt.payload.kind == "RETURN_RECEIPT"
+    await world.ship_back(t, "SF", "SF-ERP")
+    passed = await world.status(t, "AWAITING_RESHIPMENT")
+    shipment = await world.watcher.wait_for(
+        oid, lambda e: e.type == "ErpOrderRequested" and e.payload.kind == "EXCHANGE_SHIPMENT")
+    assert shipment.causation_id == passed.event_id  # sent because the inspection passed, not before
+
+    oid2 = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
+    await world.request(oid2, "RETURN_AND_REFUND", [(1, 1)])
+    t2 = await world.opened(oid2)
+    await world.decide(d.ApproveTicket, t2, "ops", "ops-1")
+    await world.watcher.wait_for(oid2, lambda e: e.type == "ErpOrderAcknowledged")
+    await world.buyer(c.WithdrawTicket(ticket_id=t2.ticket_id, order_id=oid2, buyer_id="buyer-1"))
+    await world.status(t2, "CLOSED")
+    cancel = await world.watcher.wait_for(oid2, lambda e: e.type == "CancelErpOrder")
+    done = await world.watcher.wait_for(oid2, lambda e: e.type == "ErpOrderCancelled")
+    assert done.payload.erp_order_id == cancel.payload.erp_order_id
+
+
 async def test_exchange_to_completion_and_merchant_without_erp_sends_nothing(world):
     oid = await world.place_order([MUG], state="COMPLETED")
     await world.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
@@ -228,7 +255,8 @@ async def test_erp_failures_recover_and_permanent_failure_reaches_ops(world, sce
     async def acknowledged() -> bool:
         async with sessions() as session:
             rows = (await session.execute(select(ErpOrderRow).where(ErpOrderRow.order_id == oid))).scalars().all()
-        return len(rows) == 2 and all(r.status == "ACKNOWLEDGED" and r.attempts == 3 for r in rows)
+        # the receipt order, on approval (the exchange shipment waits for the goods to come back)
+        return [(r.kind, r.status, r.attempts) for r in rows] == [("RETURN_RECEIPT", "ACKNOWLEDGED", 3)]
     await eventually(acknowledged)
 
     await scenario("erp", "shop-erp", "never")

@@ -21,7 +21,7 @@ from contracts import Envelope
 from services.common.parked import Parked
 from services.common.quarantine import DueItem, Quarantine
 from services.dead_letters.repository import DeadLetterUnitOfWork
-from services.domain.erp_order import ErpOrder, ErpOrderStatus
+from services.domain.erp_order import ErpOrder
 from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order
 from services.domain.reasons import DEFAULT_REASONS, Reason
@@ -384,10 +384,13 @@ class FakeErpOrders:
 
     async def claim_due(self, erp_order_id: uuid.UUID, now: datetime) -> ErpOrder | None:
         found = self.state.erp_orders.get(erp_order_id)
-        return copy.deepcopy(found) if found and found.status == ErpOrderStatus.SENT and found.is_due(now) else None
+        return copy.deepcopy(found) if found and found.is_due(now) else None
 
     async def save(self, order: ErpOrder) -> None:
         self.state.erp_orders[order.erp_order_id] = copy.deepcopy(order)
+
+    async def for_ticket(self, ticket_id: str) -> list[ErpOrder]:
+        return [copy.deepcopy(o) for o in self.state.erp_orders.values() if o.ticket_id == ticket_id]
 
 
 class FakeScheduling:

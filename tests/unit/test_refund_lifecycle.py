@@ -196,6 +196,28 @@ def test_a_refused_erp_order_is_resent_sooner_and_a_failed_one_restarts_by_hand(
     assert (order.status, order.attempts, order.last_error) == (ErpOrderStatus.SENT, 1, "")
 
 
+@pytest.mark.parametrize("before", ["SENT", "ACKNOWLEDGED", "FAILED"])
+def test_an_erp_order_of_an_ended_ticket_is_cancelled_whatever_it_reached(before) -> None:
+    order = new_erp_order()
+    if before == "ACKNOWLEDGED":
+        order.acknowledge("ERP-1", T0)
+    elif before == "FAILED":
+        order.give_up()
+    assert order.cancel(T0, backoff) is True
+    assert (order.status, order.attempts, order.is_due(T0 + timedelta(hours=1))) == (
+        ErpOrderStatus.CANCELLING, 1, True)
+    assert order.cancel(T0, backoff) is False  # asked once
+    assert order.acknowledge("ERP-late", T0) is False  # a late ack of the order itself changes nothing
+    assert order.status == ErpOrderStatus.CANCELLING
+    order.give_up()
+    assert order.status == ErpOrderStatus.CANCEL_FAILED
+    order.restart(T0, backoff)
+    assert order.status == ErpOrderStatus.CANCELLING  # ops starts the cancel again, not the order
+    assert order.cancelled() is True
+    assert order.cancelled() is False
+    assert order.cancel(T0, backoff) is False
+
+
 def test_a_shipment_is_dispatched_once() -> None:
     shipment = Shipment.requested(ticket_id="T1", ticket_no="AS1", order_id="O1", kind=ShipmentKind.EXCHANGE_SHIPMENT,
                                   lines=(SkuQuantity("SKU-A", 1),), at=T0)

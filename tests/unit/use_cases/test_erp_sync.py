@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 
+import pytest
+
+from contracts import aftersales as c
 from contracts import decisions as d
-from contracts.erp import ErpOrderAcknowledged, ErpOrderKind
-from services.common.runtime import run_due
+from contracts import warehouse as w
+from contracts.erp import ErpOrderAcknowledged, ErpOrderCancelled, ErpOrderKind
+from services.common.runtime import Unprocessable, run_due
 from services.domain.erp_order import ErpOrderStatus
+from services.domain.model import TicketStatus
 from services.erp_sync.service import resend, resend_due
 from tests.unit import fakes
 
@@ -29,11 +35,57 @@ async def tick(shop: Shop) -> int:
     return await run_due(partial(fakes.FakeErpUnitOfWork, shop.db, "erp_sync"), resend_due(shop.deps))
 
 
-async def test_an_approved_exchange_sends_a_return_receipt_and_an_exchange_shipment_order() -> None:
+async def tell_erp_sync(shop: Shop) -> None:
+    changed = shop.db.sent("TicketStatusChanged")[-1]
+    await shop.deliver("erp_sync", changed.payload, key=changed.key, cause=changed)
+
+
+async def test_an_exchange_gets_its_shipment_order_only_once_the_goods_passed_inspection() -> None:
     shop = Shop(shop_policies=WITH_ERP)
-    await approved(shop, "EXCHANGE")
-    assert sorted(r.kind for r in shop.sent("ErpOrderRequested")) == [
-        ErpOrderKind.EXCHANGE_SHIPMENT, ErpOrderKind.RETURN_RECEIPT]
+    ticket_id = await approved(shop, "EXCHANGE")
+    assert [r.kind for r in shop.sent("ErpOrderRequested")] == [ErpOrderKind.RETURN_RECEIPT]
+    order_id = shop.ticket(ticket_id).order_id
+    await shop.deliver("intake", c.SubmitReturnShipment(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1",
+                                                        carrier="SF", waybill="SF1"), key=order_id)
+    await shop.deliver("warehouse", w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id=ticket_id, order_id=order_id, receipt_type=w.ReceiptType.EXCHANGE_RECEIPT,
+        lines=[w.SkuQuantity(sku="SKU-1", quantity=1)], inspection=w.Inspection.PASSED, operator="wh-1",
+        received_at=shop.now), key=order_id, producer="wms")
+    assert shop.ticket(ticket_id).status == TicketStatus.AWAITING_RESHIPMENT
+    await tell_erp_sync(shop)
+    assert [r.kind for r in shop.sent("ErpOrderRequested")] == [
+        ErpOrderKind.RETURN_RECEIPT, ErpOrderKind.EXCHANGE_SHIPMENT]
+
+
+async def test_a_withdrawn_ticket_cancels_its_erp_orders_until_the_erp_confirms() -> None:
+    shop = Shop(shop_policies=WITH_ERP, erp_max_attempts=2)
+    ticket_id = await approved(shop, "RETURN_AND_REFUND")
+    order_id = shop.ticket(ticket_id).order_id
+    await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1"),
+                       key=order_id, producer="buyer-frontend")
+    await tell_erp_sync(shop)
+    (cancel,) = shop.sent("CancelErpOrder")
+    assert (cancel.kind, cancel.attempt) == (ErpOrderKind.RETURN_RECEIPT, 1)
+    shop.db.relay()
+    shop.later(hours=1)
+    assert await tick(shop) == 1  # no confirmation yet: the cancel is resent, same order id
+    assert [m.attempt for m in shop.sent("CancelErpOrder")] == [1, 2]
+    await shop.deliver("erp_sync", ErpOrderCancelled(erp_order_id=cancel.erp_order_id, order_id=order_id),
+                       key=order_id, producer="erp")
+    assert shop.db.state.erp_orders[cancel.erp_order_id].status == ErpOrderStatus.CANCELLED
+    shop.later(hours=5)
+    assert await tick(shop) == 0
+    await tell_erp_sync(shop)  # the same closing transition again: nothing more is sent
+    assert len(shop.sent("CancelErpOrder")) == 2
+
+
+async def test_a_cancel_confirmation_for_an_order_never_cancelled_is_dead_lettered() -> None:
+    shop = Shop(shop_policies=WITH_ERP)
+    await approved(shop, "RETURN_AND_REFUND")
+    (request,) = shop.sent("ErpOrderRequested")
+    with pytest.raises(Unprocessable):
+        await shop.deliver("erp_sync", ErpOrderCancelled(erp_order_id=request.erp_order_id, order_id=request.order_id),
+                           key=request.order_id, producer="erp")
 
 
 async def test_a_shop_without_an_erp_gets_no_orders() -> None:
