@@ -58,8 +58,8 @@ REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the o
                         (p.ExecuteRefund,), ("finance",), ("payment-channel",))
 REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",
                        (p.RefundSucceeded, p.RefundFailed), ("payment-channel",), ("finance",))
-WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, intercepts",
-                     (w.ExpectReturn, w.ShipAfterSales, w.InterceptShipment),
+WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, goods sent back, intercepts",
+                     (w.ExpectReturn, w.ShipAfterSales, w.ReturnGoodsToBuyer, w.InterceptShipment),
                      ("warehouse", "review"), ("wms",))
 WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results",
                    (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult),

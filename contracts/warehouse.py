@@ -71,6 +71,18 @@ class ShipAfterSales(Contract):
     lines: list[SkuQuantity] = Field(min_length=1)
 
 
+@message("ReturnGoodsToBuyer")
+class ReturnGoodsToBuyer(Contract):
+    """Ship the buyer's own returned goods back (the ticket ended without a refund: withdrawn,
+    rejected, or sent back after inspection); the WMS answers with AfterSalesDispatched."""
+
+    shipment_id: uuid.UUID
+    ticket_id: Id
+    order_id: Id
+    lines: list[SkuQuantity] = Field(min_length=1)
+    reason: str = Field(default="", max_length=500)
+
+
 @message("AfterSalesDispatched")
 class AfterSalesDispatched(Contract):
     shipment_id: uuid.UUID

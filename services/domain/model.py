@@ -31,6 +31,7 @@ class TicketStatus(StrEnum):
     AWAITING_RESHIPMENT = "AWAITING_RESHIPMENT"
     IN_REPAIR = "IN_REPAIR"
     RESHIPPED = "RESHIPPED"
+    SENDING_BACK = "SENDING_BACK"  # the ticket ended while the warehouse held the goods: they go back
     COMPLETED = "COMPLETED"
     CLOSED = "CLOSED"
 

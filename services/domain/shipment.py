@@ -1,4 +1,5 @@
-"""An after-sales shipment (售后出库): an exchange's replacement or a repaired item going back.
+"""An after-sales shipment (售后出库): an exchange's replacement, a repaired item, or the buyer's own
+goods sent back when the ticket ended without a refund.
 
 REQUESTED (the WMS was asked to ship) → DISPATCHED (carrier and waybill known). A ticket has at
 most one open (REQUESTED) shipment, so a redelivered transition never ships twice.
@@ -17,6 +18,7 @@ from .erp_order import SkuQuantity
 class ShipmentKind(StrEnum):
     EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
     REPAIR_SHIPMENT = "REPAIR_SHIPMENT"
+    SEND_BACK = "SEND_BACK"  # the buyer's own goods, back to them (the ticket ended without a refund)
 
 
 class ShipmentStatus(StrEnum):

@@ -176,7 +176,7 @@ class Ticket:
         self.ops_reviewer_id = self.ops_reviewer_id or actor.id
         self.reviewed_at = self.reviewed_at or now
         self.close_reason = reason
-        self._move(S.CLOSED, actor, now, "reject", reason, policy)
+        self._end(actor, now, policy, "reject", reason)
 
     def adjust_refund(self, actor: Actor, now: datetime, policy: Policy,
                       amounts: dict[int, int], reason: str) -> None:
@@ -246,6 +246,14 @@ class Ticket:
         else:
             self._move(S.PENDING_REFUND, actor, now, action, note, policy)
 
+    def _end(self, actor: Actor, now: datetime, policy: Policy, action: str, reason: str) -> None:
+        """A ticket ends without a refund. If the warehouse holds the buyer's goods, it may end
+        only by shipping them back: SENDING_BACK until the WMS dispatches them, then CLOSED."""
+        if self.goods_received and self.type in GOODS_BACK_TYPES:
+            self._move(S.SENDING_BACK, actor, now, action, f"{reason}; the goods go back to the buyer", policy)
+        else:
+            self._move(S.CLOSED, actor, now, action, reason, policy)
+
     def _to_refunding(self, actor: Actor, now: datetime, policy: Policy, action: str, note: str) -> None:
         """Money leaves only when the goods are stopped or back: a refund-only before shipment
         waits, approved, in PENDING_REFUND until the intercept is confirmed."""
@@ -304,7 +312,7 @@ class Ticket:
         self._require_status({S.PENDING_REVIEW, S.PENDING_MANAGER, S.PENDING_REFUND, S.AWAITING_RETURN},
                              "withdraw")
         self.close_reason = "withdrawn by the buyer"
-        self._move(S.CLOSED, actor, now, "withdraw", note or "withdrawn by the buyer", policy)
+        self._end(actor, now, policy, "withdraw", note or "withdrawn by the buyer")
 
     def submit_return_shipment(self, actor: Actor, now: datetime, policy: Policy,
                                carrier: str, waybill: str) -> None:
@@ -369,7 +377,7 @@ class Ticket:
         self._require_status({S.INTERVENTION}, "resolve an intervention")
         if send_back:
             self.close_reason = "goods sent back to the buyer"
-            self._move(S.CLOSED, actor, now, "intervention_send_back", note, policy)
+            self._end(actor, now, policy, "intervention_send_back", note)
             return
         if self.type == AfterSalesType.RETURN_AND_REFUND:
             if amounts:
@@ -388,7 +396,10 @@ class Ticket:
 
     def record_reshipment(self, actor: Actor, now: datetime, policy: Policy, carrier: str, waybill: str) -> None:
         self._require(actor, {Role.WAREHOUSE}, "record the after-sales shipment")
-        self._require_status({S.AWAITING_RESHIPMENT, S.IN_REPAIR}, "record the after-sales shipment")
+        self._require_status({S.AWAITING_RESHIPMENT, S.IN_REPAIR, S.SENDING_BACK}, "record the after-sales shipment")
+        if self.status == S.SENDING_BACK:  # the buyer's own goods are on their way back: the ticket ends
+            self._move(S.CLOSED, actor, now, "sent_back", f"goods sent back to the buyer: {carrier} {waybill}", policy)
+            return
         self._move(S.RESHIPPED, actor, now, "reshipped", f"{carrier} {waybill}", policy)
 
     def record_intercept(self, now: datetime, policy: Policy, intercepted: bool) -> None:
@@ -525,6 +536,7 @@ def _deadline_for(ticket: Ticket, policy: Policy) -> tuple[str | None, timedelta
         S.AWAITING_RESHIPMENT: ("approval_sla", policy.approval_sla),
         S.IN_REPAIR: ("repair_sla", policy.repair_sla),
         S.RESHIPPED: ("auto_confirm", policy.reshipped_auto_confirm),
+        S.SENDING_BACK: ("approval_sla", policy.approval_sla),
     }
     kind, wait = table[status]
     return kind, wait

@@ -45,7 +45,7 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
             received_at=datetime.now(UTC), note=f"waybill {cmd.waybill}"), key=cmd.order_id, cause=envelope)
 
     async def on_ship(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
-        cmd: w.ShipAfterSales = envelope.payload
+        cmd: w.ShipAfterSales | w.ReturnGoodsToBuyer = envelope.payload
         uow.publish(w.AfterSalesDispatched(
             shipment_id=cmd.shipment_id, ticket_id=cmd.ticket_id, order_id=cmd.order_id, carrier="SF",
             waybill=f"SF{uuid.uuid4().int % 10**12:012d}", operator="wh-op-3",
@@ -60,5 +60,5 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
                                       decided_at=datetime.now(UTC)), key=cmd.order_id, cause=envelope)
 
     return Worker("wms", settings, [Subscription(WMS_COMMANDS, [
-        route(w.ExpectReturn, on_expect_return), route(w.ShipAfterSales, on_ship),
+        route(w.ExpectReturn, on_expect_return), route(w.ShipAfterSales, on_ship), route(w.ReturnGoodsToBuyer, on_ship),
         route(w.InterceptShipment, on_intercept)])], unit_of_work=SqlUnitOfWork)

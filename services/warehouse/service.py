@@ -30,7 +30,8 @@ RECEIPT_TYPE = {
 }
 
 _SHIPMENT_FOR: dict[str, ShipmentKind] = {c.TicketStatus.AWAITING_RESHIPMENT: ShipmentKind.EXCHANGE_SHIPMENT,
-                 c.TicketStatus.IN_REPAIR: ShipmentKind.REPAIR_SHIPMENT}
+                                          c.TicketStatus.IN_REPAIR: ShipmentKind.REPAIR_SHIPMENT,
+                                          c.TicketStatus.SENDING_BACK: ShipmentKind.SEND_BACK}
 
 
 def _sku_lines(view: c.TicketView) -> list[w.SkuQuantity]:
@@ -69,10 +70,15 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Ware
         kind=_SHIPMENT_FOR[event.to_status], lines=sku_totals([(ln.sku, ln.quantity) for ln in view.lines]),
         at=deps.clock())
     await uow.shipments.add(shipment)
+    lines = [w.SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in shipment.lines]
+    if shipment.kind == ShipmentKind.SEND_BACK:
+        uow.publish(w.ReturnGoodsToBuyer(shipment_id=shipment.shipment_id, ticket_id=view.ticket_id,
+                                         order_id=view.order_id, lines=lines, reason=event.reason),
+                    key=view.order_id, cause=envelope)
+        return
     uow.publish(w.ShipAfterSales(shipment_id=shipment.shipment_id, ticket_id=view.ticket_id,
                                  order_id=view.order_id, shipment_type=w.ShipmentType(shipment.kind.value),
-                                 lines=[w.SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in shipment.lines]),
-                key=view.order_id, cause=envelope)
+                                 lines=lines), key=view.order_id, cause=envelope)
 
 
 async def on_goods_received(envelope: Envelope[w.GoodsReceived], uow: WarehouseUnitOfWork, deps: Deps) -> None:

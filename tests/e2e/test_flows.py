@@ -381,6 +381,25 @@ async def test_a_compensation_keeps_the_order_open_until_the_rest_is_refunded(wo
     assert [m.payload.ticket_id for m in closes] == [rest.ticket_id]
 
 
+async def test_a_return_withdrawn_after_inspection_sends_the_goods_back_before_closing(world, sessions):
+    """The warehouse holds the buyer's mug when the buyer withdraws: no refund, and the ticket
+    ends only once the WMS has shipped the mug back."""
+    oid = await world.place_order([MUG], state="COMPLETED")
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.ship_back(t, "SF", "SF-W")
+    await world.status(t, "PENDING_REFUND")  # received, inspection passed
+    await world.buyer(c.WithdrawTicket(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await world.status(t, "SENDING_BACK")
+    back = await world.watcher.wait_for(oid, lambda e: e.type == "ReturnGoodsToBuyer")
+    closed = await world.status(t, "CLOSED")
+    assert "sent back" in closed.payload.reason
+    dispatched = await world.watcher.wait_for(oid, lambda e: e.type == "AfterSalesDispatched")
+    assert dispatched.payload.shipment_id == back.payload.shipment_id
+    assert "ExecuteRefund" not in types_for(world, oid)
+
+
 async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, scenario, sessions):
     oid = await world.place_order([MUG], state="COMPLETED")
     await scenario("wms", oid, "FEWER_UNITS")

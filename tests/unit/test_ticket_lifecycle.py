@@ -216,7 +216,36 @@ def test_intervention_negotiates_an_amount_or_sends_goods_back():
     back.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     back.record_inspection(WH, NOW, P, Inspection.WRONG_ITEM, {"SKU-A": 2})
     back.resolve_intervention(OPS2, NOW, P, send_back=True, amounts={}, note="not our item")
+    assert back.status == S.SENDING_BACK  # the warehouse holds the goods: they go back first
+    back.record_reshipment(WH, NOW, P, "SF", "SF-BACK")
     assert back.status == S.CLOSED
+
+
+@pytest.mark.parametrize("ending", ["withdrawn", "rejected after a send-back"])
+def test_a_ticket_whose_goods_are_in_the_warehouse_ends_only_by_sending_them_back(ending):
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    assert t.status == S.PENDING_REFUND
+    if ending == "withdrawn":
+        t.withdraw(BUYER, NOW, P)
+    else:
+        t.send_back(FIN, NOW, P, "receipt photo missing")
+        t.reject(OPS2, NOW, P, "the item was used")
+    assert (t.status, t.deadline_kind) == (S.SENDING_BACK, "approval_sla")
+    with pytest.raises(errors.IllegalTransition):
+        t.approve_refund(Actor(Role.FINANCE, "fin-2"), NOW, P)  # no money for goods going back
+    t.record_reshipment(WH, NOW, P, "SF", "SF-BACK")
+    assert t.status == S.CLOSED
+    assert "sent back" in t.changes[-1].reason
+
+
+def test_a_ticket_closed_before_the_goods_came_back_ends_at_once():
+    t = ticket(AfterSalesType.RETURN_AND_REFUND)
+    t.approve(OPS, NOW, P)
+    t.withdraw(BUYER, NOW, P)
+    assert t.status == S.CLOSED
 
 
 def test_exchange_flow_completes_on_buyer_confirmation_or_after_ten_days():

@@ -133,3 +133,22 @@ async def test_goods_for_a_closed_ticket_are_kept_on_record_and_a_person_is_told
     assert late.receipt_id in shop.db.state.receipts
     assert shop.last("OpsAlert").kind == "UNEXPECTED_RECEIPT"
     assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+
+
+async def test_goods_of_a_withdrawn_return_are_sent_back_before_the_ticket_closes() -> None:
+    shop = Shop()
+    ticket_id = await shipped_back(shop, "RETURN_AND_REFUND")
+    order_id = shop.ticket(ticket_id).order_id
+    await shop.deliver("warehouse", received(shop, ticket_id), key=order_id, producer="wms")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND  # inspection passed
+    await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1"),
+                       key=order_id, producer="buyer-frontend")
+    assert shop.ticket(ticket_id).status == TicketStatus.SENDING_BACK
+    await tell_warehouse(shop)
+    back = shop.last("ReturnGoodsToBuyer")
+    assert [(ln.sku, ln.quantity) for ln in back.lines] == [("SKU-1", 1)]
+    await shop.deliver("warehouse", w.AfterSalesDispatched(
+        shipment_id=back.shipment_id, ticket_id=ticket_id, order_id=order_id, carrier="SF", waybill="SF-BACK",
+        operator="wh-1", dispatched_at=shop.now), key=order_id, producer="wms")
+    assert shop.ticket(ticket_id).status == TicketStatus.CLOSED
+    assert shop.db.state.shipments[back.shipment_id].status == ShipmentStatus.DISPATCHED
