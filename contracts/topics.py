@@ -59,7 +59,8 @@ REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the o
 REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",
                        (p.RefundSucceeded, p.RefundFailed), ("payment-channel",), ("finance",))
 WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, goods sent back, intercepts",
-                     (w.ExpectReturn, w.ShipAfterSales, w.ReturnGoodsToBuyer, w.InterceptShipment),
+                     (w.ExpectReturn, w.ShipAfterSales, w.ReturnGoodsToBuyer, w.InterceptShipment,
+                      w.ReleaseIntercept),
                      ("warehouse", "review"), ("wms",))
 WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results",
                    (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult),

@@ -101,10 +101,23 @@ class InterceptOutcome(StrEnum):
 
 @message("InterceptShipment")
 class InterceptShipment(Contract):
-    """Stop an order's outbound shipment: a refund-only ticket was opened before shipment."""
+    """Stop an order's outbound shipment: a refund-only ticket was opened before shipment.
+    ``lines`` are the units to hold back (empty from older producers: the whole order)."""
 
     ticket_id: Id
     order_id: Id
+    lines: list[SkuQuantity] = Field(default_factory=list, max_length=200)
+
+
+@message("ReleaseIntercept")
+class ReleaseIntercept(Contract):
+    """Let an intercepted (or still to be intercepted) shipment go on: the ticket that asked for
+    the intercept ended without a refund (withdrawn, rejected or closed)."""
+
+    ticket_id: Id
+    order_id: Id
+    lines: list[SkuQuantity] = Field(default_factory=list, max_length=200)
+    reason: str = Field(default="", max_length=500)
 
 
 OpenInterceptOutcome = Annotated[InterceptOutcome | UnknownMember, OPEN_ENUM]

@@ -77,3 +77,4 @@ class InterceptState(StrEnum):
     REQUESTED = "REQUESTED"
     INTERCEPTED = "INTERCEPTED"
     ALREADY_DISPATCHED = "ALREADY_DISPATCHED"
+    RELEASED = "RELEASED"  # the ticket ended without a refund: the held shipment may go on

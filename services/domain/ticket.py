@@ -402,23 +402,22 @@ class Ticket:
             return
         self._move(S.RESHIPPED, actor, now, "reshipped", f"{carrier} {waybill}", policy)
 
-    def record_intercept(self, now: datetime, policy: Policy, intercepted: bool) -> None:
+    def record_intercept(self, now: datetime, policy: Policy, intercepted: bool) -> bool:
         """The warehouse's answer, recorded whenever it comes (a late one too). Intercepted: the
         goods are stopped, so an approved refund goes out and an unreviewed one is approved.
-        Already dispatched: no money while the goods travel; the ticket goes back to a person."""
+        Already dispatched: no money while the goods travel; the ticket goes back to a person.
+        Returns True when the held shipment must be released (the ticket had already ended)."""
         if self.intercept == InterceptState.NONE:
             raise errors.IllegalTransition("No intercept was requested for this ticket.")
         self.intercept = InterceptState.INTERCEPTED if intercepted else InterceptState.ALREADY_DISPATCHED
-        if self.is_final:
-            if intercepted:
-                self.alerts.append(Alert("INTERCEPT_NOT_WANTED", "WARNING",
-                                         f"Ticket {self.ticket_no} is {self.status.value}: release the held "
-                                         f"shipment of order {self.order_id}"))
+        if self.is_final:  # a late answer: recorded; a held shipment no one wants any more is released
             self._record(self.status, SYSTEM, now, "intercept_result", f"{self.intercept.value} (late)")
-        elif intercepted:
+            return self.release_intercept(now)
+        if intercepted:
             self._intercepted(now, policy)
         else:
             self._dispatched(now, policy, "goods already dispatched")
+        return False
 
     def _intercepted(self, now: datetime, policy: Policy) -> None:
         if self.status == S.PENDING_REVIEW:
@@ -445,6 +444,17 @@ class Ticket:
                                      f"Ticket {self.ticket_no} is {self.status.value} but order {self.order_id} "
                                      f"was dispatched: recover the goods or the money"))
             self._record(self.status, SYSTEM, now, "intercept_result", what)
+
+    def release_intercept(self, now: datetime) -> bool:
+        """A ticket that ended without a refund lets its intercept go (asked for or confirmed),
+        so the buyer's parcel is not held for ever; True when the warehouse must be told."""
+        if not self.is_final or self.intercept not in {InterceptState.REQUESTED, InterceptState.INTERCEPTED}:
+            return False
+        if self.status == S.COMPLETED and self.type == AfterSalesType.REFUND_ONLY:
+            return False  # refunded: the goods stay stopped
+        self.intercept = InterceptState.RELEASED
+        self._record(self.status, SYSTEM, now, "intercept_released", "the held shipment may go on")
+        return True
 
     def request_intercept(self, now: datetime, policy: Policy) -> None:
         self.intercept = InterceptState.REQUESTED

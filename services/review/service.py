@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from contracts import Envelope
 from contracts import aftersales as c
 from contracts import decisions as d
-from contracts.warehouse import InterceptOutcome, InterceptResult, InterceptShipment
+from contracts.warehouse import InterceptOutcome, InterceptResult, InterceptShipment, ReleaseIntercept, SkuQuantity
 from services.common.routes import Deps
 from services.common.tickets import actor_from, save_and_announce
 from services.domain import errors
 from services.domain.model import SYSTEM, Actor, AfterSalesType, InterceptState, TicketStatus
 from services.domain.policy import Policy
+from services.domain.shipment import sku_totals
 from services.domain.ticket import Ticket
 
 from .repository import ReviewUnitOfWork, ticket_of
@@ -30,6 +31,7 @@ __all__ = [
     "approve_large_refund",
     "approve_refund",
     "on_intercept_result",
+    "on_ticket_changed",
     "on_ticket_opened",
     "reject",
     "resolve_intervention",
@@ -52,19 +54,44 @@ async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: ReviewUnitOf
     policy = deps.settings.policy_for(ticket.shop_id)
     now = deps.clock()
     ticket.request_intercept(now, policy)  # even if ops was quicker: no money before the goods stop
-    uow.publish(InterceptShipment(ticket_id=ticket.ticket_id, order_id=ticket.order_id),
+    uow.publish(InterceptShipment(ticket_id=ticket.ticket_id, order_id=ticket.order_id, lines=_units(ticket)),
                 key=ticket.order_id, cause=envelope)
     if ticket.status == TicketStatus.PENDING_REVIEW and ticket.qualifies_for_instant_refund(policy):
         ticket.approve(SYSTEM, now, policy, "refund requested within 30 minutes of payment")
     await save_and_announce(uow, ticket, envelope)
 
 
+def _units(ticket: Ticket) -> list[SkuQuantity]:
+    """The ticket's units, per sku: an intercept holds back these, not the whole order."""
+    return [SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in sku_totals([(ln.sku, ln.quantity)
+                                                                               for ln in ticket.lines])]
+
+
+def _release(uow: ReviewUnitOfWork, ticket: Ticket, cause: Envelope[Any]) -> None:
+    uow.publish(ReleaseIntercept(ticket_id=ticket.ticket_id, order_id=ticket.order_id, lines=_units(ticket),
+                                 reason=ticket.close_reason[:500]), key=ticket.order_id, cause=cause)
+
+
 async def on_intercept_result(envelope: Envelope[InterceptResult], uow: ReviewUnitOfWork, deps: Deps) -> None:
     result = envelope.payload
     ticket = await ticket_of(uow, result.ticket_id, envelope.key)
-    ticket.record_intercept(deps.clock(), deps.settings.policy_for(ticket.shop_id),
-                            result.outcome == InterceptOutcome.INTERCEPTED)
+    if ticket.record_intercept(deps.clock(), deps.settings.policy_for(ticket.shop_id),
+                               result.outcome == InterceptOutcome.INTERCEPTED):
+        _release(uow, ticket, envelope)  # the answer came after the ticket ended
     await save_and_announce(uow, ticket, envelope)
+
+
+async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: ReviewUnitOfWork, deps: Deps) -> None:
+    """A refund-only that ended without a refund (withdrawn, rejected, closed) releases its
+    intercept, so the buyer's parcel is not held for ever."""
+    event = envelope.payload
+    if event.to_status != c.TicketStatus.CLOSED or event.from_status == c.TicketStatus.CLOSED \
+            or event.ticket.type != c.AfterSalesType.REFUND_ONLY or not event.ticket.before_shipment:
+        return
+    ticket = await ticket_of(uow, event.ticket.ticket_id, envelope.key)
+    if ticket.release_intercept(deps.clock()):
+        _release(uow, ticket, envelope)
+        await save_and_announce(uow, ticket, envelope)
 
 
 # ---------------------------------------------------------------- back-office decisions

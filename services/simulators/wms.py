@@ -54,11 +54,17 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
     async def on_intercept(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: w.InterceptShipment = envelope.payload
         scenario = await scenarios.get(redis, "wms", cmd.order_id, "pass")
+        if scenario == "hold":
+            return  # told to hold: no answer (the intercept deadline decides)
         outcome = (w.InterceptOutcome.ALREADY_DISPATCHED if scenario == "already_dispatched"
                    else w.InterceptOutcome.INTERCEPTED)
         uow.publish(w.InterceptResult(ticket_id=cmd.ticket_id, order_id=cmd.order_id, outcome=outcome,
                                       decided_at=datetime.now(UTC)), key=cmd.order_id, cause=envelope)
 
+    async def on_release(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
+        """The held parcel goes on to the buyer; the simulator has nothing to record."""
+
     return Worker("wms", settings, [Subscription(WMS_COMMANDS, [
         route(w.ExpectReturn, on_expect_return), route(w.ShipAfterSales, on_ship), route(w.ReturnGoodsToBuyer, on_ship),
-        route(w.InterceptShipment, on_intercept)])], unit_of_work=SqlUnitOfWork)
+        route(w.InterceptShipment, on_intercept), route(w.ReleaseIntercept, on_release)])],
+        unit_of_work=SqlUnitOfWork)

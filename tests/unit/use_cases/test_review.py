@@ -91,16 +91,50 @@ async def test_ops_quicker_than_the_intercept_request_still_waits_for_the_goods(
     assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
 
 
-async def test_an_intercept_that_lands_after_the_buyer_withdrew_asks_ops_to_release_it() -> None:
+async def test_an_intercept_asks_for_the_tickets_units_only() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="PAID", quantity=3)
+    ticket_id = await shop.ask(order_id, quantity=1)
+    await shop.review_sees_it_opened(ticket_id)
+    assert [(ln.sku, ln.quantity) for ln in shop.last("InterceptShipment").lines] == [("SKU-1", 1)]
+
+
+async def withdrawn(shop: Shop, ticket_id: str) -> None:
+    order_id = shop.ticket(ticket_id).order_id
+    await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1"),
+                       key=order_id, producer="buyer-frontend")
+    closed = shop.db.sent("TicketStatusChanged")[-1]
+    await shop.deliver("review", closed.payload, key=closed.key, cause=closed)  # review sees it close
+
+
+async def test_a_withdrawn_ticket_releases_its_intercept() -> None:
+    shop = Shop()
+    ticket_id = await shop.ask(await shop.order(state="PAID"))
+    await shop.review_sees_it_opened(ticket_id)
+    await shop.intercept_answer(ticket_id, intercepted=True)  # held, waiting for ops
+    await withdrawn(shop, ticket_id)
+    assert shop.last("ReleaseIntercept").ticket_id == ticket_id
+    assert shop.ticket(ticket_id).intercept == InterceptState.RELEASED
+
+
+async def test_an_intercept_that_lands_after_the_buyer_withdrew_is_released() -> None:
     shop = Shop()
     order_id = await shop.order(state="PAID")
     ticket_id = await shop.ask(order_id)
     await shop.review_sees_it_opened(ticket_id)
-    await shop.deliver("intake", c.WithdrawTicket(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1"),
-                       key=order_id, producer="buyer-frontend")
+    await withdrawn(shop, ticket_id)  # the intercept was only asked for: released at once
+    assert len(shop.sent("ReleaseIntercept")) == 1
+    await shop.intercept_answer(ticket_id, intercepted=True)  # the WMS held it anyway, late
+    assert len(shop.sent("ReleaseIntercept")) == 2  # so it is let go again
+    assert shop.ticket(ticket_id).intercept == InterceptState.RELEASED
+
+
+async def test_a_refunded_ticket_keeps_its_goods_stopped() -> None:
+    shop = Shop(policy={"finance_auto_approve_refund_only": True})
+    ticket_id = await instant(shop)
     await shop.intercept_answer(ticket_id, intercepted=True)
-    assert shop.ticket(ticket_id).intercept == InterceptState.INTERCEPTED
-    assert shop.last("OpsAlert").kind == "INTERCEPT_NOT_WANTED"
+    shop.ticket(ticket_id).refund_succeeded(shop.now, shop.deps.settings.policy_for("shop-1"), 5_000)
+    assert not shop.ticket(ticket_id).release_intercept(shop.now)
 
 
 async def test_a_refund_asked_later_before_shipment_waits_for_ops_but_is_intercepted() -> None:
