@@ -139,15 +139,18 @@ async def raw_batched_relay(settings: Settings, n: int) -> float:
     return elapsed
 
 
-async def runtime_relay(settings: Settings, n: int) -> float:
-    source, sink = await topic(settings), await topic(settings)
-    await fill(settings, source, alerts(n))
-
+def forwarding(source: str, sink: str) -> Subscription[Any]:
+    """The relay both runtime scenarios run: every alert on ``source`` republished to ``sink``."""
     async def forward(envelope: Any, uow: Any, deps: Any) -> None:
         uow.publish(envelope.payload, key=envelope.key, cause=envelope, topic=sink)
 
-    worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [Subscription(source, [route(OpsAlert, forward)])],
-                    unit_of_work=SqlUnitOfWork)
+    return Subscription(source, [route(OpsAlert, forward)])
+
+
+async def runtime_relay(settings: Settings, n: int) -> float:
+    source, sink = await topic(settings), await topic(settings)
+    await fill(settings, source, alerts(n))
+    worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [forwarding(source, sink)], unit_of_work=SqlUnitOfWork)
     app = worker.build_app()
     await app.start()
     started = await first_processed(worker)
@@ -161,11 +164,7 @@ async def faststream_per_message(settings: Settings, n: int) -> float:
     """The delivery rules as a per-message FastStream subscriber: one transaction and one ack each."""
     source, sink = await topic(settings), await topic(settings)
     await fill(settings, source, alerts(n))
-
-    async def forward(envelope: Any, uow: Any, deps: Any) -> None:
-        uow.publish(envelope.payload, key=envelope.key, cause=envelope, topic=sink)
-
-    subscription = Subscription(source, [route(OpsAlert, forward)])
+    subscription = forwarding(source, sink)
     worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [subscription], unit_of_work=SqlUnitOfWork)
     broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="bench-per-message",  # logs as the runtime's
                          log_level=logging.DEBUG, logger=logging.getLogger("faststream.broker"))

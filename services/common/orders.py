@@ -4,11 +4,16 @@ its own copy of what was paid (each from the events it consumed, never from the 
 from __future__ import annotations
 
 from contracts import orders as o
+from services.common.runtime import Unprocessable
 from services.domain.order import OrderLine
 
 
-class MixedCurrency(ValueError):
-    """An order whose amounts are not all in one currency: no refund could be computed for it."""
+class MixedCurrency(Unprocessable):
+    """An order whose amounts are not all in one currency: no refund could be computed for it, so
+    every consumer dead-letters it (``MIXED_CURRENCY``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="MIXED_CURRENCY")
 
 
 def order_currency(placed: o.OrderPlaced) -> str:

@@ -35,6 +35,7 @@ class ErpOrderStatus(StrEnum):
 
 
 _RETRYING = (ErpOrderStatus.SENT, ErpOrderStatus.CANCELLING)
+_ACKNOWLEDGEABLE = (ErpOrderStatus.SENT, ErpOrderStatus.FAILED)  # the order itself, not cancelled
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class ErpOrder:
     def acknowledge(self, erp_ref: str | None, at: datetime) -> bool:
         """The ERP accepted it; False if it already had (a duplicate or late acknowledgement, or
         the order is being cancelled)."""
-        if self.status != ErpOrderStatus.SENT and self.status != ErpOrderStatus.FAILED:
+        if self.status not in _ACKNOWLEDGEABLE:
             return False
         self.status, self.erp_ref, self.acknowledged_at, self.next_attempt_at = (
             ErpOrderStatus.ACKNOWLEDGED, erp_ref, at, None)
@@ -96,7 +97,7 @@ class ErpOrder:
 
     def refused(self, error: str, now: datetime, backoff: Backoff) -> None:
         """The ERP said no: kept, and resent sooner than the silent-timeout schedule."""
-        if self.status != ErpOrderStatus.SENT and self.status != ErpOrderStatus.FAILED:
+        if self.status not in _ACKNOWLEDGEABLE:
             return  # acknowledged meanwhile, or being cancelled: the refusal is moot
         self.last_error = error[:500] or "rejected by the ERP"
         if self.status == ErpOrderStatus.SENT:

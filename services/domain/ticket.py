@@ -41,6 +41,12 @@ class TicketLine:
     line_paid_cents: int
     line_quantity: int
 
+    @property
+    def paid_in_full(self) -> bool:
+        """The refund pays what the units are still worth; less is a compensation (the buyer keeps
+        them, and they stay open for the rest)."""
+        return self.refund_cents >= self.cap_cents
+
 
 @dataclass(frozen=True)
 class Transition:
@@ -123,10 +129,14 @@ class Ticket:
                 and self.intercept in {InterceptState.NONE, InterceptState.REQUESTED})
 
     @property
+    def refund_approved(self) -> bool:
+        """Finance (or its policy) approved the refund, and it has not gone out yet."""
+        return self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None
+
+    @property
     def refund_waits_for_intercept(self) -> bool:
         """Approved in full, money held until the warehouse confirms the intercept."""
-        return (self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None
-                and self.goods_not_stopped_yet)
+        return self.refund_approved and self.goods_not_stopped_yet
 
     # ------------------------------------------------------------- opening
     def opened(self, policy: Policy, buyer: Actor) -> None:
@@ -142,7 +152,7 @@ class Ticket:
         """A payment that reached an order already closed: the money was never owed, so the system
         refunds all of it, shipping included, at once (no review, manager or finance step), and
         ops is told."""
-        self._record(self.status, SYSTEM, now, "open", LATE_PAYMENT, None, self.refund_total_cents)
+        self.opened(policy, SYSTEM)
         self.ops_reviewer_id = self.manager_id = self.finance_reviewer_id = SYSTEM.id
         self.reviewed_at, self.refund_shipping = now, True
         self.alerts.append(Alert("LATE_PAYMENT", "WARNING",
@@ -422,7 +432,7 @@ class Ticket:
     def _intercepted(self, now: datetime, policy: Policy) -> None:
         if self.status == S.PENDING_REVIEW:
             self.approve(SYSTEM, now, policy, "shipment intercepted; approved automatically")
-        elif self.status == S.PENDING_REFUND and self.finance_reviewer_id is not None:  # approved, held
+        elif self.refund_approved:  # held for the intercept, which just came
             self._move(S.REFUNDING, SYSTEM, now, "intercept_result", "shipment intercepted; the refund goes out",
                        policy)
         else:

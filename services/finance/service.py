@@ -22,7 +22,7 @@ from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation
 from contracts.orders import CloseOrder, OrderPlaced
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
 from services.common.logging import get_logger
-from services.common.orders import MixedCurrency, order_currency, order_lines
+from services.common.orders import order_currency, order_lines
 from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
 from services.common.routes import Deps, PeriodicJob, periodic
@@ -53,8 +53,7 @@ log = get_logger("finance")
 def _amounts(ticket: Ticket) -> dict[int, tuple[int, int]]:
     """line_no → (cents, units). The units count as refunded only when the refund pays what they
     are still worth; less is a compensation: the units stay with the buyer and the order open."""
-    return {ln.line_no: (ln.refund_cents, ln.quantity if ln.refund_cents >= ln.cap_cents else 0)
-            for ln in ticket.lines}
+    return {ln.line_no: (ln.refund_cents, ln.quantity if ln.paid_in_full else 0) for ln in ticket.lines}
 
 
 def _backoff(deps: Deps) -> Callable[[int], timedelta]:
@@ -132,13 +131,9 @@ async def on_order_placed(envelope: Envelope[OrderPlaced], uow: FinanceUnitOfWor
     """Finance keeps its own copy of what the order paid: its ledger never reads intake's tables.
     A ticket that entered REFUNDING before finance had the copy starts its refund now."""
     placed = envelope.payload
-    try:
-        currency = order_currency(placed)
-    except MixedCurrency as mixed:  # intake refuses it too: no ticket can be opened on it
-        raise Unprocessable(str(mixed), code="MIXED_CURRENCY") from mixed
-    await uow.orders.record(PaidOrder(
+    await uow.orders.record(PaidOrder(  # a mixed-currency order is dead-lettered (intake refuses it too)
         placed.order_id, placed.shop_id, tuple(order_lines(placed)), placed.shipping_fee.cents,
-        placed.platform_subsidy.cents, placed.platform_fee.cents, currency))
+        placed.platform_subsidy.cents, placed.platform_fee.cents, order_currency(placed)))
     for ticket in await uow.tickets.for_order(placed.order_id):
         if ticket.status == TicketStatus.REFUNDING:
             await start_refund(ticket.ticket_id, uow, deps, envelope)

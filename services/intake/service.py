@@ -13,10 +13,9 @@ from contracts import orders as o
 from contracts.ops import DeadLetter
 from contracts.topics import DLQ, REQUESTS
 from services.common.failures import Failure, classify, content_hash, describe
-from services.common.orders import MixedCurrency, order_currency, order_lines
+from services.common.orders import order_currency, order_lines
 from services.common.parked import Parked
 from services.common.routes import Deps
-from services.common.runtime import Unprocessable
 from services.common.tickets import announce, save_and_announce, view
 from services.domain import errors
 from services.domain.eligibility import (
@@ -54,11 +53,7 @@ ORDER_FACTS = frozenset({"OrderPlaced", "OrderPaid", "OrderShipped", "OrderCompl
 def _order_from(p: o.OrderPlaced) -> Order:
     """The projection of a new order; one that mixes currencies can never be refunded right, so
     it is refused here (dead-lettered with the reason), before any ticket can be opened on it."""
-    try:
-        currency = order_currency(p)
-    except MixedCurrency as mixed:
-        raise Unprocessable(str(mixed), code="MIXED_CURRENCY") from mixed
-    return Order(currency=currency,
+    return Order(currency=order_currency(p),
         order_id=p.order_id, shop_id=p.shop_id, buyer_id=p.buyer_id, placed_at=p.placed_at,
         lines=order_lines(p),
         shipping_fee_cents=p.shipping_fee.cents, platform_subsidy_cents=p.platform_subsidy.cents,
@@ -197,7 +192,7 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
     policy = deps.settings.policy_for(order.shop_id)
     claims = [Claim(ln.line_no, ln.positions, kind, ln.refund_cents)
               for t in await uow.tickets.for_order(order.order_id) for ln in t.lines
-              if (kind := claim_kind(t.type, t.status, paid_in_full=ln.refund_cents >= ln.cap_cents)) is not None]
+              if (kind := claim_kind(t.type, t.status, paid_in_full=ln.paid_in_full)) is not None]
     reason = await uow.reasons.get(ticket_type, req.reason_code)
     request = AfterSalesRequest(
         buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
