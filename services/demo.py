@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from contracts import aftersales as c
 from contracts import decisions as d
+from contracts import orders as o
 from contracts.topics import CATALOGUE
 from services.actors import Line, World, projection_probe
 from services.common.bus import Bus, Watcher
@@ -162,6 +163,29 @@ async def channel_timeout(w: World, redis: Redis) -> tuple[str, c.TicketView, st
     return "Payment channel loses its first answer: resent with the same refund id", t, "COMPLETED"
 
 
+async def intercept_fails(w: World, redis: Redis) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([SOCKS], shop="shop-fast")
+    await set_scenario(redis, "wms", oid, "already_dispatched")
+    await w.request(oid, "REFUND_ONLY", [(1, 2)])
+    t = await w.opened(oid)
+    await w.status(t, "PENDING_REFUND")  # approved at once (30-minute rule), money held for the intercept
+    await w.status(t, "PENDING_REVIEW")  # the parcel already left: back to a person, no money sent
+    await w.decide(d.RejectTicket, t, "ops", "ops-li", reason="parcel on its way: refuse delivery to get a refund")
+    await w.status(t, "CLOSED")
+    return "Refund only whose parcel had already left: held, back to review, rejected; no cent moved", t, "CLOSED"
+
+
+async def late_payment(w: World) -> tuple[str, c.TicketView, str]:
+    oid = await w.place_order([SOCKS], state="PENDING_PAYMENT", shipping_cents=600)
+    await w.bus.publish(o.OrderClosed(order_id=oid, closed_at=datetime.now(UTC), reason="payment timed out"), key=oid)
+    await w.projected(oid, "CLOSED")
+    await w.bus.publish(o.OrderPaid(order_id=oid, paid_at=datetime.now(UTC)), key=oid)
+    t = await w.opened(oid)
+    await w.status(t, "COMPLETED")
+    return "Payment after the order closed: a LATE_PAYMENT system ticket refunds all of it, ops alerted", t, \
+        "COMPLETED"
+
+
 async def refused(w: World) -> list[str]:
     lines = []
     oid = await w.place_order([KETTLE], state="COMPLETED", completed_at=datetime.now(UTC) - timedelta(days=10))
@@ -201,7 +225,8 @@ async def main(settings: Settings) -> int:
                 lambda: cancel_unpaid(world), lambda: instant_refund(world), lambda: two_step_refund(world),
                 lambda: large_amount(world), lambda: return_with_erp(world),
                 lambda: return_mismatch(world, redis), lambda: exchange(world), lambda: repair(world),
-                lambda: channel_timeout(world, redis)]
+                lambda: channel_timeout(world, redis), lambda: intercept_fails(world, redis),
+                lambda: late_payment(world)]
             results = await asyncio.gather(*(asyncio.wait_for(f(), 120) for f in flows),
                                            asyncio.wait_for(refused(world), 60), return_exceptions=True)
             ok = 0
