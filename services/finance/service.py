@@ -94,7 +94,8 @@ async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause
         reviewer_flag=ticket.refund_shipping)
     order = await uow.orders.get(ticket.order_id)
     coupon, points = _compensation_cents(order, ticket)
-    order_total = ledger.leaving_cents + sum(cents for cents, _ in amounts.values()) + shipping + coupon + points
+    order_total = (ledger.leaving_cents + sum(cents for cents, _ in amounts.values()) + shipping + coupon + points
+                   + await _given_back_by_other_tickets(uow, order, ticket))
     if ticket.check_order_total(now, policy, order_total):
         await save_and_announce(uow, ticket, cause)  # a manager or a person in finance first
         return
@@ -186,6 +187,14 @@ def _compensation_cents(order: PaidOrder, ticket: Ticket) -> tuple[int, int]:
         if ticket.refund_virtual_currency:
             points += proportional_share(order_line.points_cents, ln.line_quantity, ln.positions)
     return coupon, points
+
+
+async def _given_back_by_other_tickets(uow: FinanceUnitOfWork, order: PaidOrder, ticket: Ticket) -> int:
+    """Coupon and virtual currency the order's other refunds give back (in flight or done): they
+    leave the shop too, so they count towards its thresholds (the ledger holds the cash only)."""
+    return sum(sum(_compensation_cents(order, other)) for other in await uow.tickets.for_order(ticket.order_id)
+               if other.ticket_id != ticket.ticket_id and other.has_money
+               and other.status in (TicketStatus.REFUNDING, TicketStatus.COMPLETED))
 
 
 async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[Any] | None) -> None:

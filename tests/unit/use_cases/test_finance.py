@@ -307,6 +307,24 @@ async def test_splitting_a_large_refund_into_tickets_still_needs_the_manager() -
     assert len(shop.sent("ExecuteRefund")) == 1
 
 
+async def test_coupons_earlier_tickets_gave_back_count_towards_the_manager_threshold() -> None:
+    shop = Shop(policy={"large_amount_threshold_cents": 12_000})
+    order_id = await shop.order(quantity=2, paid=10_000, coupon=4_000)
+    first = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.SetRefundFlags, first, "ops", "ops-1", refund_coupon=True)
+    await shop.decide(d.ApproveTicket, first, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, first, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    await answer(shop, first)  # 5,000 cash and a 2,000 coupon left the shop
+    second = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.ApproveTicket, second, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, second, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    # 5,000 + 5,000 cash is below 12,000; with the first ticket's coupon it is 12,000
+    assert shop.ticket(second).status == TicketStatus.PENDING_MANAGER
+    assert len(shop.sent("ExecuteRefund")) == 1
+
+
 async def test_automatic_finance_approval_counts_the_whole_order() -> None:
     shop = Shop(policy={"finance_auto_approve_below_cents": 10_000})
     order_id = await shop.order(quantity=2, paid=12_000)
