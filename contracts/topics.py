@@ -48,7 +48,7 @@ REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),
-                ("review", "finance", "warehouse", "erp_sync"))
+                ("review", "finance", "warehouse", "erp_sync", "back-office"))
 DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,

@@ -30,6 +30,8 @@ app.add_typer(warehouse_app, name="warehouse", help="After-sales receipts and sh
 app.add_typer(erp_app, name="erp", help="Orders sent to merchants' ERPs")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, replay to the source topic")
 app.add_typer(quarantine_app, name="quarantine", help="Periodic-job items set aside after failing")
+user_app = typer.Typer(no_args_is_help=True)
+app.add_typer(user_app, name="user", help="People who sign in to the back office")
 
 WORKERS = {
     "intake": "services.intake.app",
@@ -39,6 +41,7 @@ WORKERS = {
     "erp_sync": "services.erp_sync.app",
     "scheduler": "services.scheduler.app",
     "dead_letters": "services.dead_letters.app",
+    "backoffice": "services.backoffice.app",
     "payment-channel": "services.simulators.payment",
     "wms": "services.simulators.wms",
     "erp": "services.simulators.erp",
@@ -55,6 +58,9 @@ def run(worker: str = typer.Argument(..., help=" | ".join(WORKERS))) -> None:
     if worker not in WORKERS:
         raise typer.BadParameter(f"unknown worker {worker!r}; choose from {', '.join(WORKERS)}")
     module = importlib.import_module(WORKERS[worker])
+    if hasattr(module, "run"):  # a worker with more than a consumer (the back office's HTTP server)
+        module.run(Settings())
+        return
     run_worker(module.build_worker(Settings()))
 
 
@@ -461,3 +467,38 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@user_app.command("add")
+def user_add(username: str = typer.Argument(..., help="what the person signs in with"),
+             role: str = typer.Option(..., help="ops | finance | manager | warehouse | admin"),
+             shop: list[str] = typer.Option([], help="a shop they see and act on (repeat for several)"),
+             password_stdin: bool = typer.Option(False, help="read the password from standard input")) -> None:
+    """Creates a back-office account; the password is asked for (or read from stdin), never an argument."""
+    import sys
+
+    from services.backoffice.staff import StaffRole
+
+    try:
+        staff_role = StaffRole(role)
+    except ValueError:
+        raise typer.BadParameter(f"role must be one of {', '.join(r.value for r in StaffRole)}") from None
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    user_id = asyncio.run(_add_user(username, password, staff_role, shop))
+    typer.echo(f"{username}: {staff_role.value} of {', '.join(shop) or 'no shop'} (user id {user_id})")
+
+
+async def _add_user(username: str, password: str, role: Any, shops: list[str]) -> str:
+    from services.backoffice import service
+    from services.backoffice.repository import SqlBackOfficeUnitOfWork
+    from services.common.db import make_engine, make_session_factory
+
+    engine = make_engine(Settings())
+    try:
+        async with SqlBackOfficeUnitOfWork(make_session_factory(engine), "back-office") as uow:
+            return await service.add_user(uow, username, password, role, shops)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    finally:
+        await engine.dispose()

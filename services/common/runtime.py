@@ -652,9 +652,10 @@ def dump_tasks() -> None:
         log.warning("task_dump", task=task.get_name(), where=where)
 
 
-def run_worker(worker: Worker[Any]) -> None:
+def run_worker(worker: Worker[Any], app: FastStream | None = None) -> None:
+    """Runs the worker's app (or ``app``, built from it with hooks of the caller's) until a signal."""
     configure_logging(worker.settings.log_level, worker.settings.log_json)
-    app = worker.build_app()
+    app = app or worker.build_app()
 
     async def main() -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     erp_max_attempts: int = 5
     db_pool_size: int = 10
     sim_wms_mismatch_rate: float = 0.0
+    backoffice_host: str = Field("127.0.0.1", description="Where the back office listens")
+    backoffice_port: int = Field(8080, ge=1, le=65535)
+    backoffice_cookie_secure: bool = Field(
+        True, description="Session cookie only over HTTPS (browsers also send it to http://localhost)")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -155,6 +155,10 @@ class TicketRow(Base):
 
     __table_args__ = (
         Index("ix_tickets_deadline", "deadline_at", postgresql_where=text("deadline_at IS NOT NULL")),
+        # the back office's ticket lists: every query is scoped to the user's shops, newest first
+        Index("ix_tickets_shop_applied", "shop_id", "applied_at"),
+        Index("ix_tickets_shop_status_applied", "shop_id", "status", "applied_at"),
+        Index("ix_tickets_shop_type_applied", "shop_id", "type", "applied_at"),
     )
 
 
@@ -380,6 +384,46 @@ class DeadLetterRow(Base):
     )
 
 
+class StaffUserRow(Base):
+    """A person who signs in to the back office: one role, the shops they may see and act on."""
+
+    __tablename__ = "backoffice_users"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, never the password
+    role: Mapped[str] = mapped_column(String(16))
+    shops: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class StaffSessionRow(Base):
+    """A signed-in session: only the SHA-256 of its token is stored, so a leaked table opens nothing."""
+
+    __tablename__ = "backoffice_sessions"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), ForeignKey("backoffice_users.user_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    expires_at: Mapped[datetime] = mapped_column(TZ, index=True)
+
+
+class SubmittedDecisionRow(Base):
+    """A decision a signed-in person submitted, and what the worker made of it (from its events)."""
+
+    __tablename__ = "backoffice_decisions"
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    command_type: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    submitted_at: Mapped[datetime] = mapped_column(TZ)
+    outcome: Mapped[str] = mapped_column(String(16))  # ACCEPTED, APPLIED, REFUSED
+    outcome_code: Mapped[str] = mapped_column(String(64), default="")
+    outcome_message: Mapped[str] = mapped_column(String(500), default="")
+    outcome_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+
+
 # ---------------------------------------------------------------- ownership
 OWNERS: dict[str, str] = {
     "orders": "intake", "parked_order_events": "intake", "reasons": "intake",
@@ -387,6 +431,7 @@ OWNERS: dict[str, str] = {
     "warehouse_receipts": "warehouse", "warehouse_shipments": "warehouse", "warehouse_intercepts": "warehouse",
     "erp_orders": "erp_sync",
     "dead_letters": "dead_letters",
+    "backoffice_users": "backoffice", "backoffice_sessions": "backoffice", "backoffice_decisions": "backoffice",
     "sim_payment_refunds": "simulators", "sim_order_payments": "simulators",
 }
 SHARED: dict[str, str] = {
@@ -397,6 +442,16 @@ SHARED: dict[str, str] = {
     "quarantined_items": "the runtime's; rows keyed by worker",
 }
 ALSO_READS: dict[str, dict[str, str]] = {
+    "backoffice": {
+        # the back office is the people's read side: it reads every worker's records and writes
+        # none of them (its decisions go to Kafka as commands, and the workers apply them)
+        "orders": "the ticket list's ordered-at and the order's buyer",
+        "refunds": "the finance list and the failed refunds",
+        "warehouse_receipts": "the ticket detail's receipts", "warehouse_shipments": "and shipments",
+        "erp_orders": "the ticket detail's ERP orders and the failed-ERP view",
+        "dead_letters": "the admins' dead-letter list",
+        "reasons": "reason labels in lists and details",
+    },
     "scheduler": {
         "orders": "the scheduler is intake's clock: it cancels unpaid orders (marks close_requested)",
         "parked_order_events": "and gives up on order events parked too long, as intake would",

@@ -15,7 +15,8 @@ from services.common.migrations_check import applied_with, head_revision
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKERS = ["intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "simulators"]
+WORKERS = ["intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "simulators",
+           "backoffice"]
 TABLE_OF = {mapper.class_.__name__: mapper.class_.__tablename__ for mapper in tables.Base.registry.mappers}
 
 

@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts import Envelope
+from services.backoffice import views
+from services.backoffice.repository import BackOfficeUnitOfWork
+from services.backoffice.staff import Staff, StaffRole
 from services.common.parked import Parked
 from services.common.quarantine import DueItem, Quarantine
 from services.dead_letters.repository import DeadLetterUnitOfWork
@@ -46,6 +49,16 @@ class Staged:
 
 
 @dataclass
+class FakeStaffUser:
+    user_id: str
+    username: str
+    password_hash: str
+    role: str
+    shops: list[str]
+    active: bool = True
+
+
+@dataclass
 class State:
     """Every table the fakes stand for, as plain collections."""
 
@@ -68,6 +81,9 @@ class State:
     inbox: dict[tuple[str, uuid.UUID], bytes | None] = field(default_factory=dict)
     outbox: list[Staged] = field(default_factory=list)
     quarantined: set[tuple[str, str, str]] = field(default_factory=set)
+    staff_users: dict[str, FakeStaffUser] = field(default_factory=dict)
+    staff_sessions: dict[bytes, tuple[str, datetime]] = field(default_factory=dict)
+    decisions: dict[uuid.UUID, views.Decision] = field(default_factory=dict)
     next_id: int = 1
 
 
@@ -509,3 +525,87 @@ class FakeSchedulerUnitOfWork(FakeUnitOfWork, SchedulerUnitOfWork):
 class FakeDeadLetterUnitOfWork(FakeUnitOfWork, DeadLetterUnitOfWork):
     def _open(self, state: State) -> None:
         self.dead_letters = FakeDeadLetters(state)
+
+
+class FakeStaffAccounts:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def add(self, user_id: str, username: str, password_hash: str, role: StaffRole,
+                  shops: list[str]) -> bool:
+        if any(u.username == username for u in self.state.staff_users.values()):
+            return False
+        self.state.staff_users[user_id] = FakeStaffUser(user_id, username, password_hash, role.value, sorted(shops))
+        return True
+
+    async def by_username(self, username: str) -> FakeStaffUser | None:
+        return next((copy.copy(u) for u in self.state.staff_users.values() if u.username == username), None)
+
+    async def open_session(self, token_hash: bytes, user_id: str, now: datetime, expires_at: datetime) -> None:
+        self.state.staff_sessions[token_hash] = (user_id, expires_at)
+
+    async def signed_in(self, token_hash: bytes, now: datetime) -> Staff | None:
+        found = self.state.staff_sessions.get(token_hash)
+        if found is None or found[1] <= now or not self.state.staff_users[found[0]].active:
+            return None
+        user = self.state.staff_users[found[0]]
+        return Staff(user.user_id, user.username, StaffRole(user.role), frozenset(user.shops))
+
+    async def close_session(self, token_hash: bytes) -> None:
+        self.state.staff_sessions.pop(token_hash, None)
+
+
+class FakeDecisions:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def submitted(self, event_id: uuid.UUID, ticket_id: str, order_id: str, command_type: str,
+                        staff: Staff, at: datetime) -> None:
+        self.state.decisions[event_id] = views.Decision(
+            decision_id=event_id, ticket_id=ticket_id, command_type=command_type, user_id=staff.user_id,
+            submitted_at=at, outcome="ACCEPTED", outcome_code="", outcome_message="", outcome_at=None)
+
+    async def settle(self, event_id: uuid.UUID, outcome: str, code: str, message: str, at: datetime) -> bool:
+        found = self.state.decisions.get(event_id)
+        if found is None or found.outcome != "ACCEPTED":
+            return False
+        self.state.decisions[event_id] = found.model_copy(update=dict(
+            outcome=outcome, outcome_code=code, outcome_message=message, outcome_at=at))
+        return True
+
+    async def get(self, event_id: uuid.UUID) -> views.Decision | None:
+        return self.state.decisions.get(event_id)
+
+
+@dataclass(frozen=True)
+class FakeTicketKey:
+    ticket_id: str
+    order_id: str
+    shop_id: str
+
+
+class FakeQueries:
+    """The read side as far as the use-case tests need it (the SQL queries themselves are
+    integration-tested against PostgreSQL, indexes and all)."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    async def ticket_key(self, ticket_id: str) -> FakeTicketKey | None:
+        ticket = self.state.tickets.get(ticket_id)
+        return None if ticket is None else FakeTicketKey(ticket.ticket_id, ticket.order_id, ticket.shop_id)
+
+    async def tickets(self, query: views.TicketFilter, shops: frozenset[str]) -> views.TicketPage:
+        wanted = shops if query.shop is None else shops & {query.shop}
+        items = [views.TicketSummary(
+            ticket_id=t.ticket_id, ticket_no=t.ticket_no, order_id=t.order_id, shop_id=t.shop_id,
+            type=t.type.value, status=t.status.value, refund_cents=t.refund_total_cents, currency=t.currency,
+            applied_at=t.applied_at, reviewed_at=t.reviewed_at, ordered_at=None)
+            for t in self.state.tickets.values() if t.shop_id in wanted
+            and (query.status is None or t.status.value == query.status)]
+        return views.TicketPage(items=items, page=1, page_size=query.page_size, has_more=False)
+
+
+class FakeBackOfficeUnitOfWork(FakeUnitOfWork, BackOfficeUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.staff, self.decisions, self.queries = FakeStaffAccounts(state), FakeDecisions(state), FakeQueries(state)

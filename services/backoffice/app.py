@@ -1,0 +1,61 @@
+"""The back-office process: the HTTP API for people, and a consumer of the workers' answers.
+
+Both run in one process on one event loop: FastStream runs the worker side (its consumer of
+ticket moves and rejections, its outbox relay that publishes decisions) and, once started, the
+uvicorn server; a SIGTERM stops the server first (no new decisions), then the worker (the relay
+flushes what was accepted)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import uvicorn
+
+from services.common.routes import Deps
+from services.common.runtime import Worker, run_worker
+from services.common.settings import Settings
+
+from . import handlers
+from .repository import SCHEMA, BackOfficeUnitOfWork, SqlBackOfficeUnitOfWork
+from .web import create_api
+
+NAME = "back-office"  # the producer the topic catalogue names for aftersales.decisions
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside FastStream's run: FastStream owns the signals and stops us."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def build_worker(settings: Settings) -> Worker[BackOfficeUnitOfWork]:
+    return Worker(NAME, settings, handlers.subscriptions(), unit_of_work=SqlBackOfficeUnitOfWork,
+                  deps=Deps(settings), needs_schema=SCHEMA)
+
+
+def run(settings: Settings) -> None:
+    worker = build_worker(settings)
+    app = worker.build_app()
+    serving: list[tuple[_Server, asyncio.Task[None]]] = []
+
+    @app.after_startup
+    async def serve_http() -> None:
+        ctx = worker.context
+        api = create_api(ctx.uow, worker.deps.clock, wake=ctx.relay.wake,
+                         cookie_secure=settings.backoffice_cookie_secure)
+        server = _Server(uvicorn.Config(api, host=settings.backoffice_host, port=settings.backoffice_port,
+                                        log_config=None, access_log=False, lifespan="off"))
+        serving.append((server, asyncio.create_task(server.serve())))
+
+    @app.on_shutdown
+    async def stop_http() -> None:
+        for server, task in serving:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, settings.shutdown_grace_seconds)
+
+    run_worker(worker, app)

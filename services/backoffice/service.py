@@ -1,0 +1,171 @@
+"""Back-office use cases: sign in, see tickets of one's own shops, submit decisions.
+
+A decision is never applied here. The back office checks who may submit it (role and shop),
+names the signed-in person as its actor, and writes the command to its outbox in the same
+transaction as its record of the submission; the review worker applies it (its state machine
+checks role, state and maker-checker again) and the answer it publishes, a TicketStatusChanged
+caused by the command or a CommandRejected naming it, settles the record. So the page says
+"accepted" until the worker has spoken, and then what the worker said.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from contracts import Envelope
+from contracts import aftersales as c
+from contracts import decisions as d
+from services.common.routes import Deps
+
+from . import views
+from .repository import BackOfficeUnitOfWork
+from .staff import (
+    ACTOR_ROLE,
+    DECISION_ROLES,
+    Staff,
+    StaffRole,
+    hash_password,
+    new_token,
+    password_matches,
+    spend_a_verification,
+    token_digest,
+)
+
+D = TypeVar("D", bound=d.Decision)
+
+SESSION_LIFETIME = timedelta(hours=8)  # one working shift
+
+
+class SignInRefused(Exception):
+    """Wrong username or password (which one is not said)."""
+
+
+class Forbidden(Exception):
+    """Signed in, but this role or these shops may not do or see this."""
+
+
+class NotFound(Exception):
+    pass
+
+
+async def add_user(uow: BackOfficeUnitOfWork, username: str, password: str, role: StaffRole,
+                   shops: list[str]) -> str:
+    """An account for a person (the ``aftersales user add`` command); the id is the actor id
+    every decision of theirs carries."""
+    user_id = f"{role.value}-{uuid.uuid4().hex[:10]}"
+    if not await uow.staff.add(user_id, username, hash_password(password), role, shops):
+        raise ValueError(f"the username {username!r} is taken")
+    await uow.commit()
+    return user_id
+
+
+async def sign_in(uow: BackOfficeUnitOfWork, username: str, password: str, now: datetime,
+                  lifetime: timedelta = SESSION_LIFETIME) -> tuple[str, datetime]:
+    """A new session token (shown once) and when it expires."""
+    user = await uow.staff.by_username(username)
+    if user is None:
+        spend_a_verification(password)
+        raise SignInRefused
+    if not password_matches(user.password_hash, password) or not user.active:
+        raise SignInRefused
+    token, expires_at = new_token(), now + lifetime
+    await uow.staff.open_session(token_digest(token), user.user_id, now, expires_at)
+    await uow.commit()
+    return token, expires_at
+
+
+async def signed_in(uow: BackOfficeUnitOfWork, token: str, now: datetime) -> Staff | None:
+    return await uow.staff.signed_in(token_digest(token), now)
+
+
+async def sign_out(uow: BackOfficeUnitOfWork, token: str) -> None:
+    await uow.staff.close_session(token_digest(token))
+    await uow.commit()
+
+
+def require_role(staff: Staff, *roles: StaffRole) -> None:
+    if staff.role not in roles:
+        raise Forbidden(f"the {staff.role.value} role may not do this")
+
+
+async def submit(uow: BackOfficeUnitOfWork, staff: Staff, kind: type[D], ticket_id: str,
+                 fields: dict[str, Any], now: datetime) -> uuid.UUID:
+    """Publishes ``kind`` for the ticket with the signed-in person as actor; returns the command's
+    event id, which the decision's record and the worker's answer share."""
+    if staff.role not in DECISION_ROLES[kind]:
+        raise Forbidden(f"the {staff.role.value} role may not submit {kind.event_type}")
+    key = await uow.queries.ticket_key(ticket_id)
+    if key is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    if not staff.sees(key.shop_id):
+        raise Forbidden("this ticket belongs to a shop you are not assigned to")
+    actor = c.Actor(role=ACTOR_ROLE[staff.role], id=staff.user_id)
+    command = kind.model_validate({**fields, "ticket_id": key.ticket_id, "order_id": key.order_id,
+                                   "actor": actor})
+    envelope = uow.publish(command, key=key.order_id)
+    await uow.decisions.submitted(envelope.event_id, key.ticket_id, key.order_id, kind.event_type, staff, now)
+    await uow.commit()
+    return envelope.event_id
+
+
+async def decision(uow: BackOfficeUnitOfWork, staff: Staff, decision_id: uuid.UUID) -> views.Decision:
+    found = await uow.decisions.get(decision_id)
+    if found is None:
+        raise NotFound(f"no decision {decision_id}")
+    key = await uow.queries.ticket_key(found.ticket_id)
+    if key is None or not staff.sees(key.shop_id):
+        raise Forbidden("this decision is about a shop you are not assigned to")
+    return found
+
+
+async def ticket_detail(uow: BackOfficeUnitOfWork, staff: Staff, ticket_id: str) -> views.TicketDetail:
+    key = await uow.queries.ticket_key(ticket_id)
+    if key is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    if not staff.sees(key.shop_id):
+        raise Forbidden("this ticket belongs to a shop you are not assigned to")
+    detail = await uow.queries.detail(ticket_id)
+    if detail is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    return detail
+
+
+async def ticket_list(uow: BackOfficeUnitOfWork, staff: Staff, query: views.TicketFilter) -> views.TicketPage:
+    if query.shop is not None and not staff.sees(query.shop):
+        raise Forbidden("you are not assigned to this shop")
+    return await uow.queries.tickets(query, staff.shops)
+
+
+async def finance_refunds(uow: BackOfficeUnitOfWork, staff: Staff, limit: int = 500) -> list[views.FinanceRefund]:
+    require_role(staff, StaffRole.FINANCE, StaffRole.MANAGER, StaffRole.ADMIN)
+    return await uow.queries.finance_refunds(staff.shops, limit)
+
+
+async def failures(uow: BackOfficeUnitOfWork, staff: Staff) -> views.Failures:
+    require_role(staff, StaffRole.FINANCE, StaffRole.OPS, StaffRole.MANAGER, StaffRole.ADMIN)
+    return await uow.queries.failures(staff.shops)
+
+
+async def dead_letters(uow: BackOfficeUnitOfWork, staff: Staff, limit: int = 100) -> list[views.DeadLetter]:
+    require_role(staff, StaffRole.ADMIN)
+    return await uow.queries.dead_letters(limit)
+
+
+# ---------------------------------------------------------------- the workers' answers (Kafka)
+async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: BackOfficeUnitOfWork,
+                            deps: Deps) -> None:
+    """A move caused by one of our commands settles it as applied (the first move counts)."""
+    if envelope.causation_id is not None:
+        event = envelope.payload
+        await uow.decisions.settle(envelope.causation_id, "APPLIED", event.to_status,
+                                   f"{event.from_status} → {event.to_status}", deps.clock())
+
+
+async def on_command_rejected(envelope: Envelope[c.CommandRejected], uow: BackOfficeUnitOfWork,
+                              deps: Deps) -> None:
+    rejected = envelope.payload
+    if rejected.rejected_event_id is not None:
+        await uow.decisions.settle(rejected.rejected_event_id, "REFUSED", rejected.code, rejected.message,
+                                   deps.clock())

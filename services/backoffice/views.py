@@ -1,0 +1,202 @@
+"""What the back office shows: the DOMAIN.md list columns, the ticket detail, the finance list.
+
+Amounts stay integer cents with their currency; the page formats them. Nothing here carries a
+buyer's personal data beyond the account id (the platform keeps addresses and phone numbers)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TicketSummary(View):
+    ticket_id: str
+    ticket_no: str
+    order_id: str
+    shop_id: str
+    type: str
+    status: str
+    refund_cents: int
+    currency: str
+    applied_at: datetime
+    reviewed_at: datetime | None
+    ordered_at: datetime | None
+
+
+class TicketPage(View):
+    items: list[TicketSummary]
+    page: int
+    page_size: int
+    has_more: bool
+
+
+class DetailLine(View):
+    line_no: int
+    sku: str
+    unit_price_cents: int | None
+    quantity: int
+    cap_cents: int
+    refund_cents: int
+
+
+class TimelineEntry(View):
+    at: datetime
+    from_status: str
+    to_status: str
+    actor_role: str
+    actor_id: str
+    action: str
+    reason: str
+    amount_before_cents: int | None
+    amount_after_cents: int | None
+
+
+class Receipt(View):
+    receipt_id: uuid.UUID
+    receipt_type: str
+    lines: list[dict[str, object]]
+    inspection: str
+    operator: str
+    received_at: datetime
+    note: str
+
+
+class Shipment(View):
+    shipment_id: uuid.UUID
+    shipment_type: str
+    lines: list[dict[str, object]]
+    status: str
+    carrier: str | None
+    waybill: str | None
+    dispatched_at: datetime | None
+
+
+class ErpOrder(View):
+    erp_order_id: uuid.UUID
+    kind: str
+    status: str
+    attempts: int
+    last_error: str
+    erp_ref: str | None
+
+
+class RefundState(View):
+    refund_id: uuid.UUID
+    status: str
+    amount_cents: int
+    attempts: int
+    last_error: str
+    completed_at: datetime | None
+
+
+class Decision(View):
+    decision_id: uuid.UUID
+    ticket_id: str
+    command_type: str
+    user_id: str
+    submitted_at: datetime
+    outcome: str
+    outcome_code: str
+    outcome_message: str
+    outcome_at: datetime | None
+
+
+class TicketDetail(View):
+    ticket: TicketSummary
+    reason_code: str
+    description: str
+    before_shipment: bool
+    paid_at: datetime | None
+    ops_reviewer_id: str | None
+    finance_reviewer_id: str | None
+    manager_id: str | None
+    refund_coupon: bool
+    refund_virtual_currency: bool
+    refund_shipping: bool
+    deadline_at: datetime | None
+    deadline_kind: str | None
+    close_reason: str
+    buyer_id: str
+    buyer_after_sales_count: int
+    return_carrier: str | None
+    return_waybill: str | None
+    lines: list[DetailLine]
+    receipts: list[Receipt]
+    shipments: list[Shipment]
+    erp_orders: list[ErpOrder]
+    refund: RefundState | None
+    timeline: list[TimelineEntry]
+    decisions: list[Decision]
+
+
+class FinanceLine(View):
+    line_no: int
+    sku: str
+    unit_price_cents: int | None
+    quantity: int
+    refund_cents: int
+
+
+class FinanceRefund(View):
+    ticket_id: str
+    ticket_no: str
+    order_id: str
+    shop_id: str
+    status: str
+    applied_at: datetime
+    reviewed_at: datetime | None
+    lines: list[FinanceLine]
+    total_cents: int
+    currency: str
+
+
+class FailedErpOrder(View):
+    erp_order_id: uuid.UUID
+    ticket_id: str
+    ticket_no: str
+    kind: str
+    status: str
+    attempts: int
+    last_error: str
+
+
+class Failures(View):
+    refunds: list[TicketSummary]
+    erp_orders: list[FailedErpOrder]
+
+
+class DeadLetter(View):
+    dead_letter_id: uuid.UUID
+    source_topic: str
+    reason_code: str
+    reason: str
+    original_type: str | None
+    producer: str
+    failed_at: datetime
+    replays: int
+
+
+class TicketFilter(BaseModel):
+    """The ticket list's search (DOMAIN.md's back-office views); every field optional."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ticket_no: str | None = Field(None, max_length=32)
+    order_id: str | None = Field(None, max_length=64)
+    type: str | None = Field(None, max_length=32, pattern=r"^[A-Z_]+$")
+    status: str | None = Field(None, max_length=32, pattern=r"^[A-Z_]+$")
+    applied_from: datetime | None = None
+    applied_to: datetime | None = None
+    ordered_from: datetime | None = None
+    ordered_to: datetime | None = None
+    shop: str | None = Field(None, max_length=64)
+    buyer: str | None = Field(None, max_length=64)
+    newest_first: bool = True
+    page: int = Field(1, ge=1, le=500)
+    page_size: int = Field(20, ge=1, le=100)
