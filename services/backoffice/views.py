@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class View(BaseModel):
@@ -191,10 +191,10 @@ class TicketFilter(BaseModel):
     order_id: str | None = Field(None, max_length=64)
     type: str | None = Field(None, max_length=32, pattern=r"^[A-Z_]+$")
     status: str | None = Field(None, max_length=32, pattern=r"^[A-Z_]+$")
-    applied_from: datetime | None = None
-    applied_to: datetime | None = None
-    ordered_from: datetime | None = None
-    ordered_to: datetime | None = None
+    applied_from: AwareDatetime | None = None
+    applied_to: AwareDatetime | None = None
+    ordered_from: AwareDatetime | None = None
+    ordered_to: AwareDatetime | None = None
     shop: str | None = Field(None, max_length=64)
     buyer: str | None = Field(None, max_length=64)
     newest_first: bool = True

@@ -156,9 +156,9 @@ class TicketRow(Base):
     __table_args__ = (
         Index("ix_tickets_deadline", "deadline_at", postgresql_where=text("deadline_at IS NOT NULL")),
         # the back office's ticket lists: every query is scoped to the user's shops, newest first
-        Index("ix_tickets_shop_applied", "shop_id", "applied_at"),
-        Index("ix_tickets_shop_status_applied", "shop_id", "status", "applied_at"),
-        Index("ix_tickets_shop_type_applied", "shop_id", "type", "applied_at"),
+        Index("ix_tickets_shop_applied", "shop_id", "applied_at", "ticket_id"),
+        Index("ix_tickets_shop_status_applied", "shop_id", "status", "applied_at", "ticket_id"),
+        Index("ix_tickets_shop_type_applied", "shop_id", "type", "applied_at", "ticket_id"),
     )
 
 

@@ -54,9 +54,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('event_id')
     )
     op.create_index(op.f('ix_backoffice_decisions_ticket_id'), 'backoffice_decisions', ['ticket_id'], unique=False)
-    op.create_index('ix_tickets_shop_applied', 'tickets', ['shop_id', 'applied_at'], unique=False)
-    op.create_index('ix_tickets_shop_status_applied', 'tickets', ['shop_id', 'status', 'applied_at'], unique=False)
-    op.create_index('ix_tickets_shop_type_applied', 'tickets', ['shop_id', 'type', 'applied_at'], unique=False)
+    op.create_index('ix_tickets_shop_applied', 'tickets', ['shop_id', 'applied_at', 'ticket_id'], unique=False)
+    op.create_index('ix_tickets_shop_status_applied', 'tickets', ['shop_id', 'status', 'applied_at', 'ticket_id'], unique=False)
+    op.create_index('ix_tickets_shop_type_applied', 'tickets', ['shop_id', 'type', 'applied_at', 'ticket_id'], unique=False)
 
 
 def downgrade() -> None:

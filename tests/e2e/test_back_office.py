@@ -1,0 +1,108 @@
+"""People at work through the back office: its own process, over HTTP, against every worker's
+process on the real stack. A decision is accepted by the back office, applied by the review
+worker, and the page learns the outcome from the worker's answer."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from services.actors import Line, World
+from services.backoffice import service
+from services.backoffice.repository import SqlBackOfficeUnitOfWork
+from services.backoffice.staff import StaffRole
+from services.common.procs import WorkerProcesses
+from tests.integration.helpers import eventually
+
+from .conftest import E2E_ENV, ROOT
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+KETTLE = Line("SKU-KETTLE", 1, 15_900, 14_900)
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def office(workers: WorkerProcesses) -> AsyncIterator[httpx.AsyncClient]:
+    port = free_port()
+    process = WorkerProcesses(["backoffice"], ROOT / ".local" / "logs" / "e2e", env={
+        **E2E_ENV, "AFTERSALES_BACKOFFICE_PORT": str(port), "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
+    process.start()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        async def serving() -> bool:
+            try:
+                return (await client.get("/api/me")).status_code == 401
+            except httpx.TransportError:
+                return False
+        await eventually(serving, timeout=60)
+        yield client
+    dead = process.dead()
+    process.stop()
+    assert not dead, f"the back office died: {process.log_tail('backoffice')}"
+
+
+async def signed_in(office: httpx.AsyncClient, sessions: Any, role: StaffRole, shop: str) -> dict[str, str]:
+    username = f"{role.value}-{uuid.uuid4().hex[:8]}"
+    async with SqlBackOfficeUnitOfWork(sessions, "back-office") as uow:
+        await service.add_user(uow, username, PASSWORD, role, [shop])
+    answer = await office.post("/api/session", json={"username": username, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return {"authorization": f"Bearer {answer.json()['token']}"}
+
+
+async def outcome(office: httpx.AsyncClient, person: dict[str, str], accepted: httpx.Response) -> dict[str, Any]:
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["status"] == "accepted"
+
+    async def settled() -> dict[str, Any] | None:
+        decision = (await office.get(accepted.json()["outcome_at"], headers=person)).json()
+        return None if decision["outcome"] == "ACCEPTED" else dict(decision)
+    return await eventually(settled, timeout=30)
+
+
+async def test_ops_approves_finance_sends_back_and_a_refused_decision_says_why(
+        world: World, office: httpx.AsyncClient, sessions: Any) -> None:
+    shop = f"shop-bo-{uuid.uuid4().hex[:6]}"
+    oid = await world.place_order([KETTLE], shop=shop, state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
+    ticket = await world.opened(oid)
+    ops = await signed_in(office, sessions, StaffRole.OPS, shop)
+    finance = await signed_in(office, sessions, StaffRole.FINANCE, shop)
+
+    listed = (await office.get("/api/tickets", headers=ops)).json()["items"]
+    assert [(t["ticket_no"], t["status"]) for t in listed] == [(ticket.ticket_no, "PENDING_REVIEW")]
+
+    approved = await outcome(office, ops, await office.post(f"/api/tickets/{ticket.ticket_id}/approve",
+                                                            headers=ops, json={"note": "as described: no"}))
+    assert (approved["outcome"], approved["outcome_code"]) == ("APPLIED", "PENDING_REFUND")
+    me = (await office.get("/api/me", headers=ops)).json()
+    detail = (await office.get(f"/api/tickets/{ticket.ticket_id}", headers=ops)).json()
+    assert detail["ticket"]["status"] == "PENDING_REFUND"
+    assert detail["ops_reviewer_id"] == me["user_id"]
+    assert (detail["timeline"][-1]["actor_role"], detail["timeline"][-1]["actor_id"]) == ("ops", me["user_id"])
+
+    assert [r["ticket_id"] for r in (await office.get("/api/finance/refunds", headers=finance)).json()] == [
+        ticket.ticket_id]
+    sent_back = await outcome(office, finance, await office.post(
+        f"/api/tickets/{ticket.ticket_id}/send-back", headers=finance, json={"reason": "photo of the label, please"}))
+    assert (sent_back["outcome"], sent_back["outcome_code"]) == ("APPLIED", "PENDING_REVIEW")
+
+    again = await outcome(office, finance, await office.post(
+        f"/api/tickets/{ticket.ticket_id}/finance-approval", headers=finance, json={}))
+    assert again["outcome"] == "REFUSED"
+    assert again["outcome_code"] == "ILLEGAL_TRANSITION"
+    detail = (await office.get(f"/api/tickets/{ticket.ticket_id}", headers=ops)).json()
+    assert detail["ticket"]["status"] == "PENDING_REVIEW"
+    assert [d["outcome"] for d in detail["decisions"]] == ["APPLIED", "APPLIED", "REFUSED"]
