@@ -151,9 +151,16 @@ wanted postgres && start_postgres
 wanted redis && start_redis
 wanted kafka && start_kafka
 [ "$only" = all ] || exit 0
+# the payment channel's signing key: made once per checkout, never committed, kept across restarts
+# (results signed before a restart must still verify after it)
+if [ ! -s "$STATE/payment-signing-key" ]; then
+  (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/payment-signing-key")
+fi
 cat >"$STATE/env" <<ENV
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
 export DATABASE_URL=postgresql+asyncpg://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export AFTERSALES_PAYMENT_SIGNING_KEYS='{"local-1": "$(cat "$STATE/payment-signing-key")"}'
+export AFTERSALES_PAYMENT_SIGNING_KEY_ID=local-1
 ENV
 log "stack up; environment in $STATE/env"

@@ -94,11 +94,14 @@ UnitOfWorkFactory = Callable[[async_sessionmaker[AsyncSession], str], U]
 
 
 class Unprocessable(InvalidMessage):
-    """A handler found the message can never apply (e.g. names an unknown ticket): dead-letter it."""
+    """A handler found the message can never apply (e.g. names an unknown ticket): dead-letter it.
+    With ``alert``, ops also get an alert of that severity at once (a forged payment result is
+    more than a count in the next dead-letter summary)."""
 
-    def __init__(self, reason: str, code: str = "UNPROCESSABLE") -> None:
+    def __init__(self, reason: str, code: str = "UNPROCESSABLE", alert: Severity | None = None) -> None:
         super().__init__(reason)
         self.code = code
+        self.alert = alert
 
 
 class Stopping(Exception):
@@ -305,6 +308,9 @@ class Worker(Generic[U]):
                 return
             except InvalidMessage as exc:
                 await self.dead_letter(record, exc.code, exc.reason, envelope=envelope)
+                severity = getattr(exc, "alert", None)
+                if severity is not None:
+                    await self._alert(exc.code, severity, envelope.key, f"{exc.reason} ({record.topic})")
                 return
             except Stopping:
                 raise

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     erp_max_attempts: int = 5
     db_pool_size: int = 10
     sim_wms_mismatch_rate: float = 0.0
+    payment_signing_keys: str = Field(
+        "{}", description='JSON {"key id": "secret"}: the payment channel keys finance accepts results '
+                          "signed by (none: every result is refused); add a key before the channel uses it")
+    payment_signing_key_id: str = Field(
+        "", description="The key the payment-channel simulator signs with (one of payment_signing_keys)")
     backoffice_host: str = Field("127.0.0.1", description="Where the back office listens")
     backoffice_port: int = Field(8080, ge=1, le=65535)
     backoffice_cookie_secure: bool = Field(
@@ -74,6 +79,7 @@ class Settings(BaseSettings):
         self.policy_for("")
         for shop in self.shops_with_overrides():
             self.policy_for(shop)
+        _ = self.payment_keys
         return self
 
     @cached_property
@@ -91,6 +97,13 @@ class Settings(BaseSettings):
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some settings changed (policy caches are rebuilt, unlike ``model_copy``)."""
         return type(self).model_validate({**self.model_dump(), **changes})
+
+    @cached_property
+    def payment_keys(self) -> dict[str, str]:
+        keys = _json_object(self.payment_signing_keys, "AFTERSALES_PAYMENT_SIGNING_KEYS")
+        if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()):
+            raise ValueError("AFTERSALES_PAYMENT_SIGNING_KEYS maps each key id to a non-empty secret")
+        return keys
 
     def shops_with_overrides(self) -> list[str]:
         return list(self._shop_overrides)

@@ -21,6 +21,7 @@ from contracts import aftersales as c
 from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation, SettlementAdjusted, Severity
 from contracts.orders import CloseOrder, OrderPlaced
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
+from contracts.signing import signature_valid
 from services.common.logging import get_logger
 from services.common.orders import order_currency, order_lines
 from services.common.quarantine import DueItem, Quarantine
@@ -140,7 +141,16 @@ async def on_order_placed(envelope: Envelope[OrderPlaced], uow: FinanceUnitOfWor
             await start_refund(ticket.ticket_id, uow, deps, envelope)
 
 
+def _verified(envelope: Envelope[RefundSucceeded] | Envelope[RefundFailed], deps: Deps) -> None:
+    """Only the channel's signature makes a result true: anyone able to write the topic could
+    otherwise complete a refund by naming its id."""
+    if not signature_valid(envelope.payload, deps.settings.payment_keys):
+        raise Unprocessable(f"{envelope.type} for refund {envelope.payload.refund_id} is unsigned or its "
+                            "signature does not verify", code="SIGNATURE_INVALID", alert=Severity.CRITICAL)
+
+
 async def on_refund_succeeded(envelope: Envelope[RefundSucceeded], uow: FinanceUnitOfWork, deps: Deps) -> None:
+    _verified(envelope, deps)
     result = envelope.payload
     ticket, refund = await _locked(uow, result.refund_id, result.order_id)
     if refund.status == RefundStatus.SUCCEEDED:
@@ -212,6 +222,7 @@ async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[An
 
 
 async def on_refund_failed(envelope: Envelope[RefundFailed], uow: FinanceUnitOfWork, deps: Deps) -> None:
+    _verified(envelope, deps)
     result = envelope.payload
     ticket, refund = await _locked(uow, result.refund_id, result.order_id)
     if refund.status != RefundStatus.PENDING:

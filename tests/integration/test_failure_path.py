@@ -24,7 +24,8 @@ from contracts import decisions as d
 from contracts import warehouse as w
 from contracts.ops import OpsAlert, Severity
 from contracts.payments import RefundSucceeded
-from contracts.topics import DLQ, OPS_ALERTS, TICKETS, WMS_EVENTS
+from contracts.signing import signed
+from contracts.topics import DLQ, OPS_ALERTS, REFUND_RESULTS, TICKETS, WMS_EVENTS
 from contracts.warehouse import InterceptResult
 from services.common.bus import Bus
 from services.common.quarantine import quarantined
@@ -34,6 +35,7 @@ from services.common.tables import InterceptRow, OutboxRow, RefundRow, TicketRow
 from services.common.tickets import TicketStore, view
 from services.erp_sync.app import build_worker as build_erp_sync
 from services.finance import service as finance
+from services.finance.app import build_worker as build_finance
 from services.finance.repository import SqlFinanceUnitOfWork
 from services.intake.repository import SqlIntakeUnitOfWork
 from services.scheduler.repository import SqlSchedulerUnitOfWork
@@ -43,7 +45,7 @@ from services.warehouse.app import build_worker as build_warehouse
 from services.warehouse.repository import SqlWarehouseUnitOfWork
 
 from .helpers import Marks, eventually, new_topic, open_ticket, outbox_count, plain_worker, read_topic
-from .test_review_finance import decide
+from .test_review_finance import decide, reload
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -365,8 +367,10 @@ async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessi
         await uow.commit()
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
-    answer = RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,
-                             amount=Money.cny(refund.amount_cents), channel_ref="PAY-1", settled_at=datetime.now(UTC))
+    key_id = next(iter(stack.payment_keys))
+    answer = signed(RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,
+                                    amount=Money.cny(refund.amount_cents), channel_ref="PAY-1",
+                                    settled_at=datetime.now(UTC)), key_id, stack.payment_keys[key_id])
 
     async def channel_answer() -> None:
         async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
@@ -529,3 +533,36 @@ async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack,
     assert letter.payload.reason_code == "EVENT_ID_REUSED"
     assert letter.payload.offset == 1
     assert calls == [key]
+
+
+async def test_a_forged_refund_result_is_dead_lettered_as_signature_invalid_and_raised(stack, sessions, marks):
+    """Anyone able to write payments.refund-results as "payment-channel" could complete a refund by
+    naming its id; without the channel's signature finance refuses it, and ops hear of it at once."""
+    ticket = await open_ticket(sessions, stack)
+    await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
+    await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
+    deps = finance.Deps(stack, lambda: datetime.now(UTC))
+    async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
+        await finance.start_refund(ticket.ticket_id, uow, deps, None)
+        await uow.commit()
+    async with sessions() as session:
+        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+    worker = build_finance(stack)
+    worker.group = f"{worker.group}-{uuid.uuid4().hex[:6]}"  # its own group: no clash with e2e
+    worker.name = f"{worker.name}-it-{uuid.uuid4().hex[:6]}"
+    sub = next(s for s in worker.subscriptions if s.topic_name == REFUND_RESULTS.name)
+    forged = RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,
+                             amount=Money.cny(refund.amount_cents), channel_ref="PAY-FORGED",
+                             settled_at=datetime.now(UTC))
+    async with AsyncExitStack() as resources:
+        await worker.open(resources)
+        for offset, payload in enumerate([forged, signed(forged, "mallory-key", "mallory's guess")]):
+            envelope = new_envelope(payload, key=ticket.order_id, producer="payment-channel")
+            await worker.handle(record_on(REFUND_RESULTS.name, encode(envelope), ticket.order_id.encode(), offset),
+                                sub)
+    letters = await read_topic(stack, DLQ.name, lambda e: e.payload.consumer_group == worker.group, 2, since=marks)
+    raised = await read_topic(stack, OPS_ALERTS.name, lambda e: e.key == ticket.order_id
+                              and e.payload.kind == "SIGNATURE_INVALID", 2, since=marks)
+    assert [e.payload.reason_code for e in letters] == ["SIGNATURE_INVALID", "SIGNATURE_INVALID"]
+    assert {e.payload.severity for e in raised} == {Severity.CRITICAL}
+    assert (await reload(sessions, ticket.ticket_id)).status.value == "REFUNDING"

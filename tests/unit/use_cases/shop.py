@@ -31,6 +31,8 @@ from services.warehouse import handlers as warehouse_handlers
 from tests.unit import fakes
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+CHANNEL_KEY = ("channel-test-1", "a secret only these tests and their payment channel know")
+CHANNEL_KEYS = json.dumps(dict([CHANNEL_KEY]))
 
 PRODUCER_OF = {"order-system": (o.OrderPlaced, o.OrderPaid, o.OrderShipped, o.OrderCompleted, o.OrderClosed),
                "buyer-frontend": (c.RequestAfterSales, c.WithdrawTicket, c.SubmitReturnShipment,
@@ -61,7 +63,7 @@ class Shop:
         self.now = T0
         self.db = fakes.FakeDatabase(lambda: self.now)
         self.settings = Settings(policy=json.dumps(policy or {}), shop_policies=json.dumps(shop_policies or {}),
-                                 **settings)
+                                 **{"payment_signing_keys": CHANNEL_KEYS, **settings})
         self.deps = Deps(self.settings, lambda: self.now)
         self.placed: dict[str, o.OrderPlaced] = {}
 

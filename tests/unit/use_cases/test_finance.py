@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import pytest
@@ -9,8 +10,9 @@ import pytest
 from contracts import Money
 from contracts import decisions as d
 from contracts import orders as o
-from contracts.ops import CompensationAcknowledged
+from contracts.ops import CompensationAcknowledged, Severity
 from contracts.payments import RefundFailed, RefundSucceeded
+from contracts.signing import signed
 from services.common.runtime import Unprocessable, run_due
 from services.domain.errors import UnitsAlreadyRefunded
 from services.domain.model import TicketStatus
@@ -18,7 +20,7 @@ from services.domain.refund import RefundStatus
 from services.finance.service import resend_due_refunds
 from tests.unit import fakes
 
-from .shop import Shop
+from .shop import CHANNEL_KEY, Shop
 
 
 async def refunding(shop: Shop, *, quantity: int = 1, paid: int = 10_000, units: int = 2, shipping: int = 800,
@@ -48,7 +50,7 @@ async def answer(shop: Shop, ticket_id: str, *, ok: bool = True, retryable: bool
     else:
         message = RefundFailed(refund_id=refund.refund_id, ticket_id=ticket_id, order_id=refund.order_id,
                                code="DECLINED" if not retryable else "BUSY", message="no", retryable=retryable)
-    await shop.deliver("finance", message, key=refund.order_id, producer="payment-channel")
+    await shop.deliver("finance", signed(message, *CHANNEL_KEY), key=refund.order_id, producer="payment-channel")
 
 
 async def resend_tick(shop: Shop) -> int:
@@ -385,3 +387,34 @@ async def test_a_payment_that_reaches_a_closed_order_is_refunded_in_full() -> No
     await shop.deliver("intake", o.OrderPaid(order_id=order_id, paid_at=shop.now), key=order_id,
                        producer="order-system")  # the same payment told again: no second ticket
     assert len(shop.sent("TicketOpened")) == 1
+
+
+# ---------------------------------------------------------------- signed channel answers
+async def test_a_result_unsigned_signed_with_an_unknown_key_or_altered_is_dead_lettered_with_an_alert() -> None:
+    shop = Shop()
+    ticket_id = await refunding(shop)
+    refund = refund_of(shop, ticket_id)
+    paid = RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket_id, order_id=refund.order_id,
+                           amount=shop.last("ExecuteRefund").amount, channel_ref="PAY-1", settled_at=shop.now)
+    forged = [paid, signed(paid, "someone-elses-key", "guessed"), signed(paid, CHANNEL_KEY[0], "guessed"),
+              signed(paid, *CHANNEL_KEY).model_copy(update={"channel_ref": "PAY-2"})]
+    for result in forged:
+        with pytest.raises(Unprocessable) as refused:
+            await shop.deliver("finance", result, key=refund.order_id, producer="payment-channel")
+        assert (refused.value.code, refused.value.alert) == ("SIGNATURE_INVALID", Severity.CRITICAL)
+    assert shop.ticket(ticket_id).status == TicketStatus.REFUNDING
+    await shop.deliver("finance", signed(paid, *CHANNEL_KEY), key=refund.order_id, producer="payment-channel")
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+
+
+async def test_a_key_rotates_by_id_results_signed_by_the_old_and_the_new_key_both_verify() -> None:
+    old, new = ("2026-11", "the november key"), ("2026-12", "the december key")
+    shop = Shop(payment_signing_keys=json.dumps(dict([old, new])))
+    first, second = await refunding(shop), await refunding(shop)
+    for ticket_id, key in [(first, old), (second, new)]:
+        refund = refund_of(shop, ticket_id)
+        await shop.deliver("finance", signed(RefundSucceeded(
+            refund_id=refund.refund_id, ticket_id=ticket_id, order_id=refund.order_id,
+            amount=Money.cny(refund.amount_cents), channel_ref="PAY-1", settled_at=shop.now), *key),
+            key=refund.order_id, producer="payment-channel")
+        assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED

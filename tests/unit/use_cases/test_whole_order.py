@@ -42,6 +42,7 @@ from contracts import erp as e
 from contracts import orders as o
 from contracts import payments as p
 from contracts import warehouse as w
+from contracts.signing import signed
 from contracts.topics import BY_NAME
 from services.common.routes import Deps, PeriodicJob, Route
 from services.common.runtime import InvalidMessage, run_due
@@ -55,7 +56,7 @@ from services.finance import service as finance_service
 from services.scheduler import service as scheduler_service
 from tests.unit import fakes
 
-from .shop import WORKERS
+from .shop import CHANNEL_KEY, CHANNEL_KEYS, WORKERS
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 BUYER = "buyer-1"
@@ -152,7 +153,8 @@ class WholeOrder(RuleBasedStateMachine):
                     finance_auto: bool, has_erp: bool) -> None:
         policy = {"large_amount_threshold_cents": threshold, "finance_auto_approve_refund_only": finance_auto,
                   "has_erp": has_erp}
-        self.deps = Deps(Settings(policy=json.dumps(policy), shop_policies="{}"), lambda: self.now)
+        self.deps = Deps(Settings(policy=json.dumps(policy), shop_policies="{}", payment_signing_keys=CHANNEL_KEYS),
+                         lambda: self.now)
         placed_at = self.now - timedelta(minutes=5)
         self.placed = o.OrderPlaced(
             order_id=self.order_id, shop_id="shop-1", buyer_id=BUYER, placed_at=placed_at,
@@ -368,13 +370,14 @@ class WholeOrder(RuleBasedStateMachine):
             answer = "paid"
         if answer == "paid":
             self.channel_paid.setdefault(asked.refund_id, (asked.ticket_id, asked.amount.cents))
-            self._publish("payments.refund-results", p.RefundSucceeded(
+            self._publish("payments.refund-results", signed(p.RefundSucceeded(
                 refund_id=asked.refund_id, ticket_id=asked.ticket_id, order_id=self.order_id, amount=asked.amount,
-                channel_ref=f"PAY-{asked.refund_id.hex[:8]}", settled_at=self.now), producer="payment-channel")
+                channel_ref=f"PAY-{asked.refund_id.hex[:8]}", settled_at=self.now), *CHANNEL_KEY),
+                producer="payment-channel")
         elif answer != "lost":  # a lost answer: finance's resend (a periodic job) has to notice
-            self._publish("payments.refund-results", p.RefundFailed(
+            self._publish("payments.refund-results", signed(p.RefundFailed(
                 refund_id=asked.refund_id, ticket_id=asked.ticket_id, order_id=self.order_id, code=answer.upper(),
-                message="channel says no", retryable=answer == "busy"), producer="payment-channel")
+                message="channel says no", retryable=answer == "busy"), *CHANNEL_KEY), producer="payment-channel")
         self._settle(data)
 
     @precondition(lambda self: self._waiting("CloseOrder", "ErpOrderRequested", "CancelErpOrder",
