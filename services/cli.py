@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 from typing import Any
@@ -454,11 +455,12 @@ def fuzz(messages: int = typer.Option(1000, help="hostile messages"),
 
 
 @app.command()
-def demo() -> None:
-    """Drives realistic orders and tickets through every flow against running workers."""
+def demo(stay: bool = typer.Option(False, help="keep the workers and the back office running afterwards")) -> None:
+    """Starts every worker and the back office, drives realistic orders and tickets through every flow."""
     from services.demo import main as demo_main
 
-    raise typer.Exit(asyncio.run(demo_main(Settings())))
+    with contextlib.suppress(KeyboardInterrupt):
+        raise typer.Exit(asyncio.run(demo_main(Settings(), stay=stay)))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ journey and a summary, then stops the workers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -20,6 +22,9 @@ from contracts import decisions as d
 from contracts import orders as o
 from contracts.topics import CATALOGUE
 from services.actors import Line, World, projection_probe
+from services.backoffice import service as back_office
+from services.backoffice.repository import SqlBackOfficeUnitOfWork
+from services.backoffice.staff import StaffRole
 from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.procs import ALL_WORKERS, WorkerProcesses
@@ -46,6 +51,52 @@ LAPTOP = Line("SKU-LAPTOP-14", 1, 899_900, 869_900)
 PHOTO = ["oss://evidence/photo-1.jpg"]
 
 
+DEMO_SHOPS = ["shop-1", "shop-fast", "shop-erp"]
+DEMO_USERS = {role: (f"{role.value}-demo", f"{role.value}-demo-password") for role in StaffRole}
+
+
+async def demo_users(settings: Settings) -> None:
+    """One back-office account per role for the demo shops (kept if it exists already)."""
+    engine = make_engine(settings)
+    try:
+        for role, (username, password) in DEMO_USERS.items():
+            async with SqlBackOfficeUnitOfWork(make_session_factory(engine), "back-office") as uow:
+                if await uow.staff.by_username(username) is None:
+                    await back_office.add_user(uow, username, password, role, DEMO_SHOPS)
+    finally:
+        await engine.dispose()
+
+
+class Desk:
+    """A person at the back office, over HTTP as anyone would be: signs in, decides, and waits
+    for the worker's answer to each decision."""
+
+    def __init__(self, client: httpx.AsyncClient, role: StaffRole) -> None:
+        self.client, self.role = client, role
+        self.headers: dict[str, str] = {}
+
+    async def sign_in(self) -> Desk:
+        username, password = DEMO_USERS[self.role]
+        answer = await self.client.post("/api/session", json={"username": username, "password": password})
+        answer.raise_for_status()
+        self.headers = {"authorization": f"Bearer {answer.json()['token']}"}
+        return self
+
+    async def decide(self, ticket: c.TicketView, action: str, **body: Any) -> str:
+        accepted = await self.client.post(f"/api/tickets/{ticket.ticket_id}/{action}", json=body,
+                                          headers=self.headers)
+        accepted.raise_for_status()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            decision = (await self.client.get(accepted.json()["outcome_at"], headers=self.headers)).json()
+            if decision["outcome"] != "ACCEPTED":
+                if decision["outcome"] != "APPLIED":
+                    raise RuntimeError(f"{action} refused: {decision['outcome_message']}")
+                return str(decision["outcome_code"])
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"no answer to {action} in 30 s")
+
+
 def yuan(cents: int) -> str:
     return f"¥{cents / 100:,.2f}"
 
@@ -67,21 +118,21 @@ async def instant_refund(w: World) -> tuple[str, c.TicketView, str]:
     return "Refund only within 30 min of payment: intercept, auto-approve, shipping refunded", t, "COMPLETED"
 
 
-async def two_step_refund(w: World) -> tuple[str, c.TicketView, str]:
+async def two_step_refund(w: World, office: httpx.AsyncClient) -> tuple[str, c.TicketView, str]:
+    """Ops and finance work through the back office (signed in; the actor is who signed in)."""
+    ops, finance = await Desk(office, StaffRole.OPS).sign_in(), await Desk(office, StaffRole.FINANCE).sign_in()
     oid = await w.place_order([KETTLE], state="SHIPPED")
     await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="DAMAGED_IN_TRANSIT", evidence=PHOTO)
     t = await w.opened(oid)
-    await w.decide(d.AdjustRefundAmount, t, "ops", "ops-li", lines=[d.LineAmount(line_no=1, refund_cents=15_000)],
-                   reason="buyer keeps the kettle; 150 agreed by phone")
-    await w.decide(d.ApproveTicket, t, "ops", "ops-li")
-    await w.status(t, "PENDING_REFUND")
-    await w.decide(d.SendBackRefund, t, "finance", "fin-wang", reason="attach the phone-call note")
-    await w.status(t, "PENDING_REVIEW")
-    await w.decide(d.ApproveTicket, t, "ops", "ops-li", note="call note attached")
-    await w.status(t, "PENDING_REFUND", nth=2)
-    await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
+    await ops.decide(t, "refund-amount", lines=[{"line_no": 1, "refund_cents": 15_000}],
+                     reason="buyer keeps the kettle; 150 agreed by phone")
+    await ops.decide(t, "approve")
+    await finance.decide(t, "send-back", reason="attach the phone-call note")
+    await ops.decide(t, "approve", note="call note attached")
+    await finance.decide(t, "finance-approval")
     await w.status(t, "COMPLETED")
-    return "Refund after shipment: amount lowered, finance sends back, ops re-approves", t, "COMPLETED"
+    return ("Refund after shipment, decided in the back office over HTTP: amount lowered, finance sends back, "
+            "ops re-approves"), t, "COMPLETED"
 
 
 async def large_amount(w: World) -> tuple[str, c.TicketView, str]:
@@ -208,21 +259,27 @@ def _rejection(env: Any) -> str:
     return f"{env.payload.code}: {env.payload.message}"
 
 
-async def main(settings: Settings) -> int:
+async def main(settings: Settings, stay: bool = False) -> int:
     from services.common.kafka import ensure_topics
 
     started = time.monotonic()
     await ensure_topics(settings)
-    procs = WorkerProcesses(ALL_WORKERS, Path(".local/logs/demo"), env=DEMO_ENV)
+    await demo_users(settings)
+    everyone = (*ALL_WORKERS, "backoffice")
+    procs = WorkerProcesses(everyone, Path(".local/logs/demo"),
+                            env={**DEMO_ENV, "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
     procs.start()
-    print(f"started {len(ALL_WORKERS)} worker processes: {', '.join(ALL_WORKERS)} (logs in .local/logs/demo)")
+    address = f"http://{settings.backoffice_host}:{settings.backoffice_port}"
+    print(f"started {len(everyone)} processes: {', '.join(everyone)} (logs in .local/logs/demo)")
+    office = httpx.AsyncClient(base_url=address, timeout=10)
     redis = Redis.from_url(settings.redis_url)
     engine = make_engine(settings)
     try:
         async with Bus(settings, "demo") as bus, Watcher(settings, [t.name for t in CATALOGUE]) as watcher:
             world = World(bus, watcher, projection_probe(make_session_factory(engine)))
+            await _serving(office)
             flows: list[Callable[[], Awaitable[tuple[str, c.TicketView, str]]]] = [
-                lambda: cancel_unpaid(world), lambda: instant_refund(world), lambda: two_step_refund(world),
+                lambda: cancel_unpaid(world), lambda: instant_refund(world), lambda: two_step_refund(world, office),
                 lambda: large_amount(world), lambda: return_with_erp(world),
                 lambda: return_mismatch(world, redis), lambda: exchange(world), lambda: repair(world),
                 lambda: channel_timeout(world, redis), lambda: intercept_fails(world, redis),
@@ -258,11 +315,33 @@ async def main(settings: Settings) -> int:
               f"{len(paid)} refunds paid, {yuan(sum(paid.values()))} in total, each refund id paid once by the "
               f"channel ({len(channel)} channel records; up to {requests} requests for one id); "
               f"{time.monotonic() - started:.1f} s")
+        print(f"\nBack office: {address} (the tickets above are in shops {', '.join(DEMO_SHOPS)})")
+        for role, (username, password) in DEMO_USERS.items():
+            print(f"  {role.value:<9} {username} / {password}")
         dead = procs.dead()
         if dead:
             print(f"workers that died: {dead}")
+        if stay and not dead:
+            print("everything keeps running until Ctrl-C (aftersales demo --stay)")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
         return 0 if ok == len(results) - 1 and not isinstance(results[-1], BaseException) and not dead else 1
     finally:
         procs.stop()
+        await office.aclose()
         await redis.aclose()
         await engine.dispose()
+
+
+async def _serving(office: httpx.AsyncClient, timeout: float = 60) -> None:
+    """The back office answers once it has started (a 401 to a request without a session)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if (await office.get("/api/me")).status_code == 401:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the back office did not answer at {office.base_url} in {timeout:.0f} s")
+        await asyncio.sleep(0.3)

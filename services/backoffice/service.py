@@ -14,6 +14,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from contracts import Envelope
 from contracts import aftersales as c
 from contracts import decisions as d
@@ -48,6 +50,10 @@ class Forbidden(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class InvalidDecision(Exception):
+    """The decision's fields break its contract (an empty reason, say); says which, never the value."""
 
 
 async def add_user(uow: BackOfficeUnitOfWork, username: str, password: str, role: StaffRole,
@@ -102,8 +108,12 @@ async def submit(uow: BackOfficeUnitOfWork, staff: Staff, kind: type[D], ticket_
     if not staff.sees(key.shop_id):
         raise Forbidden("this ticket belongs to a shop you are not assigned to")
     actor = c.Actor(role=ACTOR_ROLE[staff.role], id=staff.user_id)
-    command = kind.model_validate({**fields, "ticket_id": key.ticket_id, "order_id": key.order_id,
-                                   "actor": actor})
+    try:
+        command = kind.model_validate({**fields, "ticket_id": key.ticket_id, "order_id": key.order_id,
+                                       "actor": actor}, strict=False)
+    except ValidationError as exc:
+        raise InvalidDecision("; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}"
+                                        for e in exc.errors())) from None
     envelope = uow.publish(command, key=key.order_id)
     await uow.decisions.submitted(envelope.event_id, key.ticket_id, key.order_id, kind.event_type, staff, now)
     await uow.commit()

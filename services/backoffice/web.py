@@ -29,12 +29,12 @@ from services.common.failures import describe
 from services.common.logging import get_logger
 
 from . import service, views
+from .pages import SESSION_COOKIE, create_pages
 from .repository import BackOfficeUnitOfWork
 from .staff import Staff
 
 log = get_logger("backoffice.web")
 
-SESSION_COOKIE = "aftersales_session"
 Units = Callable[[], BackOfficeUnitOfWork]
 Clock = Callable[[], datetime]
 
@@ -227,6 +227,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
             return await service.dead_letters(uow, person)
 
     api.include_router(router)
+    api.include_router(create_pages(units, clock, wake=wake, cookie_secure=cookie_secure))
     _errors(api)
     return api
 
@@ -268,6 +269,10 @@ def _errors(api: FastAPI) -> None:
     @api.exception_handler(service.Forbidden)
     async def forbidden(_: Request, exc: Exception) -> JSONResponse:
         return answer(403, str(exc))
+
+    @api.exception_handler(service.InvalidDecision)
+    async def invalid_decision(_: Request, exc: Exception) -> JSONResponse:
+        return answer(422, str(exc))
 
     @api.exception_handler(service.NotFound)
     async def not_found(_: Request, exc: Exception) -> JSONResponse:

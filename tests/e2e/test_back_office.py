@@ -7,12 +7,15 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright, expect
 
+from contracts import decisions as d
 from services.actors import Line, World
 from services.backoffice import service
 from services.backoffice.repository import SqlBackOfficeUnitOfWork
@@ -106,3 +109,97 @@ async def test_ops_approves_finance_sends_back_and_a_refused_decision_says_why(
     detail = (await office.get(f"/api/tickets/{ticket.ticket_id}", headers=ops)).json()
     assert detail["ticket"]["status"] == "PENDING_REVIEW"
     assert [d["outcome"] for d in detail["decisions"]] == ["APPLIED", "APPLIED", "REFUSED"]
+
+
+# ---------------------------------------------------------------- the pages, in headless Chromium
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, installed by deploy/local/browser.sh
+CHROMIUM_INSTALLED = CHROMIUM.exists()
+SHOTS = ROOT / ".local" / "artifacts" / "ui"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM_INSTALLED:
+        pytest.fail("no /usr/bin/chromium: run `bash deploy/local/browser.sh` (./dev test does)", pytrace=False)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield launched
+        await launched.close()
+
+
+async def sign_in_page(browser: Browser, office: httpx.AsyncClient, sessions: Any, role: StaffRole, shop: str,
+                       **context: Any) -> Page:
+    username = f"{role.value}-{uuid.uuid4().hex[:8]}"
+    async with SqlBackOfficeUnitOfWork(sessions, "back-office") as uow:
+        await service.add_user(uow, username, PASSWORD, role, [shop])
+    page = await (await browser.new_context(base_url=str(office.base_url), **context)).new_page()
+    await page.goto("/tickets")
+    assert page.url.endswith("/sign-in")  # not signed in: the pages send people to sign in
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/tickets")
+    return page
+
+
+async def test_ops_signs_in_and_approves_a_ticket_and_sees_it_move(
+        world: World, office: httpx.AsyncClient, sessions: Any, browser: Browser) -> None:
+    shop = f"shop-ui-{uuid.uuid4().hex[:6]}"
+    oid = await world.place_order([KETTLE], shop=shop, state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
+    ticket = await world.opened(oid)
+    page = await sign_in_page(browser, office, sessions, StaffRole.OPS, shop, viewport={"width": 1280, "height": 800})
+    await page.click(f"text={ticket.ticket_no}")
+    await expect(page.locator("#status")).to_have_text("PENDING_REVIEW")
+    await page.click("#approve")
+    await expect(page.locator("#decision")).to_contain_text("ApproveTicket applied", timeout=30_000)
+    await expect(page.locator("#status")).to_have_text("PENDING_REFUND")
+    await expect(page.locator("#timeline")).to_contain_text("PENDING_REVIEW → PENDING_REFUND")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / "ops-approved-desktop.png"), full_page=True)
+    await page.goto("/tickets")
+    await expect(page.locator("table")).to_contain_text("PENDING_REFUND")
+    await page.close()
+
+
+async def test_finance_on_a_phone_sends_a_ticket_back_with_a_reason(
+        world: World, office: httpx.AsyncClient, sessions: Any, browser: Browser) -> None:
+    shop = f"shop-ui-{uuid.uuid4().hex[:6]}"
+    oid = await world.place_order([KETTLE], shop=shop, state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
+    ticket = await world.opened(oid)
+    await world.decide(d.ApproveTicket, ticket, "ops", "ops-ui")
+    await world.status(ticket, "PENDING_REFUND")
+    page = await sign_in_page(browser, office, sessions, StaffRole.FINANCE, shop,
+                              viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    await page.goto("/finance")
+    await page.click(f"text={ticket.ticket_no}")
+    await expect(page.locator("#status")).to_have_text("PENDING_REFUND")
+    await page.click("#send-back")  # no reason yet: the browser keeps the form (the reason is required)
+    await expect(page.locator("#status")).to_have_text("PENDING_REFUND")
+    await page.fill("form[action$='/send-back'] input[name=reason]", "the buyer's photo shows another item")
+    await page.click("#send-back")
+    await expect(page.locator("#decision")).to_contain_text("SendBackRefund applied", timeout=30_000)
+    await expect(page.locator("#status")).to_have_text("PENDING_REVIEW")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / "finance-sent-back-phone.png"), full_page=True)
+    await page.close()
+
+
+async def test_an_empty_reason_posted_past_the_browser_is_refused_and_publishes_nothing(
+        world: World, office: httpx.AsyncClient, sessions: Any) -> None:
+    shop = f"shop-ui-{uuid.uuid4().hex[:6]}"
+    oid = await world.place_order([KETTLE], shop=shop, state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    ticket = await world.opened(oid)
+    ops = await signed_in(office, sessions, StaffRole.OPS, shop)
+    token = ops["authorization"].removeprefix("Bearer ")
+    refused = await office.post(f"/tickets/{ticket.ticket_id}/reject", data={"reason": ""},
+                                headers={"cookie": f"aftersales_session={token}"})
+    assert refused.status_code == 422
+    assert "reason" in refused.text
+    assert world.messages_of(oid, "RejectTicket") == []
