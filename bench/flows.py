@@ -36,7 +36,7 @@ ENV = {"AFTERSALES_SHOP_POLICIES": json.dumps({"shop-bench": {"finance_auto_appr
 async def raw_round_trip(settings: Settings, samples: int = 50) -> float:
     """Median time for one message to be produced (acks=all) and consumed: one bare hop."""
     topic = "ops.alerts"
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(topic, **settings.kafka_client(),
                                 group_id=f"bench-rtt-{uuid.uuid4()}", auto_offset_reset="latest")
     producer = make_producer(settings, "bench-rtt")
     await consumer.start()

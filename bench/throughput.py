@@ -44,7 +44,7 @@ PARTITIONS = 6
 
 async def topic(settings: Settings) -> str:
     name = f"bench.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client())
     await admin.start()
     await admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
     await admin.close()
@@ -69,7 +69,7 @@ def alerts(n: int) -> list[tuple[str, bytes]]:
 
 
 async def count_until(settings: Settings, name: str, n: int, timeout: float = 600) -> None:
-    consumer = AIOKafkaConsumer(name, bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(name, **settings.kafka_client(),
                                 auto_offset_reset="earliest", group_id=f"bench-count-{uuid.uuid4()}")
     await consumer.start()
     seen = 0
@@ -92,7 +92,7 @@ async def first_processed(worker: Worker) -> float:
 async def raw_relay(settings: Settings, n: int) -> float:
     source, sink = await topic(settings), await topic(settings)
     await fill(settings, source, alerts(n))
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(source, **settings.kafka_client(),
                                 group_id=f"bench-raw-{uuid.uuid4()}", enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     producer = make_producer(settings, "bench-raw")
@@ -116,7 +116,7 @@ async def raw_batched_relay(settings: Settings, n: int) -> float:
     """The Kafka-only ceiling: fetch a batch, produce it, commit once per batch."""
     source, sink = await topic(settings), await topic(settings)
     await fill(settings, source, alerts(n))
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(source, **settings.kafka_client(),
                                 group_id=f"bench-rawb-{uuid.uuid4()}", enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     producer = make_producer(settings, "bench-rawb")
@@ -167,6 +167,7 @@ async def faststream_per_message(settings: Settings, n: int) -> float:
     subscription = forwarding(source, sink)
     worker = Worker(f"bench-{uuid.uuid4().hex[:6]}", settings, [subscription], unit_of_work=SqlUnitOfWork)
     broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id="bench-per-message",  # logs as the runtime's
+                         security=settings.faststream_security(),
                          log_level=logging.DEBUG, logger=logging.getLogger("faststream.broker"))
 
     @broker.subscriber(source, group_id=worker.group, ack_policy=AckPolicy.ACK, auto_offset_reset="earliest")

@@ -31,7 +31,7 @@ class Topic:
 
 
 # Every process that consumes through the shared runtime: each may dead-letter and raise alerts.
-WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters",
+WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "back-office",
            "order-system", "payment-channel", "wms", "erp", "marketing")
 
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",

@@ -32,6 +32,8 @@ app.add_typer(erp_app, name="erp", help="Orders sent to merchants' ERPs")
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show, replay to the source topic")
 app.add_typer(quarantine_app, name="quarantine", help="Periodic-job items set aside after failing")
 user_app = typer.Typer(no_args_is_help=True)
+kafka_app = typer.Typer(no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka", help="Kafka users and ACLs from the topic catalogue")
 app.add_typer(user_app, name="user", help="People who sign in to the back office")
 
 WORKERS = {
@@ -103,9 +105,32 @@ def topics_create() -> None:
 
 @app.command("init")
 def init() -> None:
-    """Topics and schema: everything the workers need before they start."""
+    """Topics, Kafka users and ACLs, schema: everything the workers need before they start."""
     topics_create()
+    if Settings().kafka_security_protocol != "PLAINTEXT":
+        kafka_access()
     db_upgrade()
+
+
+@kafka_app.command("access")
+def kafka_access() -> None:
+    """Every service's SCRAM user and the ACLs the topic catalogue gives it, applied idempotently
+    (run as the broker's admin); the passwords are kept in AFTERSALES_KAFKA_CREDENTIALS_FILE."""
+    from services.common import kafka_access as access
+
+    summary = access.apply(Settings())
+    typer.echo(f"kafka access: {summary['principals']} services, {summary['acls']} ACLs "
+               f"({summary['created']} created, {summary['removed']} removed)")
+
+
+@kafka_app.command("acls")
+def kafka_acls() -> None:
+    """The ACLs the topic catalogue gives each service (what `kafka access` applies)."""
+    from services.common import kafka_access as access
+
+    for grant in sorted(access.plan(Settings().consumer_group_prefix)):
+        name = f"{grant.name}*" if grant.prefixed else grant.name
+        typer.echo(f"{grant.principal:<16} {grant.operation:<9} {grant.resource.lower():<6} {name}")
 
 
 @contracts_app.command("export")

@@ -48,7 +48,7 @@ class Recorder:
 
     async def __aenter__(self) -> Recorder:
         self._consumer = AIOKafkaConsumer(
-            *self.topics, bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            *self.topics, **self.settings.kafka_client(), group_id=None,
             auto_offset_reset="latest", enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024)
         await self._consumer.start()
         for tp in self._consumer.assignment():  # pin 'latest' now, before anything is published
@@ -109,8 +109,8 @@ class Recorder:
 
 async def consumer_lag(settings: Settings, groups: Iterable[str]) -> dict[str, int]:
     """Messages not yet committed, per consumer group, over every partition it has offsets for."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    admin = AIOKafkaAdminClient(**settings.kafka_client())
+    consumer = AIOKafkaConsumer(**settings.kafka_client(), group_id=None)
     await admin.start()
     await consumer.start()
     try:

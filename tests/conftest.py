@@ -51,6 +51,7 @@ def stack_env() -> Iterator[dict[str, str]]:
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka, \
                 PostgresContainer("postgres:15", driver="asyncpg") as pg, RedisContainer("redis:7") as redis:
             yield {"KAFKA_BOOTSTRAP_SERVERS": kafka.get_bootstrap_server(),
+                   "AFTERSALES_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # the container's broker is unsecured
                    "DATABASE_URL": pg.get_connection_url(),
                    "REDIS_URL": f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"}
         return

@@ -26,6 +26,10 @@ mkdir -p "$STATE/logs"
 log() { printf '[up] %s\n' "$*"; }
 fail() { printf '[up] FAILED: %s\n' "$*" >&2; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# secret NAME: a random secret in $STATE/NAME (mode 0600), made once and kept (never committed)
+secret() {
+  [ -s "$STATE/$1" ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/$1")
+}
 
 apt_updated=0
 apt_install() {
@@ -116,8 +120,10 @@ start_kafka() {
       || fail "maven could not fetch the Kafka jars (see $STATE/logs/maven.log)"
     touch "$home/libs/.complete"
   fi
-  sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
-      -e "s#@DATA_DIR@#$home#g" "$HERE/server.properties.in" >"$home/server.properties"
+  secret kafka-admin-password
+  (umask 077; sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+      -e "s#@DATA_DIR@#$home#g" -e "s#@ADMIN_PASSWORD@#$(cat "$STATE/kafka-admin-password")#g" \
+      "$HERE/server.properties.in" >"$home/server.properties")
   local jvm=(java -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
              -XX:InitiatingHeapOccupancyPercent=35 -Djava.awt.headless=true
              -Dkafka.logs.dir="$STATE/logs/kafka" -Dlog4j.configuration="file:$HERE/log4j.properties"
@@ -130,9 +136,15 @@ start_kafka() {
       >"$STATE/logs/kafka-format.log" 2>&1 || fail "kafka storage format (see $STATE/logs/kafka-format.log)"
     log "kafka storage formatted (cluster $cluster_id)"
   fi
+  if [ -f "$home/kafka.pid" ] && kill -0 "$(cat "$home/kafka.pid")" 2>/dev/null \
+      && ! cmp -s "$home/server.properties" "$home/server.properties.running"; then
+    log "kafka runs with an older configuration (before SASL and ACLs, say): restarting it"
+    bash "$HERE/down.sh" kafka >/dev/null
+  fi
   if [ -f "$home/kafka.pid" ] && kill -0 "$(cat "$home/kafka.pid")" 2>/dev/null; then
     log "kafka already running on 127.0.0.1:$KAFKA_PORT"
   else
+    cp "$home/server.properties" "$home/server.properties.running"
     port_open "$KAFKA_PORT" && fail "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
     # its own session: the broker outlives whoever started it (a test run, the chaos run's restart)
     setsid nohup "${jvm[@]}" kafka.Kafka "$home/server.properties" >"$STATE/logs/kafka-stdout.log" 2>&1 &
@@ -151,16 +163,21 @@ wanted postgres && start_postgres
 wanted redis && start_redis
 wanted kafka && start_kafka
 [ "$only" = all ] || exit 0
-# the payment channel's signing key: made once per checkout, never committed, kept across restarts
-# (results signed before a restart must still verify after it)
-if [ ! -s "$STATE/payment-signing-key" ]; then
-  (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/payment-signing-key")
-fi
+# the payment channel's signing key: made once per checkout (secret, above), never committed, kept
+# across restarts (results signed before a restart must still verify after it)
+secret payment-signing-key
 cat >"$STATE/env" <<ENV
 export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
 export DATABASE_URL=postgresql+asyncpg://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export AFTERSALES_PAYMENT_SIGNING_KEYS='{"local-1": "$(cat "$STATE/payment-signing-key")"}'
 export AFTERSALES_PAYMENT_SIGNING_KEY_ID=local-1
+# tools (init, tests, demo, chaos) sign in to Kafka as the broker's admin; the worker processes
+# they start sign in as their own service, with the password from the credentials file
+export AFTERSALES_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT
+export AFTERSALES_KAFKA_SASL_MECHANISM=PLAIN
+export AFTERSALES_KAFKA_USERNAME=admin
+export AFTERSALES_KAFKA_PASSWORD=$(cat "$STATE/kafka-admin-password")
+export AFTERSALES_KAFKA_CREDENTIALS_FILE=$STATE/kafka-credentials.json
 ENV
 log "stack up; environment in $STATE/env"

@@ -83,7 +83,7 @@ class Watcher:
 
     async def __aenter__(self) -> Watcher:
         self._consumer = AIOKafkaConsumer(
-            *self.topics, bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            *self.topics, **self.settings.kafka_client(),
             group_id=f"watcher-{uuid.uuid4()}", auto_offset_reset="latest", enable_auto_commit=False)
         await self._consumer.start()
         while not self._consumer.assignment():  # noqa: ASYNC110 - aiokafka signals no event for the first assignment

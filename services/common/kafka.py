@@ -27,7 +27,7 @@ from .settings import Settings
 def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     """Idempotent producer, acks from all in-sync replicas: no duplicates from producer retries."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id,
+        **settings.kafka_client(), client_id=client_id,
         enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=30_000)
 
 
@@ -101,7 +101,7 @@ async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
+        admin = AIOKafkaAdminClient(**settings.kafka_client(),
                                     request_timeout_ms=5000)
         try:
             await admin.start()
@@ -118,7 +118,7 @@ async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:
 async def ensure_topics(settings: Settings) -> list[str]:
     """Creates every catalogue topic that is missing; returns the ones it created."""
     await wait_for_kafka(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -4,6 +4,7 @@ each its own process and group member, as it would in production."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,15 @@ ALL_WORKERS = WORKERS + SIMULATORS
 def worker_of(process: str) -> str:
     """``finance.2`` → ``finance``."""
     return process.split(".", 1)[0]
+
+
+PRINCIPAL = {"backoffice": "back-office"}  # the command's name → the name the topic catalogue knows
+
+
+def principal_of(process: str) -> str:
+    """The Kafka principal a worker process signs in as (its service's name in the catalogue)."""
+    worker = worker_of(process)
+    return PRINCIPAL.get(worker, worker)
 
 
 class WorkerProcesses:
@@ -45,7 +55,18 @@ class WorkerProcesses:
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.procs[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and worker names
                 [sys.executable, "-m", "services.cli", "run", worker_of(name)], stdout=log,
-                stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+                stderr=subprocess.STDOUT, env={**self.env, **self._credentials(name)}, start_new_session=True)
+
+    def _credentials(self, name: str) -> dict[str, str]:
+        """Each process signs in to Kafka as its own service (never as the admin that started it),
+        with the password ``aftersales init`` keeps in the credentials file."""
+        path = self.env.get("AFTERSALES_KAFKA_CREDENTIALS_FILE")
+        if self.env.get("AFTERSALES_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT") == "PLAINTEXT" or not path:
+            return {}
+        passwords = json.loads(Path(path).read_text())
+        principal = principal_of(name)
+        return {"AFTERSALES_KAFKA_USERNAME": principal, "AFTERSALES_KAFKA_PASSWORD": passwords[principal],
+                "AFTERSALES_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"}
 
     def kill(self, name: str) -> None:
         """Hard kill, as a crash would: no graceful shutdown, no final commits."""

@@ -169,6 +169,8 @@ class Worker(Generic[U]):
     # ------------------------------------------------------------------ lifecycle
     def build_app(self) -> FastStream:
         broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=self.name,
+                             security=self.settings.faststream_security(),
+                             allow_auto_create_topics=False,  # `aftersales init` creates them; workers may not
                              enable_idempotence=True, acks="all", log_level=logging.DEBUG,
                              logger=logging.getLogger("faststream.broker"))
         if self.subscriptions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +26,19 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "AFTERSALES_REDIS_URL"))
 
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL", "PLAINTEXT"] = Field(
+        "SASL_PLAINTEXT", description="Secure by default; PLAINTEXT only for a user's own unsecured broker "
+                                      "(no authentication, no ACLs)")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="Services use SCRAM; PLAIN is the local broker's admin (tools)")
+    kafka_username: str = Field("", description="This process's Kafka principal (each service its own)")
+    kafka_password: str = Field("", description="Its SCRAM password (or taken from kafka_credentials_file)")
+    kafka_credentials_file: str = Field(
+        "", description="JSON {principal: password} of every service (written by `aftersales kafka access`; "
+                        "processes started by the demo, tests and chaos run take their own from it)")
+    kafka_ssl_cafile: str = Field("", description="SASL_SSL: the CA that signed the brokers' certificates")
+    kafka_ssl_certfile: str = Field("", description="SASL_SSL: a client certificate, if the brokers ask for one")
+    kafka_ssl_keyfile: str = ""
     topic_partitions: int = 6
     consumer_group_prefix: str = "aftersales"
     retry_backoff_seconds: float = Field(0.2, description="First pause while infrastructure fails")
@@ -104,6 +117,59 @@ class Settings(BaseSettings):
         if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in keys.items()):
             raise ValueError("AFTERSALES_PAYMENT_SIGNING_KEYS maps each key id to a non-empty secret")
         return keys
+
+    def kafka_client(self) -> dict[str, Any]:
+        """aiokafka's connection options for this process's principal (every client uses these)."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap_servers,
+                                   "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return options
+        password = self.kafka_password or self.kafka_passwords().get(self.kafka_username, "")
+        if not self.kafka_username or not password:
+            raise ValueError("Kafka is secured (AFTERSALES_KAFKA_SECURITY_PROTOCOL): set AFTERSALES_KAFKA_USERNAME "
+                             "and AFTERSALES_KAFKA_PASSWORD, or PLAINTEXT for an unsecured broker")
+        options.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_username,
+                       sasl_plain_password=password)
+        if self.kafka_security_protocol == "SASL_SSL":
+            options["ssl_context"] = self.kafka_ssl_context()
+        return options
+
+    def kafka_ssl_context(self) -> Any:
+        from aiokafka.helpers import create_ssl_context
+
+        return create_ssl_context(cafile=self.kafka_ssl_cafile or None, certfile=self.kafka_ssl_certfile or None,
+                                  keyfile=self.kafka_ssl_keyfile or None)
+
+    def faststream_security(self) -> Any:
+        """The same principal for FastStream's broker (its consumer and producer)."""
+        from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return None
+        options = self.kafka_client()
+        ssl = options.get("ssl_context")
+        kind = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+        security: BaseSecurity = kind[self.kafka_sasl_mechanism](
+            self.kafka_username, options["sasl_plain_password"], ssl_context=ssl, use_ssl=ssl is not None)
+        return security
+
+    def as_principal(self, principal: str) -> Settings:
+        """These settings as another service of the catalogue, from the credentials file (tools that
+        start worker processes, and tests checking what a principal may do)."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return self
+        return self.with_changes(kafka_username=principal, kafka_password=self.kafka_passwords()[principal],
+                                 kafka_sasl_mechanism="SCRAM-SHA-512")
+
+    def kafka_passwords(self) -> dict[str, str]:
+        if not self.kafka_credentials_file:
+            return {}
+        try:
+            with open(self.kafka_credentials_file, encoding="utf-8") as file:
+                passwords = json.load(file)
+        except FileNotFoundError:
+            return {}
+        return {str(k): str(v) for k, v in passwords.items()}
 
     def shops_with_overrides(self) -> list[str]:
         return list(self._shop_overrides)

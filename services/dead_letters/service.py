@@ -90,7 +90,7 @@ async def read_from_source(settings: Settings, row: DeadLetterRow) -> tuple[byte
     """A cut original, read back from its source offset (while the topic's retention lasts)."""
     if row.partition < 0 or row.offset < 0:
         raise LookupError("this dead letter has no source offset to read the original from")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**settings.kafka_client(), enable_auto_commit=False,
                                 group_id=None)
     await consumer.start()
     try:

@@ -30,3 +30,18 @@ def test_workers_get_the_same_env_vars_as_the_local_stack():
             assert var in env
             assert f"export {var}=" in local_env
         assert services[name]["command"] == ["run", name]
+
+
+def test_each_worker_signs_in_to_kafka_as_its_own_service_on_a_secured_broker():
+    from services.common.procs import principal_of
+
+    services = compose()["services"]
+    kafka = services["kafka"]["environment"]
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "PLAINTEXT:PLAINTEXT" not in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    for name in WORKERS:
+        env = services[name]["environment"]
+        assert env["AFTERSALES_KAFKA_USERNAME"] == principal_of(name)
+        assert env["AFTERSALES_KAFKA_SECURITY_PROTOCOL"] != "PLAINTEXT"
+    assert services["init"]["environment"]["AFTERSALES_KAFKA_USERNAME"] == "admin"

@@ -29,7 +29,7 @@ def plain_worker(name: str, settings: Settings, subscriptions: list[Subscription
 
 async def new_topic(settings: Settings, partitions: int = 3) -> str:
     name = f"test.{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -42,7 +42,7 @@ Marks = dict[str, dict[int, int]]  # topic -> partition -> the offset where this
 
 
 async def _partitions(settings: Settings, topics: tuple[str, ...]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_client())
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -54,7 +54,7 @@ async def _partitions(settings: Settings, topics: tuple[str, ...]) -> list[Topic
 async def topic_marks(settings: Settings, topics: tuple[str, ...]) -> Marks:
     """The end offsets of shared topics before a test acts: its reads start there, not at 0."""
     partitions = await _partitions(settings, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client(), enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
@@ -72,7 +72,7 @@ async def read_topic(settings: Settings, topic: str, predicate: Callable[[Any], 
     until ``count`` matching envelopes were seen (then waits ``settle`` seconds more, to catch
     copies that should not exist)."""
     partitions = await _partitions(settings, (topic,))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**settings.kafka_client(),
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     consumer.assign(partitions)

@@ -171,7 +171,7 @@ async def test_replaying_sends_the_original_key_and_bytes(stack, sessions, marks
         assert (await dead_letters.replay(sessions, stack, send, letter.event_id)).outcome == "replayed"
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(topic, **stack.kafka_client(),
                                 auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:

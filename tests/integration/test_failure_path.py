@@ -159,7 +159,7 @@ class PostgresProxy:
 
 
 async def _committed(stack: Any, group: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**stack.kafka_client())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

@@ -79,7 +79,7 @@ async def test_a_crash_between_db_commit_and_offset_commit_creates_no_duplicate(
         async with Bus(stack) as bus:
             await bus.send_raw(topic, encode(new_envelope(alert("O-c1"), key="O-c1", producer="t")), key="O-c1")
         for attempt in range(2):
-            consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap_servers,
+            consumer = AIOKafkaConsumer(topic, **stack.kafka_client(),
                                         group_id=worker.group, enable_auto_commit=False,
                                         auto_offset_reset="earliest")
             await consumer.start()
@@ -107,7 +107,7 @@ async def test_a_crash_after_a_batch_commit_creates_no_duplicate(stack, sessions
             for key in keys:
                 await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
         for attempt in range(2):
-            consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap_servers,
+            consumer = AIOKafkaConsumer(topic, **stack.kafka_client(),
                                         group_id=worker.group, enable_auto_commit=False,
                                         auto_offset_reset="earliest")
             await consumer.start()
