@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import admin as ad
 from . import aftersales as a
 from . import decisions as d
 from . import erp as e
@@ -44,7 +45,7 @@ REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the 
                  ("buyer-frontend",), ("intake",))
 REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
                    (a.RequestRejected, a.CommandRejected),
-                   ("intake", "review", "finance"), ("buyer-frontend", "back-office"))
+                   ("intake", "review", "finance", "erp_sync"), ("buyer-frontend", "back-office"))
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),
@@ -54,6 +55,11 @@ DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions fr
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
                    d.RetryRefund),
                   ("back-office",), ("review",))
+ADMIN_COMMANDS = Topic("aftersales.admin-commands",
+                       "Admins' and staff's commands from the back office: the reasons catalogue (intake), "
+                       "restarting an ERP order that gave up (erp_sync)",
+                       (ad.SaveReason, ad.SetReasonVisible, ad.DeleteReason, ad.ReorderReasons, ad.RestartErpOrder),
+                       ("back-office",), ("intake", "erp_sync"), key="reasons.<type> or order id")
 REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the original payment route",
                         (p.ExecuteRefund,), ("finance",), ("payment-channel",))
 REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",
@@ -82,7 +88,7 @@ DLQ = Topic("aftersales.dlq", "Dead letters: original message, error class, reas
             (o.DeadLetter,), WORKERS, ("dead_letters", "ops"), key="original key (or invalid-key)")
 
 CATALOGUE: tuple[Topic, ...] = (
-    ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, REJECTIONS, TICKETS, DECISIONS, REFUND_COMMANDS,
+    ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, REJECTIONS, TICKETS, DECISIONS, ADMIN_COMMANDS, REFUND_COMMANDS,
     REFUND_RESULTS, WMS_COMMANDS, WMS_EVENTS, ERP_OUTBOUND, ERP_ACKS, OPS_ALERTS, SETTLEMENT,
     COMPENSATIONS, COMPENSATION_ACKS, DLQ,
 )

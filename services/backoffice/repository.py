@@ -16,6 +16,7 @@ from services.common.tables import (
     DeadLetterRow,
     ErpOrderRow,
     OrderRow,
+    ReasonRow,
     ReceiptRow,
     RefundRow,
     ShipmentRow,
@@ -89,6 +90,10 @@ class Queries(Protocol):
     async def failures(self, shops: frozenset[str]) -> views.Failures: ...
 
     async def dead_letters(self, limit: int) -> list[views.DeadLetter]: ...
+
+    async def reasons(self, ticket_type: str) -> list[views.ReasonView]: ...
+
+    async def erp_order_key(self, erp_order_id: uuid.UUID) -> TicketKey | None: ...
 
 
 class BackOfficeUnitOfWork(UnitOfWork):
@@ -300,6 +305,17 @@ class QueryRepository:
         return [views.DeadLetter(dead_letter_id=r.dead_letter_id, source_topic=r.source_topic,
                                  reason_code=r.reason_code, reason=r.reason, original_type=r.original_type,
                                  producer=r.producer, failed_at=r.failed_at, replays=r.replays) for r in rows]
+
+
+    async def reasons(self, ticket_type: str) -> list[views.ReasonView]:
+        rows = (await self.session.execute(select(ReasonRow).where(ReasonRow.type == ticket_type)
+                                           .order_by(ReasonRow.position))).scalars().all()
+        return [views.ReasonView(code=r.code, label=r.label, visible=r.visible, position=r.position) for r in rows]
+
+    async def erp_order_key(self, erp_order_id: uuid.UUID) -> Any:
+        return (await self.session.execute(
+            select(ErpOrderRow.ticket_id, ErpOrderRow.order_id, ErpOrderRow.shop_id)
+            .where(ErpOrderRow.erp_order_id == erp_order_id))).one_or_none()
 
 
 def _summary(row: TicketRow, placed_at: datetime | None) -> views.TicketSummary:

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from contracts import Envelope
+from contracts import Contract, Envelope
+from contracts import admin as ad
 from contracts import aftersales as c
 from contracts import decisions as d
 from services.common.routes import Deps
@@ -36,6 +37,7 @@ from .staff import (
 )
 
 D = TypeVar("D", bound=d.Decision)
+C = TypeVar("C", bound=Contract)
 
 SESSION_LIFETIME = timedelta(hours=8)  # one working shift
 
@@ -108,22 +110,60 @@ async def submit(uow: BackOfficeUnitOfWork, staff: Staff, kind: type[D], ticket_
     if not staff.sees(key.shop_id):
         raise Forbidden("this ticket belongs to a shop you are not assigned to")
     actor = c.Actor(role=ACTOR_ROLE[staff.role], id=staff.user_id)
-    try:
-        command = kind.model_validate({**fields, "ticket_id": key.ticket_id, "order_id": key.order_id,
-                                       "actor": actor}, strict=False)
-    except ValidationError as exc:
-        raise InvalidDecision("; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}"
-                                        for e in exc.errors())) from None
+    command = _command(kind, {**fields, "ticket_id": key.ticket_id, "order_id": key.order_id, "actor": actor})
     envelope = uow.publish(command, key=key.order_id)
     await uow.decisions.submitted(envelope.event_id, key.ticket_id, key.order_id, kind.event_type, staff, now)
     await uow.commit()
     return envelope.event_id
 
 
+def _command(kind: type[C], fields: dict[str, Any]) -> C:
+    try:
+        return kind.model_validate(fields, strict=False)
+    except ValidationError as exc:
+        raise InvalidDecision("; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}"
+                                        for e in exc.errors())) from None
+
+
+async def change_reasons(uow: BackOfficeUnitOfWork, staff: Staff, kind: type[ad.ReasonCommand], ticket_type: str,
+                         fields: dict[str, Any], now: datetime) -> uuid.UUID:
+    """An admin's change to the reasons catalogue, for intake (which owns it) to apply."""
+    require_role(staff, StaffRole.ADMIN)
+    command = _command(kind, {**fields, "type": ticket_type, "requested_by": staff.user_id})
+    key = f"reasons.{command.type.value}"
+    envelope = uow.publish(command, key=key)
+    await uow.decisions.submitted(envelope.event_id, "", key, kind.event_type, staff, now)
+    await uow.commit()
+    return envelope.event_id
+
+
+async def restart_erp_order(uow: BackOfficeUnitOfWork, staff: Staff, erp_order_id: uuid.UUID,
+                            now: datetime) -> uuid.UUID:
+    """Restarts an ERP order that gave up (the failed-ERP view), for erp_sync to send again."""
+    require_role(staff, StaffRole.OPS, StaffRole.FINANCE, StaffRole.ADMIN)
+    key = await uow.queries.erp_order_key(erp_order_id)
+    if key is None:
+        raise NotFound(f"no ERP order {erp_order_id}")
+    if not staff.sees(key.shop_id):
+        raise Forbidden("this ERP order belongs to a shop you are not assigned to")
+    envelope = uow.publish(ad.RestartErpOrder(erp_order_id=erp_order_id, order_id=key.order_id,
+                                              requested_by=staff.user_id), key=key.order_id)
+    await uow.decisions.submitted(envelope.event_id, key.ticket_id, key.order_id, "RestartErpOrder", staff, now)
+    await uow.commit()
+    return envelope.event_id
+
+
+async def reasons(uow: BackOfficeUnitOfWork, ticket_type: str) -> list[views.ReasonView]:
+    return await uow.queries.reasons(ticket_type)
+
+
 async def decision(uow: BackOfficeUnitOfWork, staff: Staff, decision_id: uuid.UUID) -> views.Decision:
     found = await uow.decisions.get(decision_id)
     if found is None:
         raise NotFound(f"no decision {decision_id}")
+    if not found.ticket_id:  # a catalogue change: the admins' own
+        require_role(staff, StaffRole.ADMIN)
+        return found
     key = await uow.queries.ticket_key(found.ticket_id)
     if key is None or not staff.sees(key.shop_id):
         raise Forbidden("this decision is about a shop you are not assigned to")

@@ -171,6 +171,13 @@ class Failures(View):
     erp_orders: list[FailedErpOrder]
 
 
+class ReasonView(View):
+    code: str
+    label: str
+    visible: bool
+    position: int
+
+
 class DeadLetter(View):
     dead_letter_id: uuid.UUID
     source_topic: str

@@ -24,7 +24,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy.exc import DBAPIError
 
+from contracts import admin as ad
 from contracts import decisions as d
+from contracts.aftersales import AfterSalesType
 from services.common.failures import describe
 from services.common.logging import get_logger
 
@@ -95,6 +97,18 @@ class Intervention(Body):
     outcome: d.InterventionOutcome
     lines: list[LineAmount] = Field(default_factory=list, max_length=200)
     note: str = Field(min_length=1, max_length=500)
+
+
+class ReasonLabel(Body):
+    label: str = Field(min_length=1, max_length=200)
+
+
+class ReasonVisibility(Body):
+    visible: StrictBool
+
+
+class ReasonOrder(Body):
+    codes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=100)
 
 
 class Accepted(BaseModel):
@@ -220,6 +234,52 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
     async def failures(person: Signed) -> views.Failures:
         async with unit() as uow:
             return await service.failures(uow, person)
+
+    ReasonType = Annotated[AfterSalesType, Path()]
+    ReasonCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+    def accepted(decision_id: uuid.UUID) -> Accepted:
+        wake()
+        return Accepted(decision_id=decision_id, outcome_at=f"/api/decisions/{decision_id}")
+
+    @router.get("/reasons/{ticket_type}", response_model=list[views.ReasonView], tags=["reasons"])
+    async def reasons(person: Signed, ticket_type: ReasonType) -> list[views.ReasonView]:
+        async with unit() as uow:
+            return await service.reasons(uow, ticket_type.value)
+
+    @router.put("/reasons/{ticket_type}/{code}", status_code=202, response_model=Accepted, tags=["reasons"],
+                summary="An admin adds a reason or edits its label")
+    async def save_reason(person: Signed, ticket_type: ReasonType, code: ReasonCode, body: ReasonLabel) -> Accepted:
+        async with unit() as uow:
+            return accepted(await service.change_reasons(uow, person, ad.SaveReason, ticket_type.value,
+                                                         {"code": code, "label": body.label}, clock()))
+
+    @router.put("/reasons/{ticket_type}/{code}/visibility", status_code=202, response_model=Accepted,
+                tags=["reasons"], summary="An admin hides a reason from buyers or shows it again")
+    async def reason_visibility(person: Signed, ticket_type: ReasonType, code: ReasonCode,
+                                body: ReasonVisibility) -> Accepted:
+        async with unit() as uow:
+            return accepted(await service.change_reasons(uow, person, ad.SetReasonVisible, ticket_type.value,
+                                                         {"code": code, "visible": body.visible}, clock()))
+
+    @router.delete("/reasons/{ticket_type}/{code}", status_code=202, response_model=Accepted, tags=["reasons"])
+    async def delete_reason(person: Signed, ticket_type: ReasonType, code: ReasonCode) -> Accepted:
+        async with unit() as uow:
+            return accepted(await service.change_reasons(uow, person, ad.DeleteReason, ticket_type.value,
+                                                         {"code": code}, clock()))
+
+    @router.put("/reasons/{ticket_type}", status_code=202, response_model=Accepted, tags=["reasons"],
+                summary="An admin puts the type's reasons in a new order (every reason, each once)")
+    async def reorder_reasons(person: Signed, ticket_type: ReasonType, body: ReasonOrder) -> Accepted:
+        async with unit() as uow:
+            return accepted(await service.change_reasons(uow, person, ad.ReorderReasons, ticket_type.value,
+                                                         {"codes": body.codes}, clock()))
+
+    @router.post("/erp-orders/{erp_order_id}/restart", status_code=202, response_model=Accepted,
+                 tags=["finance"], summary="Restart an ERP order that gave up (see /api/failures)")
+    async def restart_erp_order(person: Signed, erp_order_id: uuid.UUID) -> Accepted:
+        async with unit() as uow:
+            return accepted(await service.restart_erp_order(uow, person, erp_order_id, clock()))
 
     @router.get("/dead-letters", response_model=list[views.DeadLetter], tags=["admin"])
     async def dead_letters(person: Signed) -> list[views.DeadLetter]:

@@ -91,3 +91,15 @@ class LifecycleViolation(Exception):
     """A use case asked an aggregate for a move its state forbids: a bug, not a buyer's or staff
     member's mistake, so it is not a ``DomainError`` (no rejection event; the runtime dead-letters
     the message that led here, with the reason)."""
+
+
+class UnknownReason(DomainError):
+    """An admin change names a reason the catalogue does not have (or a reorder leaves some out)."""
+
+    code = "UNKNOWN_REASON"
+
+
+class NothingToRestart(DomainError):
+    """A restart of an ERP order that has not given up (it is sent, acknowledged or cancelled)."""
+
+    code = "NOTHING_TO_RESTART"

@@ -15,6 +15,7 @@ from typing import Any
 
 from contracts import Envelope
 from contracts import aftersales as c
+from contracts.admin import RestartErpOrder
 from contracts.erp import CancelErpOrder, ErpOrderAcknowledged, ErpOrderCancelled, ErpOrderRequested
 from contracts.erp import ErpOrderKind as ContractKind
 from contracts.ops import OpsAlert, Severity
@@ -23,12 +24,13 @@ from services.common.quarantine import DueItem, Quarantine
 from services.common.retry import backoff
 from services.common.routes import Deps, PeriodicJob, periodic
 from services.common.runtime import Unprocessable
+from services.domain import errors
 from services.domain.erp_order import ErpOrder, ErpOrderKind, ErpOrderStatus
 from services.domain.shipment import sku_totals
 
 from .repository import ErpUnitOfWork
 
-__all__ = ["Deps", "on_ack", "on_cancelled", "on_ticket_changed", "resend", "resend_due"]
+__all__ = ["Deps", "on_ack", "on_cancelled", "on_ticket_changed", "resend", "resend_due", "restart"]
 
 ON_APPROVAL = frozenset({c.AfterSalesType.RETURN_AND_REFUND, c.AfterSalesType.EXCHANGE})
 """Types whose approval (the buyer is to ship the goods back) creates the return-receipt order."""
@@ -162,3 +164,9 @@ async def resend(uow: ErpUnitOfWork, deps: Deps, erp_order_id: uuid.UUID) -> boo
     _send(uow, order, None)
     await uow.erp_orders.save(order)
     return True
+
+
+async def restart(envelope: Envelope[RestartErpOrder], uow: ErpUnitOfWork, deps: Deps) -> None:
+    """A person restarts an order that gave up, from the back office (``resend`` is the CLI's)."""
+    if not await resend(uow, deps, envelope.payload.erp_order_id):
+        raise errors.NothingToRestart("This ERP order has not given up: nothing to restart.")

@@ -1,11 +1,13 @@
-"""Intake subscribers, by message type: order facts and the buyer's requests."""
+"""Intake subscribers, by message type: order facts, the buyer's requests, admins' reason changes."""
 
 from __future__ import annotations
 
+from contracts import admin as ad
 from contracts import aftersales as c
 from contracts import orders as o
-from contracts.topics import ORDER_EVENTS, REQUESTS
+from contracts.topics import ADMIN_COMMANDS, ORDER_EVENTS, REQUESTS
 from services.common.routes import Subscription, route
+from services.common.tickets import command_rejected
 
 from . import service
 from .repository import IntakeUnitOfWork
@@ -23,4 +25,9 @@ def subscriptions() -> list[Subscription[IntakeUnitOfWork]]:
                                 route(c.SubmitReturnShipment, service.submit_return_shipment),
                                 route(c.ConfirmExchangeReceived, service.confirm_exchange_received)],
                      on_rejected=service.request_rejected),
+        Subscription(ADMIN_COMMANDS, [route(ad.SaveReason, service.save_reason),
+                                      route(ad.SetReasonVisible, service.set_reason_visible),
+                                      route(ad.DeleteReason, service.delete_reason),
+                                      route(ad.ReorderReasons, service.reorder_reasons)],
+                     on_rejected=command_rejected),
     ]

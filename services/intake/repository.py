@@ -41,6 +41,17 @@ class Reasons(Protocol):
     async def get(self, ticket_type: AfterSalesType, code: str) -> Reason | None:
         """The catalogue's source of truth (never a cache): acceptance reads here."""
 
+    async def listing(self, ticket_type: AfterSalesType, *, include_hidden: bool = False) -> list[Reason]: ...
+
+    async def upsert(self, ticket_type: AfterSalesType, code: str, label: str, *, visible: bool = True,
+                     position: int | None = None) -> None: ...
+
+    async def set_visible(self, ticket_type: AfterSalesType, code: str, visible: bool) -> bool: ...
+
+    async def delete(self, ticket_type: AfterSalesType, code: str) -> bool: ...
+
+    async def reorder(self, ticket_type: AfterSalesType, codes: list[str]) -> None: ...
+
 
 class IntakeUnitOfWork(UnitOfWork):
     tickets: Tickets

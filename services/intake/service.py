@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from contracts import Envelope, decode
+from contracts import admin as ad
 from contracts import aftersales as c
 from contracts import orders as o
 from contracts.ops import DeadLetter
@@ -261,3 +262,42 @@ def request_rejected(envelope: Envelope[Any], err: errors.DomainError) -> c.Requ
         order_id=envelope.key, request_type=envelope.type, code=err.code, message=err.message[:500],
         request_id=getattr(payload, "request_id", None), ticket_id=getattr(payload, "ticket_id", None),
         rejected_event_id=envelope.event_id)
+
+
+# ---------------------------------------------------------------- the reasons catalogue (admins)
+# Applied in the command's transaction, on PostgreSQL (the catalogue's only copy, which acceptance
+# reads). The Redis listing cache is not touched here: it expires (reasons.CACHE_TTL_SECONDS), and
+# no request is ever judged from it.
+def _reason_type(cmd: ad.ReasonCommand) -> AfterSalesType:
+    return AfterSalesType(cmd.type.value)
+
+
+async def save_reason(envelope: Envelope[ad.SaveReason], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    cmd = envelope.payload
+    current = await uow.reasons.get(_reason_type(cmd), cmd.code)
+    if current is None:
+        await uow.reasons.upsert(_reason_type(cmd), cmd.code, cmd.label)
+    else:
+        await uow.reasons.upsert(_reason_type(cmd), cmd.code, cmd.label, visible=current.visible,
+                                 position=current.position)
+
+
+async def set_reason_visible(envelope: Envelope[ad.SetReasonVisible], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    cmd = envelope.payload
+    if not await uow.reasons.set_visible(_reason_type(cmd), cmd.code, cmd.visible):
+        raise errors.UnknownReason(f"There is no reason {cmd.code} for {cmd.type.value}.")
+
+
+async def delete_reason(envelope: Envelope[ad.DeleteReason], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    cmd = envelope.payload
+    if not await uow.reasons.delete(_reason_type(cmd), cmd.code):
+        raise errors.UnknownReason(f"There is no reason {cmd.code} for {cmd.type.value}.")
+
+
+async def reorder_reasons(envelope: Envelope[ad.ReorderReasons], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    """Every reason of the type, each once: a reorder that misses one would leave it at an old place."""
+    cmd = envelope.payload
+    known = {r.code for r in await uow.reasons.listing(_reason_type(cmd), include_hidden=True)}
+    if sorted(cmd.codes) != sorted(known):
+        raise errors.UnknownReason(f"A new order names each of the {len(known)} reasons of {cmd.type.value} once.")
+    await uow.reasons.reorder(_reason_type(cmd), list(cmd.codes))

@@ -203,3 +203,32 @@ async def test_an_empty_reason_posted_past_the_browser_is_refused_and_publishes_
     assert refused.status_code == 422
     assert "reason" in refused.text
     assert world.messages_of(oid, "RejectTicket") == []
+
+
+async def test_an_admin_edits_the_reasons_catalogue_and_intake_applies_it(
+        office: httpx.AsyncClient, sessions: Any) -> None:
+    root = await signed_in(office, sessions, StaffRole.ADMIN, "shop-none")
+    ops = await signed_in(office, sessions, StaffRole.OPS, "shop-none")
+    code = f"E2E_{uuid.uuid4().hex[:6].upper()}"
+    assert (await office.put(f"/api/reasons/REPAIR/{code}", headers=ops, json={"label": "x"})).status_code == 403
+    accepted = await office.put(f"/api/reasons/REPAIR/{code}", headers=root, json={"label": "Stopped working"})
+    assert accepted.status_code == 202, accepted.text
+
+    async def listed() -> list[dict[str, Any]]:
+        found = [r for r in (await office.get("/api/reasons/REPAIR", headers=root)).json() if r["code"] == code]
+        return found
+    (reason,) = await eventually(listed, timeout=30)
+    assert (reason["label"], reason["visible"]) == ("Stopped working", True)
+    hidden = await office.put(f"/api/reasons/REPAIR/{code}/visibility", headers=root, json={"visible": False})
+    assert hidden.status_code == 202
+
+    async def hidden_now() -> bool:
+        return not (await listed())[0]["visible"]
+    await eventually(hidden_now, timeout=30)
+    refused = await outcome(office, root, await office.delete(f"/api/reasons/REPAIR/NO_SUCH_{code}", headers=root))
+    assert (refused["outcome"], refused["outcome_code"]) == ("REFUSED", "UNKNOWN_REASON")
+    assert (await office.delete(f"/api/reasons/REPAIR/{code}", headers=root)).status_code == 202
+
+    async def gone() -> bool:
+        return await listed() == []
+    await eventually(gone, timeout=30)

@@ -253,6 +253,32 @@ class FakeReasons:
     async def get(self, ticket_type: AfterSalesType, code: str) -> Reason | None:
         return self.state.reasons.get((ticket_type, code))
 
+    async def listing(self, ticket_type: AfterSalesType, *, include_hidden: bool = False) -> list[Reason]:
+        return sorted((r for (t, _), r in self.state.reasons.items() if t == ticket_type
+                       and (include_hidden or r.visible)), key=lambda r: r.position)
+
+    async def upsert(self, ticket_type: AfterSalesType, code: str, label: str, *, visible: bool = True,
+                     position: int | None = None) -> None:
+        if position is None:
+            position = max((r.position for r in await self.listing(ticket_type, include_hidden=True)), default=0) + 1
+        self.state.reasons[(ticket_type, code)] = Reason(code, label, (ticket_type,), visible, position)
+
+    async def set_visible(self, ticket_type: AfterSalesType, code: str, visible: bool) -> bool:
+        found = self.state.reasons.get((ticket_type, code))
+        if found is None:
+            return False
+        self.state.reasons[(ticket_type, code)] = replace(found, visible=visible)
+        return True
+
+    async def delete(self, ticket_type: AfterSalesType, code: str) -> bool:
+        return self.state.reasons.pop((ticket_type, code), None) is not None
+
+    async def reorder(self, ticket_type: AfterSalesType, codes: list[str]) -> None:
+        for position, code in enumerate(codes, start=1):
+            if (ticket_type, code) in self.state.reasons:
+                self.state.reasons[(ticket_type, code)] = replace(self.state.reasons[(ticket_type, code)],
+                                                                  position=position)
+
 
 class FakeRefunds:
     def __init__(self, state: State) -> None:
@@ -590,6 +616,10 @@ class FakeQueries:
 
     def __init__(self, state: State) -> None:
         self.state = state
+
+    async def erp_order_key(self, erp_order_id: uuid.UUID) -> FakeTicketKey | None:
+        order = self.state.erp_orders.get(erp_order_id)
+        return None if order is None else FakeTicketKey(order.ticket_id, order.order_id, order.shop_id)
 
     async def ticket_key(self, ticket_id: str) -> FakeTicketKey | None:
         ticket = self.state.tickets.get(ticket_id)

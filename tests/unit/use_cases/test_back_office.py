@@ -3,18 +3,21 @@ how the workers' answers settle a submitted decision."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from contracts import Envelope, new_envelope
+from contracts import admin as ad
 from contracts import decisions as d
 from services.backoffice import service
 from services.backoffice.handlers import subscriptions
 from services.backoffice.staff import Staff, StaffRole
 from services.common.tickets import command_rejected
+from services.domain.erp_order import ErpOrder, ErpOrderKind
 from services.domain.errors import DomainError
-from services.domain.model import TicketStatus
+from services.domain.model import AfterSalesType, TicketStatus
 from tests.unit import fakes
 
 from .shop import WORKERS, Shop
@@ -157,3 +160,43 @@ async def test_a_decision_the_worker_refuses_is_settled_with_the_workers_reason(
         settled = await service.decision(uow, carol, late)
     assert (settled.outcome, settled.outcome_code) == ("REFUSED", refused.value.code)
     assert settled.outcome_message == refused.value.message
+
+
+async def test_only_an_admin_changes_the_reasons_catalogue_and_intake_applies_it() -> None:
+    shop = Shop()
+    root = await person(shop, "root", StaffRole.ADMIN, [])
+    alice = await person(shop, "alice", StaffRole.OPS, ["shop-1"])
+    before = len(shop.db.sent())
+    async with back_office(shop) as uow:
+        with pytest.raises(service.Forbidden):
+            await service.change_reasons(uow, alice, ad.SaveReason, "REFUND_ONLY",
+                                         {"code": "LATE_DELIVERY", "label": "Too late"}, shop.now)
+    assert len(shop.db.sent()) == before
+    async with back_office(shop) as uow:
+        decision_id = await service.change_reasons(uow, root, ad.SaveReason, "REFUND_ONLY",
+                                                   {"code": "LATE_DELIVERY", "label": "Too late"}, shop.now)
+    (saved,) = shop.db.sent("SaveReason")
+    assert (saved.payload.requested_by, saved.key, saved.event_id) == (root.user_id, "reasons.REFUND_ONLY",
+                                                                        decision_id)
+    routes, unit_of_work = WORKERS["intake"]
+    async with unit_of_work(shop.db, "intake") as uow:
+        await routes["SaveReason"].use_case(saved, uow, shop.deps)
+        await uow.commit()
+    assert shop.db.state.reasons[(AfterSalesType.REFUND_ONLY, "LATE_DELIVERY")].label == "Too late"
+
+
+async def test_an_erp_restart_is_for_the_shops_people_only() -> None:
+    shop = Shop(shop_policies={"shop-2": {"has_erp": True}})
+    order = ErpOrder.first_sent(shop_id="shop-2", ticket_id="T-1", ticket_no="AS1", order_id="O-1",
+                                kind=ErpOrderKind.RETURN_RECEIPT, lines=(), now=shop.now,
+                                backoff=lambda n: timedelta(0))
+    shop.db.state.erp_orders[order.erp_order_id] = order
+    alice = await person(shop, "alice", StaffRole.OPS, ["shop-1"])
+    bob = await person(shop, "bob", StaffRole.FINANCE, ["shop-2"])
+    async with back_office(shop) as uow:
+        with pytest.raises(service.Forbidden):
+            await service.restart_erp_order(uow, alice, order.erp_order_id, shop.now)
+    async with back_office(shop) as uow:
+        await service.restart_erp_order(uow, bob, order.erp_order_id, shop.now)
+    (restart,) = shop.db.sent("RestartErpOrder")
+    assert (restart.payload.erp_order_id, restart.payload.requested_by) == (order.erp_order_id, bob.user_id)

@@ -10,9 +10,11 @@ import pytest
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import warehouse as w
+from contracts.admin import RestartErpOrder
 from contracts.erp import ErpOrderAcknowledged, ErpOrderCancelled, ErpOrderKind
 from services.common.runtime import Unprocessable, run_due
 from services.domain.erp_order import ErpOrderStatus
+from services.domain.errors import NothingToRestart
 from services.domain.model import TicketStatus
 from services.erp_sync.service import resend, resend_due
 from tests.unit import fakes
@@ -125,3 +127,19 @@ async def test_an_unacknowledged_order_is_resent_then_given_up_then_resent_by_ha
     assert shop.last("ErpOrderRequested").attempt == 1
     assert not await shop.run("erp_sync", lambda uow: resend(uow, shop.deps, first.erp_order_id))
 
+
+
+async def test_an_order_that_gave_up_is_restarted_from_the_back_office_and_only_then() -> None:
+    shop = Shop(shop_policies=WITH_ERP, erp_max_attempts=1)
+    await approved(shop, "RETURN_AND_REFUND")
+    (first,) = shop.sent("ErpOrderRequested")
+    restart = RestartErpOrder(erp_order_id=first.erp_order_id, order_id=first.order_id, requested_by="ops-1")
+    with pytest.raises(NothingToRestart):  # still waiting for its acknowledgement: nothing gave up
+        await shop.deliver("erp_sync", restart, key=first.order_id, producer="back-office")
+    shop.db.relay()
+    shop.later(hours=5)
+    await tick(shop)
+    assert shop.db.state.erp_orders[first.erp_order_id].status == ErpOrderStatus.FAILED
+    await shop.deliver("erp_sync", restart, key=first.order_id, producer="back-office")
+    assert shop.db.state.erp_orders[first.erp_order_id].status == ErpOrderStatus.SENT
+    assert shop.last("ErpOrderRequested").erp_order_id == first.erp_order_id

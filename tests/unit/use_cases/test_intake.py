@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from contracts import Money
+from contracts import admin as ad
 from contracts import aftersales as c
 from contracts import orders as o
 from services.domain import errors
@@ -155,3 +156,42 @@ async def test_the_window_is_measured_to_when_the_buyer_asked_not_to_when_intake
     too_late = request.model_copy(update={"request_id": uuid.uuid4(), "requested_at": None})
     with pytest.raises(errors.OutsideAfterSalesWindow):  # without it, the time it was sent counts
         await shop.deliver("intake", too_late, key=order_id, producer="buyer-frontend")
+
+
+# ---------------------------------------------------------------- the reasons catalogue (admins)
+def _listing(shop: Shop, ticket_type: str) -> list[tuple[str, str, bool]]:
+    reasons = [r for (t, _), r in shop.db.state.reasons.items() if t.value == ticket_type]
+    return [(r.code, r.label, r.visible) for r in sorted(reasons, key=lambda r: r.position)]
+
+
+async def admin(shop: Shop, command: ad.ReasonCommand) -> None:
+    await shop.deliver("intake", command, key=f"reasons.{command.type.value}", producer="back-office")
+
+
+async def test_an_admin_adds_edits_hides_and_reorders_reasons_and_a_hidden_one_is_refused() -> None:
+    shop = Shop()
+    refund = c.AfterSalesType.REFUND_ONLY
+    await admin(shop, ad.SaveReason(type=refund, code="LATE_DELIVERY", label="Arrived too late", requested_by="a1"))
+    assert _listing(shop, "REFUND_ONLY")[-1] == ("LATE_DELIVERY", "Arrived too late", True)
+    await admin(shop, ad.SaveReason(type=refund, code="NO_LONGER_WANTED", label="Changed my mind",
+                                    requested_by="a1"))
+    codes = [code for code, _, _ in _listing(shop, "REFUND_ONLY")]
+    assert ("NO_LONGER_WANTED", "Changed my mind", True) in _listing(shop, "REFUND_ONLY")
+    await admin(shop, ad.ReorderReasons(type=refund, codes=list(reversed(codes)), requested_by="a1"))
+    assert [code for code, _, _ in _listing(shop, "REFUND_ONLY")] == list(reversed(codes))
+    await admin(shop, ad.SetReasonVisible(type=refund, code="NO_LONGER_WANTED", visible=False, requested_by="a1"))
+    with pytest.raises(errors.ReasonNotAvailable):  # the runtime turns it into a RequestRejected
+        await shop.ask(await shop.order(), reason="NO_LONGER_WANTED")
+    await shop.ask(await shop.order(), reason="LATE_DELIVERY")
+
+
+async def test_a_change_naming_an_unknown_reason_or_a_partial_order_is_refused_and_changes_nothing() -> None:
+    shop = Shop()
+    refund = c.AfterSalesType.REFUND_ONLY
+    before = _listing(shop, "REFUND_ONLY")
+    for command in [ad.SetReasonVisible(type=refund, code="NOPE", visible=False, requested_by="a1"),
+                    ad.DeleteReason(type=refund, code="NOPE", requested_by="a1"),
+                    ad.ReorderReasons(type=refund, codes=[before[0][0]], requested_by="a1")]:
+        with pytest.raises(errors.UnknownReason):
+            await admin(shop, command)
+    assert _listing(shop, "REFUND_ONLY") == before
