@@ -45,7 +45,7 @@ REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the 
                  ("buyer-frontend",), ("intake",))
 REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
                    (a.RequestRejected, a.CommandRejected),
-                   ("intake", "review", "finance", "erp_sync"), ("buyer-frontend", "back-office"))
+                   ("intake", "review", "finance", "erp_sync", "scheduler"), ("buyer-frontend", "back-office"))
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),

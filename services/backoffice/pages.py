@@ -86,8 +86,8 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
         return page(request, "sign_in.html", staff=None, error=None)
 
     @router.post("/sign-in", response_model=None)
-    async def sign_in(request: Request, username: Annotated[str, Form(max_length=64)] = "",
-                      password: Annotated[str, Form(max_length=200)] = "") -> Response:
+    async def sign_in(request: Request, username: Annotated[views.Text, Form(max_length=64)] = "",
+                      password: Annotated[views.Text, Form(max_length=200)] = "") -> Response:
         try:
             async with units() as uow:
                 token, expires_at = await service.sign_in(uow, username, password, clock())
@@ -123,7 +123,7 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
                     types=[t.value for t in AfterSalesType], statuses=[s.value for s in TicketStatus])
 
     @router.get("/tickets/{ticket_id}", response_model=None)
-    async def ticket(request: Request, ticket_id: Annotated[str, Path(max_length=64)],
+    async def ticket(request: Request, ticket_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")],
                      decision: uuid.UUID | None = None) -> Response:
         staff = await signed_in(request)
         if staff is None:
@@ -139,10 +139,10 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
                     actions=ACTIONS.get((staff.role, detail.ticket.status), ()))
 
     @router.post("/tickets/{ticket_id}/{action}", response_model=None)
-    async def decide(request: Request, ticket_id: Annotated[str, Path(max_length=64)],
+    async def decide(request: Request, ticket_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")],
                      action: Annotated[str, Path(max_length=32)],
-                     note: Annotated[str, Form(max_length=500)] = "",
-                     reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+                     note: Annotated[views.Text, Form(max_length=500)] = "",
+                     reason: Annotated[views.Text, Form(max_length=500)] = "") -> Response:
         staff = await signed_in(request)
         if staff is None:
             return to_sign_in()

@@ -7,8 +7,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL and JSON can hold: no NUL, no lone surrogate (both would fail deep inside as a
+    500; refused here as a 422 naming the field)."""
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(storable)]
+Ref = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
 class View(BaseModel):
@@ -194,16 +211,16 @@ class TicketFilter(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ticket_no: str | None = Field(None, max_length=32)
-    order_id: str | None = Field(None, max_length=64)
+    ticket_no: Ref | None = None
+    order_id: Ref | None = None
     type: str | None = Field(None, max_length=32, pattern=r"^[A-Z_]+$")
     status: str | None = Field(None, max_length=32, pattern=r"^[A-Z_]+$")
     applied_from: AwareDatetime | None = None
     applied_to: AwareDatetime | None = None
     ordered_from: AwareDatetime | None = None
     ordered_to: AwareDatetime | None = None
-    shop: str | None = Field(None, max_length=64)
-    buyer: str | None = Field(None, max_length=64)
+    shop: Ref | None = None
+    buyer: Ref | None = None
     newest_first: bool = True
     page: int = Field(1, ge=1, le=500)
     page_size: int = Field(20, ge=1, le=100)

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from contracts import admin as ad
 from contracts import decisions as d
 from contracts.aftersales import AfterSalesType
-from services.common.failures import describe
+from services.common.failures import describe, sqlstate
 from services.common.logging import get_logger
 
 from . import service, views
@@ -50,8 +50,8 @@ class Body(BaseModel):
 
 
 class SignIn(Body):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=200)
+    username: views.Text = Field(min_length=1, max_length=64)
+    password: views.Text = Field(min_length=1, max_length=200)
 
 
 class Session(BaseModel):
@@ -70,11 +70,11 @@ class Me(BaseModel):
 
 
 class Note(Body):
-    note: str = Field("", max_length=500)
+    note: views.Text = Field("", max_length=500)
 
 
 class Reason(Body):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: views.Text = Field(min_length=1, max_length=500)
 
 
 class LineAmount(Body):
@@ -84,7 +84,7 @@ class LineAmount(Body):
 
 class RefundAmount(Body):
     lines: list[LineAmount] = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: views.Text = Field(min_length=1, max_length=500)
 
 
 class RefundFlags(Body):
@@ -96,11 +96,11 @@ class RefundFlags(Body):
 class Intervention(Body):
     outcome: d.InterventionOutcome
     lines: list[LineAmount] = Field(default_factory=list, max_length=200)
-    note: str = Field(min_length=1, max_length=500)
+    note: views.Text = Field(min_length=1, max_length=500)
 
 
 class ReasonLabel(Body):
-    label: str = Field(min_length=1, max_length=200)
+    label: views.Text = Field(min_length=1, max_length=200)
 
 
 class ReasonVisibility(Body):
@@ -143,6 +143,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
         return found
 
     Signed = Annotated[Staff, Depends(staff)]
+    TicketId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
     router = APIRouter(prefix="/api")
 
     @router.post("/session", response_model=Session, tags=["sign-in"])
@@ -178,7 +179,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
             return await service.ticket_list(uow, person, query)
 
     @router.get("/tickets/{ticket_id}", response_model=views.TicketDetail, tags=["tickets"])
-    async def ticket(person: Signed, ticket_id: Annotated[str, Path(max_length=64)]) -> views.TicketDetail:
+    async def ticket(person: Signed, ticket_id: TicketId) -> views.TicketDetail:
         async with unit() as uow:
             return await service.ticket_detail(uow, person, ticket_id)
 
@@ -194,7 +195,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
 
         parameters = [inspect.Parameter("person", inspect.Parameter.KEYWORD_ONLY, annotation=Signed),
                       inspect.Parameter("ticket_id", inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=Annotated[str, Path(max_length=64)])]
+                                        annotation=TicketId)]
         if body_model is not None:
             parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model))
         endpoint.__signature__ = inspect.Signature(parameters, return_annotation=Accepted)  # type: ignore[attr-defined]
@@ -350,6 +351,8 @@ def _errors(api: FastAPI) -> None:
         log.warning("backoffice_database_error", error=describe(exc))
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return answer(503, "the database is unreachable; try again shortly")
+        if (sqlstate(exc) or "").startswith("22"):  # data the database refuses: the input's fault
+            return answer(422, "the input holds data that cannot be stored")
         return answer(500, "internal error")
 
     @api.exception_handler(OSError)

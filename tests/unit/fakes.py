@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts import Envelope
+from contracts.topics import BY_NAME
 from services.backoffice import views
 from services.backoffice.repository import BackOfficeUnitOfWork
 from services.backoffice.staff import Staff, StaffRole
+from services.common.kafka_access import principals
 from services.common.parked import Parked
 from services.common.quarantine import DueItem, Quarantine
 from services.dead_letters.repository import DeadLetterUnitOfWork
@@ -38,6 +40,8 @@ from services.intake.repository import IntakeUnitOfWork
 from services.review.repository import ReviewUnitOfWork
 from services.scheduler.repository import SchedulerUnitOfWork, UnpaidOrder
 from services.warehouse.repository import Receipt, WarehouseUnitOfWork
+
+PRINCIPALS = set(principals())
 
 
 @dataclass
@@ -168,6 +172,11 @@ class FakeUnitOfWork:
         self.state.quarantined.add((worker, job, item_id))
 
     def _stage(self, envelope: Envelope[Any], topic: str) -> None:
+        """Also holds what the broker's ACLs hold: a worker writes only the topics the catalogue
+        names it a producer of (a use case publishing elsewhere would be refused in production)."""
+        catalogued = BY_NAME.get(topic)
+        if catalogued is not None and self.producer in PRINCIPALS and self.producer not in catalogued.producers:  # type: ignore[attr-defined]
+            raise AssertionError(f"{self.producer} may not write {topic} (contracts/topics.py)")  # type: ignore[attr-defined]
         self.state.outbox.append(Staged(self.producer, topic, envelope))  # type: ignore[attr-defined]
 
 
