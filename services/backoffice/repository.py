@@ -93,6 +93,8 @@ class Queries(Protocol):
 
     async def reasons(self, ticket_type: str) -> list[views.ReasonView]: ...
 
+    async def dead_letter(self, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail | None: ...
+
     async def erp_order_key(self, erp_order_id: uuid.UUID) -> TicketKey | None: ...
 
 
@@ -306,6 +308,17 @@ class QueryRepository:
                                  reason_code=r.reason_code, reason=r.reason, original_type=r.original_type,
                                  producer=r.producer, failed_at=r.failed_at, replays=r.replays) for r in rows]
 
+
+    async def dead_letter(self, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail | None:
+        r = await self.session.get(DeadLetterRow, dead_letter_id)
+        if r is None:
+            return None
+        return views.DeadLetterDetail(
+            dead_letter_id=r.dead_letter_id, source_topic=r.source_topic, reason_code=r.reason_code,
+            reason=r.reason, original_type=r.original_type, producer=r.producer, failed_at=r.failed_at,
+            replays=r.replays, partition=r.partition, offset=r.offset, consumer_group=r.consumer_group,
+            error_class=r.error_class, original_event_id=r.original_event_id, original_size=r.original_size,
+            original_sha256=r.original_sha256, original_truncated=r.original_truncated, replayed_at=r.replayed_at)
 
     async def reasons(self, ticket_type: str) -> list[views.ReasonView]:
         rows = (await self.session.execute(select(ReasonRow).where(ReasonRow.type == ticket_type)

@@ -203,6 +203,14 @@ async def dead_letters(uow: BackOfficeUnitOfWork, staff: Staff, limit: int = 100
     return await uow.queries.dead_letters(limit)
 
 
+async def dead_letter(uow: BackOfficeUnitOfWork, staff: Staff, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail:
+    require_role(staff, StaffRole.ADMIN)
+    found = await uow.queries.dead_letter(dead_letter_id)
+    if found is None:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    return found
+
+
 # ---------------------------------------------------------------- the workers' answers (Kafka)
 async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: BackOfficeUnitOfWork,
                             deps: Deps) -> None:

@@ -206,6 +206,21 @@ class DeadLetter(View):
     replays: int
 
 
+class DeadLetterDetail(DeadLetter):
+    """Where the message was and why it failed; not its content, which may hold personal data
+    (an operator reads it with ``aftersales dlq show``, and replays with ``aftersales dlq replay``)."""
+
+    partition: int
+    offset: int
+    consumer_group: str
+    error_class: str
+    original_event_id: uuid.UUID | None
+    original_size: int
+    original_sha256: str
+    original_truncated: bool
+    replayed_at: datetime | None
+
+
 class TicketFilter(BaseModel):
     """The ticket list's search (DOMAIN.md's back-office views); every field optional."""
 

@@ -287,6 +287,11 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
         async with unit() as uow:
             return await service.dead_letters(uow, person)
 
+    @router.get("/dead-letters/{dead_letter_id}", response_model=views.DeadLetterDetail, tags=["admin"])
+    async def dead_letter(person: Signed, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail:
+        async with unit() as uow:
+            return await service.dead_letter(uow, person, dead_letter_id)
+
     api.include_router(router)
     api.include_router(create_pages(units, clock, wake=wake, cookie_secure=cookie_secure))
     _errors(api)

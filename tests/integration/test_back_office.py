@@ -18,12 +18,16 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql
 
 from contracts import decisions as d
+from contracts import new_envelope
+from contracts.ops import DeadLetter
 from services.backoffice import service
 from services.backoffice.repository import QueryRepository, SqlBackOfficeUnitOfWork
 from services.backoffice.staff import StaffRole
 from services.backoffice.views import TicketFilter
 from services.backoffice.web import create_api
 from services.common.tables import OutboxRow
+from services.dead_letters import service as dead_letters
+from services.dead_letters.repository import SqlDeadLetterUnitOfWork
 
 from .helpers import open_ticket
 from .test_review_finance import decide
@@ -249,3 +253,26 @@ async def test_the_ticket_list_reads_an_index_on_100k_tickets(sessions: Any) -> 
             if query.buyer is None:  # read in applied order from a (shop_id, …, applied_at) index, stopping early
                 assert "Sort" not in plan, plan
         await session.rollback()
+
+
+async def test_an_admin_lists_and_shows_dead_letters_without_their_content(office: Office) -> None:
+    content = '{"buyer_phone": "13800138000"}'
+    letter = new_envelope(DeadLetter(
+        source_topic="aftersales.requests", partition=2, offset=41, consumer_group="aftersales.intake",
+        error_class="SCHEMA_VIOLATION", reason_code="SCHEMA_VIOLATION", reason="payload.lines: Field required",
+        original_key="O-dl", original_key_encoding="utf-8", original_value=content, original_encoding="utf-8",
+        original_size=len(content), original_sha256="0" * 64, original_truncated=False, original_event_id=None,
+        original_type="RequestAfterSales", attempts=1, failed_at=datetime.now(UTC)), key="O-dl", producer="intake")
+    async with SqlDeadLetterUnitOfWork(office.sessions, "dead_letters") as uow:
+        await dead_letters.record(letter, uow, dead_letters.Deps(office.settings))
+        await uow.commit()
+    admin = await office.person(StaffRole.ADMIN, shops=[])
+    listed = (await office.client.get("/api/dead-letters", headers=admin)).json()
+    assert str(letter.event_id) in [row["dead_letter_id"] for row in listed]
+    shown = await office.client.get(f"/api/dead-letters/{letter.event_id}", headers=admin)
+    assert (shown.json()["source_topic"], shown.json()["offset"], shown.json()["reason_code"]) == (
+        "aftersales.requests", 41, "SCHEMA_VIOLATION")
+    assert "13800138000" not in shown.text
+    ops = await office.person(StaffRole.OPS)
+    assert (await office.client.get(f"/api/dead-letters/{letter.event_id}", headers=ops)).status_code == 403
+    assert (await office.client.get(f"/api/dead-letters/{uuid.uuid4()}", headers=admin)).status_code == 404
