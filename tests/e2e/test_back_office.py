@@ -144,12 +144,17 @@ async def sign_in_page(browser: Browser, office: httpx.AsyncClient, sessions: An
     return page
 
 
-async def test_ops_signs_in_and_approves_a_ticket_and_sees_it_move(
-        world: World, office: httpx.AsyncClient, sessions: Any, browser: Browser) -> None:
+async def refund_asked(world: World) -> tuple[str, Any]:
+    """A shop of the test's own and a refund-only asked on a shipped kettle there."""
     shop = f"shop-ui-{uuid.uuid4().hex[:6]}"
     oid = await world.place_order([KETTLE], shop=shop, state="SHIPPED")
     await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
-    ticket = await world.opened(oid)
+    return shop, await world.opened(oid)
+
+
+async def test_ops_signs_in_and_approves_a_ticket_and_sees_it_move(
+        world: World, office: httpx.AsyncClient, sessions: Any, browser: Browser) -> None:
+    shop, ticket = await refund_asked(world)
     page = await sign_in_page(browser, office, sessions, StaffRole.OPS, shop, viewport={"width": 1280, "height": 800})
     await page.click(f"text={ticket.ticket_no}")
     await expect(page.locator("#status")).to_have_text("PENDING_REVIEW")
@@ -166,10 +171,7 @@ async def test_ops_signs_in_and_approves_a_ticket_and_sees_it_move(
 
 async def test_finance_on_a_phone_sends_a_ticket_back_with_a_reason(
         world: World, office: httpx.AsyncClient, sessions: Any, browser: Browser) -> None:
-    shop = f"shop-ui-{uuid.uuid4().hex[:6]}"
-    oid = await world.place_order([KETTLE], shop=shop, state="SHIPPED")
-    await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="NOT_AS_DESCRIBED")
-    ticket = await world.opened(oid)
+    shop, ticket = await refund_asked(world)
     await world.decide(d.ApproveTicket, ticket, "ops", "ops-ui")
     await world.status(ticket, "PENDING_REFUND")
     page = await sign_in_page(browser, office, sessions, StaffRole.FINANCE, shop,

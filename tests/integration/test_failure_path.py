@@ -355,9 +355,8 @@ async def _deadline_moved(sessions: Any, ticket_id: str, past: datetime, worker:
     return row is not None and (row.deadline_at is None or row.deadline_at > past)
 
 
-async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessions):
-    """A transaction holding the ticket and then wanting the refund (review, a resend) and a
-    channel answer run together: with one lock order they serialize instead of deadlocking."""
+async def refund_started(stack: Any, sessions: Any) -> tuple[Any, RefundRow, Any]:
+    """A ticket approved by ops and finance whose refund finance started (ExecuteRefund staged)."""
     ticket = await open_ticket(sessions, stack)
     await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
     await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
@@ -367,6 +366,13 @@ async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessi
         await uow.commit()
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+    return ticket, refund, deps
+
+
+async def test_finance_takes_the_ticket_lock_before_the_refund_lock(stack, sessions):
+    """A transaction holding the ticket and then wanting the refund (review, a resend) and a
+    channel answer run together: with one lock order they serialize instead of deadlocking."""
+    ticket, refund, deps = await refund_started(stack, sessions)
     key_id = next(iter(stack.payment_keys))
     answer = signed(RefundSucceeded(refund_id=refund.refund_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,
                                     amount=Money.cny(refund.amount_cents), channel_ref="PAY-1",
@@ -538,15 +544,7 @@ async def test_a_reused_event_id_within_one_batch_is_not_dropped_silently(stack,
 async def test_a_forged_refund_result_is_dead_lettered_as_signature_invalid_and_raised(stack, sessions, marks):
     """Anyone able to write payments.refund-results as "payment-channel" could complete a refund by
     naming its id; without the channel's signature finance refuses it, and ops hear of it at once."""
-    ticket = await open_ticket(sessions, stack)
-    await decide(sessions, stack, d.ApproveTicket, ticket, "ops", "ops-1")
-    await decide(sessions, stack, d.ApproveRefund, ticket, "finance", "fin-1")
-    deps = finance.Deps(stack, lambda: datetime.now(UTC))
-    async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
-        await finance.start_refund(ticket.ticket_id, uow, deps, None)
-        await uow.commit()
-    async with sessions() as session:
-        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+    ticket, refund, _ = await refund_started(stack, sessions)
     worker = build_finance(stack)
     worker.group = f"{worker.group}-{uuid.uuid4().hex[:6]}"  # its own group: no clash with e2e
     worker.name = f"{worker.name}-it-{uuid.uuid4().hex[:6]}"
