@@ -53,3 +53,21 @@ class RestartErpOrder(Contract):
     erp_order_id: uuid.UUID
     order_id: Id
     requested_by: Id
+
+
+@message("ReplayDeadLetter")
+class ReplayDeadLetter(Contract):
+    """An admin replays a dead letter into the consumer group that gave up on it.
+
+    It names where the original is, not what it was: the worker of ``consumer_group`` reads the
+    message back from its source topic (which it may read anyway) and handles it as if it had just
+    arrived; the hash makes sure it is the same message. So whoever may send this command can make
+    a worker look again at a message it was sent, and nothing more: no message is forged."""
+
+    dead_letter_id: uuid.UUID
+    source_topic: str = Field(min_length=1, max_length=128)
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    consumer_group: str = Field(min_length=1, max_length=128)
+    original_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    requested_by: Id

@@ -57,9 +57,13 @@ DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions fr
                   ("back-office",), ("review",))
 ADMIN_COMMANDS = Topic("aftersales.admin-commands",
                        "Admins' and staff's commands from the back office: the reasons catalogue (intake), "
-                       "restarting an ERP order that gave up (erp_sync)",
-                       (ad.SaveReason, ad.SetReasonVisible, ad.DeleteReason, ad.ReorderReasons, ad.RestartErpOrder),
-                       ("back-office",), ("intake", "erp_sync"), key="reasons.<type> or order id")
+                       "restarting an ERP order that gave up (erp_sync), replaying a dead letter (every worker, "
+                       "each for its own consumer group)",
+                       (ad.SaveReason, ad.SetReasonVisible, ad.DeleteReason, ad.ReorderReasons, ad.RestartErpOrder,
+                        ad.ReplayDeadLetter),
+                       ("back-office",),
+                       ("intake", "review", "finance", "warehouse", "erp_sync", "dead_letters", "back-office"),
+                       key="reasons.<type>, order id, or dlq.<dead letter id>")
 REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the original payment route",
                         (p.ExecuteRefund,), ("finance",), ("payment-channel",))
 REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",

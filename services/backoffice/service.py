@@ -203,6 +203,23 @@ async def dead_letters(uow: BackOfficeUnitOfWork, staff: Staff, limit: int = 100
     return await uow.queries.dead_letters(limit)
 
 
+async def replay_dead_letter(uow: BackOfficeUnitOfWork, staff: Staff, dead_letter_id: uuid.UUID,
+                             now: datetime) -> uuid.UUID:
+    """Asks the consumer group that gave up on a message to read it back from its source offset
+    and handle it again (after a fix, say); the command names the message, it does not carry it."""
+    letter = await dead_letter(uow, staff, dead_letter_id)
+    if letter.partition < 0 or letter.offset < 0:
+        raise InvalidDecision("this dead letter has no source offset to replay from")
+    key = f"dlq.{letter.dead_letter_id}"
+    envelope = uow.publish(ad.ReplayDeadLetter(
+        dead_letter_id=letter.dead_letter_id, source_topic=letter.source_topic, partition=letter.partition,
+        offset=letter.offset, consumer_group=letter.consumer_group, original_sha256=letter.original_sha256,
+        requested_by=staff.user_id), key=key)
+    await uow.decisions.submitted(envelope.event_id, "", key, "ReplayDeadLetter", staff, now)
+    await uow.commit()
+    return envelope.event_id
+
+
 async def dead_letter(uow: BackOfficeUnitOfWork, staff: Staff, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail:
     require_role(staff, StaffRole.ADMIN)
     found = await uow.queries.dead_letter(dead_letter_id)

@@ -292,6 +292,12 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
         async with unit() as uow:
             return await service.dead_letter(uow, person, dead_letter_id)
 
+    @router.post("/dead-letters/{dead_letter_id}/replay", status_code=202, response_model=Accepted, tags=["admin"],
+                 summary="The consumer group that gave up reads the message back from its source and tries again")
+    async def replay_dead_letter(person: Signed, dead_letter_id: uuid.UUID) -> Accepted:
+        async with unit() as uow:
+            return accepted(await service.replay_dead_letter(uow, person, dead_letter_id, clock()))
+
     api.include_router(router)
     api.include_router(create_pages(units, clock, wake=wake, cookie_secure=cookie_secure))
     _errors(api)

@@ -56,8 +56,9 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -65,8 +66,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts import Envelope, InvalidMessage, decode, encode, new_envelope
+from contracts.admin import ReplayDeadLetter
 from contracts.ops import DeadLetter, OpsAlert, Severity
-from contracts.topics import BY_NAME, DLQ, OPS_ALERTS
+from contracts.topics import ADMIN_COMMANDS, BY_NAME, CATALOGUE, DLQ, OPS_ALERTS
 from services.domain.errors import DomainError
 
 from .db import make_engine, make_session_factory
@@ -76,7 +78,7 @@ from .logging import configure_logging, get_logger
 from .migrations_check import require_schema
 from .outbox import OutboxRelay
 from .quarantine import Quarantine
-from .routes import Deps, PeriodicJob, Route, Subscription
+from .routes import Deps, PeriodicJob, Route, Subscription, route
 from .settings import Settings
 from .uow import EventIdReused, UnitOfWork
 
@@ -141,7 +143,7 @@ class Worker(Generic[U]):
         self.unit_of_work = unit_of_work
         self.deps = deps or Deps(settings)
         self.group = settings.group(name)
-        self.subscriptions = subscriptions
+        self.subscriptions = self._with_replay(subscriptions)
         self.background = background or []
         self.on_start = on_start
         self.ctx: Context[U] | None = None
@@ -151,6 +153,52 @@ class Worker(Generic[U]):
         self._stopping = asyncio.Event()
         self._outage_since: float | None = None
         self._outage_alerted = False
+
+    def _with_replay(self, subscriptions: list[Subscription[U]]) -> list[Subscription[U]]:
+        """Every consumer the catalogue lets replay (and tools' own workers, which the catalogue does
+        not name) also takes ReplayDeadLetter on the admin topic, next to its own routes there."""
+        named = any(self.name in (*t.producers, *t.consumers) for t in CATALOGUE)
+        if not subscriptions or (named and self.name not in ADMIN_COMMANDS.consumers):
+            return subscriptions
+        replay = route(ReplayDeadLetter, self._replay)
+        admin = next((s for s in subscriptions if s.topic_name == ADMIN_COMMANDS.name), None)
+        others = [s for s in subscriptions if s is not admin]
+        routes = [*(admin.routes if admin else ()), replay]
+        return [*others, Subscription(ADMIN_COMMANDS, routes, on_rejected=admin.on_rejected if admin else None)]
+
+    async def _replay(self, envelope: Envelope[ReplayDeadLetter], uow: U, deps: Deps) -> None:
+        """Reads the dead letter's original back from its source offset and handles it again, as
+        if it had just arrived (in its own transaction, with every rule of ``handle``): applied,
+        refused or dead-lettered once more. Only the group that gave up on it acts."""
+        cmd = envelope.payload
+        if cmd.consumer_group != self.group:
+            return
+        sub = next((s for s in self.subscriptions if s.topic_name == cmd.source_topic), None)
+        if sub is None:
+            raise Unprocessable(f"{self.group} does not consume {cmd.source_topic}", code="NOT_REPLAYABLE")
+        record = await self._read_at(cmd.source_topic, cmd.partition, cmd.offset)
+        if record is None:
+            raise Unprocessable("the source offset is no longer in the topic (retention passed)",
+                                code="NOT_REPLAYABLE")
+        if content_hash(record.value or b"").hex() != cmd.original_sha256:
+            raise Unprocessable("the message at the source offset is not the dead letter's original",
+                                code="NOT_REPLAYABLE")
+        log.info("replaying", source_topic=cmd.source_topic, partition=cmd.partition, offset=cmd.offset)
+        self.counts["replayed"] += 1
+        await self.handle(record, sub)
+
+    async def _read_at(self, topic: str, partition: int, offset: int) -> ConsumerRecord | None:
+        consumer = AIOKafkaConsumer(**self.settings.kafka_client(), group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            where = TopicPartition(topic, partition)
+            consumer.assign([where])
+            consumer.seek(where, offset)
+            batch = await consumer.getmany(where, timeout_ms=10_000, max_records=1)
+            found = batch.get(where, [])
+            return found[0] if found and found[0].offset == offset else None
+        finally:
+            await consumer.stop()
 
     @property
     def processed(self) -> int:
@@ -351,6 +399,8 @@ class Worker(Generic[U]):
                 envelope = decode(record.value)
                 self._check_boundary(record.topic, envelope)
             except InvalidMessage:
+                return await self._one_by_one(records, by_topic)
+            if envelope.type == ReplayDeadLetter.event_type:  # handles another message inside: alone
                 return await self._one_by_one(records, by_topic)
             handler = by_topic[record.topic].by_type.get(envelope.type)
             if handler is not None:

@@ -42,7 +42,8 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
         low = next((m.ge for m in metadata if getattr(m, "ge", None) is not None), 1)
         return max(low, 1)
     if annotation is str:
-        return "S1"
+        pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
+        return "0" * 64 if pattern == r"^[0-9a-f]{64}$" else "S1"  # a SHA-256 in hex, or any short text
     if annotation is uuid.UUID:
         return uuid.uuid4()
     if annotation is datetime or getattr(annotation, "__name__", "") == "AwareDatetime":

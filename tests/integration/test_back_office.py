@@ -276,3 +276,13 @@ async def test_an_admin_lists_and_shows_dead_letters_without_their_content(offic
     ops = await office.person(StaffRole.OPS)
     assert (await office.client.get(f"/api/dead-letters/{letter.event_id}", headers=ops)).status_code == 403
     assert (await office.client.get(f"/api/dead-letters/{uuid.uuid4()}", headers=admin)).status_code == 404
+    assert (await office.client.post(f"/api/dead-letters/{letter.event_id}/replay", headers=ops)).status_code == 403
+    replay = await office.client.post(f"/api/dead-letters/{letter.event_id}/replay", headers=admin)
+    assert replay.status_code == 202, replay.text
+    office.orders.append(f"dlq.{letter.event_id}")
+    (staged,) = await office.staged(f"dlq.{letter.event_id}")
+    assert (staged.topic, staged.type) == ("aftersales.admin-commands", "ReplayDeadLetter")
+    command = staged.value.decode()
+    assert '"offset":41' in command
+    assert '"consumer_group":"aftersales.intake"' in command
+    assert "13800138000" not in command  # the command names the message; it does not carry it

@@ -22,15 +22,16 @@ from contracts import Money, encode, new_envelope
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import warehouse as w
+from contracts.admin import ReplayDeadLetter
 from contracts.ops import OpsAlert, Severity
 from contracts.payments import RefundSucceeded
 from contracts.signing import signed
-from contracts.topics import DLQ, OPS_ALERTS, REFUND_RESULTS, TICKETS, WMS_EVENTS
+from contracts.topics import ADMIN_COMMANDS, DLQ, OPS_ALERTS, REFUND_RESULTS, TICKETS, WMS_EVENTS
 from contracts.warehouse import InterceptResult
 from services.common.bus import Bus
 from services.common.quarantine import quarantined
 from services.common.routes import Deps, Subscription, route
-from services.common.runtime import Worker, run_due
+from services.common.runtime import Unprocessable, Worker, run_due
 from services.common.tables import InterceptRow, OutboxRow, RefundRow, TicketRow
 from services.common.tickets import TicketStore, view
 from services.erp_sync.app import build_worker as build_erp_sync
@@ -564,3 +565,45 @@ async def test_a_forged_refund_result_is_dead_lettered_as_signature_invalid_and_
     assert [e.payload.reason_code for e in letters] == ["SIGNATURE_INVALID", "SIGNATURE_INVALID"]
     assert {e.payload.severity for e in raised} == {Severity.CRITICAL}
     assert (await reload(sessions, ticket.ticket_id)).status.value == "REFUNDING"
+
+
+async def test_a_dead_letter_replayed_is_read_back_from_its_source_and_handled_again(stack, sessions, marks):
+    """The replay names the message (topic, partition, offset, hash); the group that gave up reads
+    it back itself. Another group ignores the command; a wrong hash is refused, nothing handled."""
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-replay-{uuid.uuid4().hex[:6]}"
+    handled: list[str] = []
+
+    async def flaky(envelope: Any, uow: Any, deps: Any) -> None:
+        if not handled:
+            handled.append("refused")
+            raise Unprocessable("the ticket is not there yet", code="UNKNOWN_TICKET")
+        handled.append("applied")
+
+    worker = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, flaky)])])
+    admin = next(s for s in worker.subscriptions if s.topic_name == ADMIN_COMMANDS.name)
+    key = f"O-{uuid.uuid4().hex[:8]}"
+    value = encode(new_envelope(alert(key), key=key, producer="t"))
+    async with Bus(stack) as bus:
+        partition, offset = await bus.send_raw(topic, value, key=key)
+    async with AsyncExitStack() as resources:
+        await worker.open(resources)
+        await worker.handle(record_on(topic, value, key.encode(), offset), worker.subscriptions[0])
+        [letter] = await letters_from(stack, topic, 1, marks=marks)
+
+        def replay(**changes: Any) -> Any:
+            cmd = ReplayDeadLetter(dead_letter_id=letter.event_id, source_topic=topic, partition=partition,
+                                   offset=letter.payload.offset, consumer_group=letter.payload.consumer_group,
+                                   original_sha256=letter.payload.original_sha256, requested_by="admin-1")
+            return record_on(ADMIN_COMMANDS.name, encode(new_envelope(
+                cmd.model_copy(update=changes), key=f"dlq.{letter.event_id}", producer="back-office")), b"dlq", 0)
+
+        await worker.handle(replay(consumer_group="aftersales.someone-else"), admin)
+        assert handled == ["refused"]
+        await worker.handle(replay(original_sha256="f" * 64), admin)
+        assert handled == ["refused"]
+        await worker.handle(replay(), admin)
+    assert handled == ["refused", "applied"]
+    refusals = await read_topic(stack, DLQ.name, lambda e: e.payload.source_topic == ADMIN_COMMANDS.name
+                                and e.payload.consumer_group == worker.group, 1, since=marks)
+    assert refusals[0].payload.reason_code == "NOT_REPLAYABLE"
