@@ -91,6 +91,9 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
         try:
             async with units() as uow:
                 token, expires_at = await service.sign_in(uow, username, password, clock())
+        except service.AccountLocked:
+            return page(request, "sign_in.html", 429, staff=None,
+                        error="Too many wrong passwords: try again in a quarter of an hour.")
         except service.SignInRefused:
             return page(request, "sign_in.html", 401, staff=None, error="Wrong username or password.")
         response = RedirectResponse("/tickets", status_code=303)

@@ -5,7 +5,7 @@ Its unit of work hands out ``uow.staff``, ``uow.decisions`` and ``uow.queries``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Select, delete, func, select, update
@@ -31,7 +31,7 @@ from services.common.uow import SqlUnitOfWork, UnitOfWork
 from . import views
 from .staff import Staff, StaffRole
 
-SCHEMA = "0006"  # the back office's own tables and the ticket-list indexes
+SCHEMA = "0007"  # the back office's own tables, the ticket-list indexes, sign-in lockout
 
 # tickets ops approved that finance sees (DOMAIN.md: "only tickets that ops approved")
 FINANCE_STATUSES = ("PENDING_REFUND", "PENDING_MANAGER", "REFUNDING", "REFUND_FAILED", "COMPLETED")
@@ -45,6 +45,7 @@ class StaffUser(Protocol):
     role: str
     shops: list[str]
     active: bool
+    locked_until: datetime | None
 
 
 class StaffAccounts(Protocol):
@@ -53,6 +54,11 @@ class StaffAccounts(Protocol):
         """False when the username is taken."""
 
     async def by_username(self, username: str) -> StaffUser | None: ...
+
+    async def failed_sign_in(self, user_id: str, now: datetime, limit: int, lock_for: timedelta) -> None:
+        """Counts a wrong password; the ``limit``-th in a row locks the account for ``lock_for``."""
+
+    async def signed_in_ok(self, user_id: str) -> None: ...
 
     async def open_session(self, token_hash: bytes, user_id: str, now: datetime, expires_at: datetime) -> None: ...
 
@@ -125,6 +131,18 @@ class StaffRepository:
     async def by_username(self, username: str) -> StaffUserRow | None:
         return (await self.session.execute(select(StaffUserRow).where(StaffUserRow.username == username))
                 ).scalar_one_or_none()
+
+    async def failed_sign_in(self, user_id: str, now: datetime, limit: int, lock_for: timedelta) -> None:
+        row = await self.session.get(StaffUserRow, user_id, with_for_update=True)
+        if row is None:
+            return
+        row.failed_sign_ins += 1
+        if row.failed_sign_ins >= limit:
+            row.failed_sign_ins, row.locked_until = 0, now + lock_for
+
+    async def signed_in_ok(self, user_id: str) -> None:
+        await self.session.execute(update(StaffUserRow).where(StaffUserRow.user_id == user_id)
+                                   .values(failed_sign_ins=0, locked_until=None))
 
     async def open_session(self, token_hash: bytes, user_id: str, now: datetime, expires_at: datetime) -> None:
         await self.session.execute(delete(StaffSessionRow).where(StaffSessionRow.expires_at < now))

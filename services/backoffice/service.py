@@ -40,10 +40,17 @@ D = TypeVar("D", bound=d.Decision)
 C = TypeVar("C", bound=Contract)
 
 SESSION_LIFETIME = timedelta(hours=8)  # one working shift
+# guessing a password: five wrong ones in a row lock the account for a quarter of an hour
+FAILED_SIGN_INS_BEFORE_LOCK = 5
+LOCKED_FOR = timedelta(minutes=15)
 
 
 class SignInRefused(Exception):
     """Wrong username or password (which one is not said)."""
+
+
+class AccountLocked(SignInRefused):
+    """Too many wrong passwords in a row: no sign-in, even with the right one, for a while."""
 
 
 class Forbidden(Exception):
@@ -76,8 +83,14 @@ async def sign_in(uow: BackOfficeUnitOfWork, username: str, password: str, now: 
     if user is None:
         spend_a_verification(password)
         raise SignInRefused
+    if user.locked_until is not None and user.locked_until > now:
+        spend_a_verification(password)  # a locked account answers as slowly as any other
+        raise AccountLocked
     if not password_matches(user.password_hash, password) or not user.active:
+        await uow.staff.failed_sign_in(user.user_id, now, FAILED_SIGN_INS_BEFORE_LOCK, LOCKED_FOR)
+        await uow.commit()
         raise SignInRefused
+    await uow.staff.signed_in_ok(user.user_id)
     token, expires_at = new_token(), now + lifetime
     await uow.staff.open_session(token_digest(token), user.user_id, now, expires_at)
     await uow.commit()

@@ -335,7 +335,9 @@ def _errors(api: FastAPI) -> None:
         return answer(401, "sign in first", **{"WWW-Authenticate": "Bearer"})
 
     @api.exception_handler(service.SignInRefused)
-    async def refused(_: Request, __: Exception) -> JSONResponse:
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, service.AccountLocked):
+            return answer(429, "too many wrong passwords: try again in a quarter of an hour", **{"Retry-After": "900"})
         return answer(401, "wrong username or password")
 
     @api.exception_handler(service.Forbidden)

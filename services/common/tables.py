@@ -395,6 +395,8 @@ class StaffUserRow(Base):
     shops: Mapped[list[str]] = mapped_column(JSONB, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
 
 
 class StaffSessionRow(Base):

@@ -286,3 +286,15 @@ async def test_an_admin_lists_and_shows_dead_letters_without_their_content(offic
     assert '"offset":41' in command
     assert '"consumer_group":"aftersales.intake"' in command
     assert "13800138000" not in command  # the command names the message; it does not carry it
+
+
+async def test_repeated_wrong_passwords_lock_the_account_with_a_429(office: Office) -> None:
+    ops = await office.person(StaffRole.OPS)
+    username = (await office.client.get("/api/me", headers=ops)).json()["username"]
+    for _ in range(5):
+        wrong = await office.client.post("/api/session", json={"username": username, "password": "not it at all"})
+        assert wrong.status_code == 401
+    locked = await office.client.post("/api/session", json={"username": username, "password": "correct horse battery"})
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "900"
+    assert (await office.client.get("/api/me", headers=ops)).status_code == 200  # a session already open stays

@@ -60,6 +60,8 @@ class FakeStaffUser:
     role: str
     shops: list[str]
     active: bool = True
+    failed_sign_ins: int = 0
+    locked_until: datetime | None = None
 
 
 @dataclass
@@ -575,6 +577,16 @@ class FakeStaffAccounts:
 
     async def by_username(self, username: str) -> FakeStaffUser | None:
         return next((copy.copy(u) for u in self.state.staff_users.values() if u.username == username), None)
+
+    async def failed_sign_in(self, user_id: str, now: datetime, limit: int, lock_for: Any) -> None:
+        user = self.state.staff_users[user_id]
+        user.failed_sign_ins += 1
+        if user.failed_sign_ins >= limit:
+            user.failed_sign_ins, user.locked_until = 0, now + lock_for
+
+    async def signed_in_ok(self, user_id: str) -> None:
+        user = self.state.staff_users[user_id]
+        user.failed_sign_ins, user.locked_until = 0, None
 
     async def open_session(self, token_hash: bytes, user_id: str, now: datetime, expires_at: datetime) -> None:
         self.state.staff_sessions[token_hash] = (user_id, expires_at)

@@ -200,3 +200,24 @@ async def test_an_erp_restart_is_for_the_shops_people_only() -> None:
         await service.restart_erp_order(uow, bob, order.erp_order_id, shop.now)
     (restart,) = shop.db.sent("RestartErpOrder")
     assert (restart.payload.erp_order_id, restart.payload.requested_by) == (order.erp_order_id, bob.user_id)
+
+
+async def test_five_wrong_passwords_in_a_row_lock_the_account_for_a_quarter_of_an_hour() -> None:
+    shop = Shop()
+    await person(shop, "alice", StaffRole.OPS, ["shop-1"])
+
+    async def sign_in(password: str) -> None:
+        async with back_office(shop) as uow:
+            await service.sign_in(uow, "alice", password, shop.now)
+
+    for _ in range(4):
+        with pytest.raises(service.SignInRefused):
+            await sign_in("guess-guess-guess")
+    await sign_in("alice-password")  # a right one in between starts the count again
+    for _ in range(5):
+        with pytest.raises(service.SignInRefused):
+            await sign_in("guess-guess-guess")
+    with pytest.raises(service.AccountLocked):
+        await sign_in("alice-password")
+    shop.later(minutes=15, seconds=1)
+    await sign_in("alice-password")
