@@ -68,7 +68,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from contracts import Envelope, InvalidMessage, decode, encode, new_envelope
 from contracts.admin import ReplayDeadLetter
 from contracts.ops import DeadLetter, OpsAlert, Severity
-from contracts.topics import ADMIN_COMMANDS, BY_NAME, CATALOGUE, DLQ, OPS_ALERTS
+from contracts.topics import ADMIN_COMMANDS, BY_NAME, DLQ, OPS_ALERTS
 from services.domain.errors import DomainError
 
 from .db import make_engine, make_session_factory
@@ -136,14 +136,18 @@ class Worker(Generic[U]):
                  unit_of_work: UnitOfWorkFactory[U], deps: Deps | None = None,
                  background: list[PeriodicJob[U]] | None = None,
                  on_start: Callable[[Context[U]], Awaitable[None]] | None = None,
-                 needs_schema: str | None = None) -> None:
+                 needs_schema: str | None = None, replayable: bool | None = None) -> None:
+        """``replayable``: whether the worker takes ReplayDeadLetter for its group; by default,
+        when the topic catalogue names it a consumer of the admin topic (a tool's worker never)."""
         self.name = name
         self.needs_schema = needs_schema  # None: the head this code ships (simulators, tests)
         self.settings = settings
         self.unit_of_work = unit_of_work
         self.deps = deps or Deps(settings)
         self.group = settings.group(name)
-        self.subscriptions = self._with_replay(subscriptions)
+        if replayable is None:
+            replayable = name in ADMIN_COMMANDS.consumers
+        self.subscriptions = self._with_replay(subscriptions) if replayable and subscriptions else subscriptions
         self.background = background or []
         self.on_start = on_start
         self.ctx: Context[U] | None = None
@@ -155,11 +159,7 @@ class Worker(Generic[U]):
         self._outage_alerted = False
 
     def _with_replay(self, subscriptions: list[Subscription[U]]) -> list[Subscription[U]]:
-        """Every consumer the catalogue lets replay (and tools' own workers, which the catalogue does
-        not name) also takes ReplayDeadLetter on the admin topic, next to its own routes there."""
-        named = any(self.name in (*t.producers, *t.consumers) for t in CATALOGUE)
-        if not subscriptions or (named and self.name not in ADMIN_COMMANDS.consumers):
-            return subscriptions
+        """The worker also takes ReplayDeadLetter on the admin topic, next to its own routes there."""
         replay = route(ReplayDeadLetter, self._replay)
         admin = next((s for s in subscriptions if s.topic_name == ADMIN_COMMANDS.name), None)
         others = [s for s in subscriptions if s is not admin]

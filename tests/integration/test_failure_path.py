@@ -580,7 +580,7 @@ async def test_a_dead_letter_replayed_is_read_back_from_its_source_and_handled_a
             raise Unprocessable("the ticket is not there yet", code="UNKNOWN_TICKET")
         handled.append("applied")
 
-    worker = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, flaky)])])
+    worker = plain_worker(name, stack, [Subscription(topic, [route(OpsAlert, flaky)])], replayable=True)
     admin = next(s for s in worker.subscriptions if s.topic_name == ADMIN_COMMANDS.name)
     key = f"O-{uuid.uuid4().hex[:8]}"
     value = encode(new_envelope(alert(key), key=key, producer="t"))
