@@ -45,6 +45,13 @@ FORM_DECISIONS: dict[str, tuple[type[d.Decision], str]] = {
 }
 
 
+def set_session_cookie(response: Response, token: str, expires_at: datetime, *, secure: bool) -> None:
+    """The one session cookie the API and the pages set: HttpOnly (no script reads it) and
+    SameSite=Strict (no other site's form or request carries it)."""
+    response.set_cookie(SESSION_COOKIE, token, expires=expires_at, httponly=True, samesite="strict",
+                        secure=secure, path="/")
+
+
 def money(cents: int | None, currency: str) -> str:
     if cents is None:
         return "—"
@@ -97,8 +104,7 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
         except service.SignInRefused:
             return page(request, "sign_in.html", 401, staff=None, error="Wrong username or password.")
         response = RedirectResponse("/tickets", status_code=303)
-        response.set_cookie(SESSION_COOKIE, token, expires=expires_at, httponly=True, samesite="strict",
-                            secure=cookie_secure, path="/")
+        set_session_cookie(response, token, expires_at, secure=cookie_secure)
         return response
 
     @router.post("/sign-out")

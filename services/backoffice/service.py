@@ -124,8 +124,15 @@ async def submit(uow: BackOfficeUnitOfWork, staff: Staff, kind: type[D], ticket_
         raise Forbidden("this ticket belongs to a shop you are not assigned to")
     actor = c.Actor(role=ACTOR_ROLE[staff.role], id=staff.user_id)
     command = _command(kind, {**fields, "ticket_id": key.ticket_id, "order_id": key.order_id, "actor": actor})
-    envelope = uow.publish(command, key=key.order_id)
-    await uow.decisions.submitted(envelope.event_id, key.ticket_id, key.order_id, kind.event_type, staff, now)
+    return await _submitted(uow, staff, command, key.order_id, key.ticket_id, now)
+
+
+async def _submitted(uow: BackOfficeUnitOfWork, staff: Staff, command: Contract, key: str, ticket_id: str,
+                     now: datetime) -> uuid.UUID:
+    """Every command the back office sends: staged in its outbox with the record of who sent it, in
+    one commit; the command's event id is the record's id (``ticket_id`` is empty off a ticket)."""
+    envelope = uow.publish(command, key=key)
+    await uow.decisions.submitted(envelope.event_id, ticket_id, key, command.event_type, staff, now)
     await uow.commit()
     return envelope.event_id
 
@@ -144,10 +151,7 @@ async def change_reasons(uow: BackOfficeUnitOfWork, staff: Staff, kind: type[ad.
     require_role(staff, StaffRole.ADMIN)
     command = _command(kind, {**fields, "type": ticket_type, "requested_by": staff.user_id})
     key = f"reasons.{command.type.value}"
-    envelope = uow.publish(command, key=key)
-    await uow.decisions.submitted(envelope.event_id, "", key, kind.event_type, staff, now)
-    await uow.commit()
-    return envelope.event_id
+    return await _submitted(uow, staff, command, key, "", now)
 
 
 async def restart_erp_order(uow: BackOfficeUnitOfWork, staff: Staff, erp_order_id: uuid.UUID,
@@ -159,11 +163,8 @@ async def restart_erp_order(uow: BackOfficeUnitOfWork, staff: Staff, erp_order_i
         raise NotFound(f"no ERP order {erp_order_id}")
     if not staff.sees(key.shop_id):
         raise Forbidden("this ERP order belongs to a shop you are not assigned to")
-    envelope = uow.publish(ad.RestartErpOrder(erp_order_id=erp_order_id, order_id=key.order_id,
-                                              requested_by=staff.user_id), key=key.order_id)
-    await uow.decisions.submitted(envelope.event_id, key.ticket_id, key.order_id, "RestartErpOrder", staff, now)
-    await uow.commit()
-    return envelope.event_id
+    restart = ad.RestartErpOrder(erp_order_id=erp_order_id, order_id=key.order_id, requested_by=staff.user_id)
+    return await _submitted(uow, staff, restart, key.order_id, key.ticket_id, now)
 
 
 async def reasons(uow: BackOfficeUnitOfWork, ticket_type: str) -> list[views.ReasonView]:
@@ -223,14 +224,11 @@ async def replay_dead_letter(uow: BackOfficeUnitOfWork, staff: Staff, dead_lette
     letter = await dead_letter(uow, staff, dead_letter_id)
     if letter.partition < 0 or letter.offset < 0:
         raise InvalidDecision("this dead letter has no source offset to replay from")
-    key = f"dlq.{letter.dead_letter_id}"
-    envelope = uow.publish(ad.ReplayDeadLetter(
+    replay = ad.ReplayDeadLetter(
         dead_letter_id=letter.dead_letter_id, source_topic=letter.source_topic, partition=letter.partition,
         offset=letter.offset, consumer_group=letter.consumer_group, original_sha256=letter.original_sha256,
-        requested_by=staff.user_id), key=key)
-    await uow.decisions.submitted(envelope.event_id, "", key, "ReplayDeadLetter", staff, now)
-    await uow.commit()
-    return envelope.event_id
+        requested_by=staff.user_id)
+    return await _submitted(uow, staff, replay, f"dlq.{letter.dead_letter_id}", "", now)
 
 
 async def dead_letter(uow: BackOfficeUnitOfWork, staff: Staff, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail:

@@ -13,8 +13,7 @@ import csv
 import inspect
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ from services.common.failures import describe, sqlstate
 from services.common.logging import get_logger
 
 from . import service, views
-from .pages import SESSION_COOKIE, create_pages
+from .pages import SESSION_COOKIE, create_pages, set_session_cookie
 from .repository import BackOfficeUnitOfWork
 from .staff import Staff
 
@@ -127,16 +126,11 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
                   description="Ticket lists and details, the finance list and decisions for ops, finance, "
                               "managers and admins. Decisions are accepted here and applied by the workers.")
 
-    @asynccontextmanager
-    async def unit() -> AsyncIterator[BackOfficeUnitOfWork]:
-        async with units() as uow:
-            yield uow
-
     async def staff(request: Request) -> Staff:
         token = _token(request)
         if token is None:
             raise NotSignedIn
-        async with unit() as uow:
+        async with units() as uow:
             found = await service.signed_in(uow, token, clock())
         if found is None:
             raise NotSignedIn
@@ -148,13 +142,12 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
 
     @router.post("/session", response_model=Session, tags=["sign-in"])
     async def sign_in(body: SignIn, response: Response) -> Session:
-        async with unit() as uow:
+        async with units() as uow:
             token, expires_at = await service.sign_in(uow, body.username, body.password, clock())
             person = await service.signed_in(uow, token, clock())
         if person is None:  # cannot happen: the session was just committed
             raise NotSignedIn
-        response.set_cookie(SESSION_COOKIE, token, expires=expires_at, httponly=True, samesite="strict",
-                            secure=cookie_secure, path="/")
+        set_session_cookie(response, token, expires_at, secure=cookie_secure)
         return Session(token=token, expires_at=expires_at, user_id=person.user_id, role=person.role.value,
                        shops=sorted(person.shops))
 
@@ -162,7 +155,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
     async def sign_out(request: Request, person: Signed) -> Response:
         token = _token(request)
         if token is not None:
-            async with unit() as uow:
+            async with units() as uow:
                 await service.sign_out(uow, token)
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -175,20 +168,23 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
 
     @router.get("/tickets", response_model=views.TicketPage, tags=["tickets"])
     async def tickets(person: Signed, query: Annotated[views.TicketFilter, Query()]) -> views.TicketPage:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.ticket_list(uow, person, query)
 
     @router.get("/tickets/{ticket_id}", response_model=views.TicketDetail, tags=["tickets"])
     async def ticket(person: Signed, ticket_id: TicketId) -> views.TicketDetail:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.ticket_detail(uow, person, ticket_id)
+
+    def accepted(decision_id: uuid.UUID) -> Accepted:
+        """The command is committed to the outbox: the relay need not wait for its next poll."""
+        wake()
+        return Accepted(decision_id=decision_id, outcome_at=f"/api/decisions/{decision_id}")
 
     def decide(path: str, kind: type[d.Decision], body_model: type[BaseModel] | None, summary: str) -> None:
         async def submit(person: Staff, ticket_id: str, fields: dict[str, Any]) -> Accepted:
-            async with unit() as uow:
-                decision_id = await service.submit(uow, person, kind, ticket_id, fields, clock())
-            wake()
-            return Accepted(decision_id=decision_id, outcome_at=f"/api/decisions/{decision_id}")
+            async with units() as uow:
+                return accepted(await service.submit(uow, person, kind, ticket_id, fields, clock()))
 
         async def endpoint(person: Staff, ticket_id: str, body: BaseModel | None = None) -> Accepted:
             return await submit(person, ticket_id, {} if body is None else body.model_dump(mode="json"))
@@ -215,43 +211,39 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
 
     @router.get("/decisions/{decision_id}", response_model=views.Decision, tags=["decisions"])
     async def decision(person: Signed, decision_id: uuid.UUID) -> views.Decision:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.decision(uow, person, decision_id)
 
     @router.get("/finance/refunds", response_model=list[views.FinanceRefund], tags=["finance"])
     async def finance_refunds(person: Signed) -> list[views.FinanceRefund]:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.finance_refunds(uow, person)
 
     @router.get("/finance/refunds.csv", tags=["finance"], response_class=Response,
                 responses={200: {"content": {"text/csv": {}}}})
     async def finance_refunds_csv(person: Signed) -> Response:
-        async with unit() as uow:
+        async with units() as uow:
             refunds = await service.finance_refunds(uow, person, limit=10_000)
         return Response(_csv(refunds), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="finance-refunds.csv"'})
 
     @router.get("/failures", response_model=views.Failures, tags=["finance"])
     async def failures(person: Signed) -> views.Failures:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.failures(uow, person)
 
     ReasonType = Annotated[AfterSalesType, Path()]
     ReasonCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")]
 
-    def accepted(decision_id: uuid.UUID) -> Accepted:
-        wake()
-        return Accepted(decision_id=decision_id, outcome_at=f"/api/decisions/{decision_id}")
-
     @router.get("/reasons/{ticket_type}", response_model=list[views.ReasonView], tags=["reasons"])
     async def reasons(person: Signed, ticket_type: ReasonType) -> list[views.ReasonView]:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.reasons(uow, ticket_type.value)
 
     @router.put("/reasons/{ticket_type}/{code}", status_code=202, response_model=Accepted, tags=["reasons"],
                 summary="An admin adds a reason or edits its label")
     async def save_reason(person: Signed, ticket_type: ReasonType, code: ReasonCode, body: ReasonLabel) -> Accepted:
-        async with unit() as uow:
+        async with units() as uow:
             return accepted(await service.change_reasons(uow, person, ad.SaveReason, ticket_type.value,
                                                          {"code": code, "label": body.label}, clock()))
 
@@ -259,43 +251,43 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
                 tags=["reasons"], summary="An admin hides a reason from buyers or shows it again")
     async def reason_visibility(person: Signed, ticket_type: ReasonType, code: ReasonCode,
                                 body: ReasonVisibility) -> Accepted:
-        async with unit() as uow:
+        async with units() as uow:
             return accepted(await service.change_reasons(uow, person, ad.SetReasonVisible, ticket_type.value,
                                                          {"code": code, "visible": body.visible}, clock()))
 
     @router.delete("/reasons/{ticket_type}/{code}", status_code=202, response_model=Accepted, tags=["reasons"])
     async def delete_reason(person: Signed, ticket_type: ReasonType, code: ReasonCode) -> Accepted:
-        async with unit() as uow:
+        async with units() as uow:
             return accepted(await service.change_reasons(uow, person, ad.DeleteReason, ticket_type.value,
                                                          {"code": code}, clock()))
 
     @router.put("/reasons/{ticket_type}", status_code=202, response_model=Accepted, tags=["reasons"],
                 summary="An admin puts the type's reasons in a new order (every reason, each once)")
     async def reorder_reasons(person: Signed, ticket_type: ReasonType, body: ReasonOrder) -> Accepted:
-        async with unit() as uow:
+        async with units() as uow:
             return accepted(await service.change_reasons(uow, person, ad.ReorderReasons, ticket_type.value,
                                                          {"codes": body.codes}, clock()))
 
     @router.post("/erp-orders/{erp_order_id}/restart", status_code=202, response_model=Accepted,
                  tags=["finance"], summary="Restart an ERP order that gave up (see /api/failures)")
     async def restart_erp_order(person: Signed, erp_order_id: uuid.UUID) -> Accepted:
-        async with unit() as uow:
+        async with units() as uow:
             return accepted(await service.restart_erp_order(uow, person, erp_order_id, clock()))
 
     @router.get("/dead-letters", response_model=list[views.DeadLetter], tags=["admin"])
     async def dead_letters(person: Signed) -> list[views.DeadLetter]:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.dead_letters(uow, person)
 
     @router.get("/dead-letters/{dead_letter_id}", response_model=views.DeadLetterDetail, tags=["admin"])
     async def dead_letter(person: Signed, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail:
-        async with unit() as uow:
+        async with units() as uow:
             return await service.dead_letter(uow, person, dead_letter_id)
 
     @router.post("/dead-letters/{dead_letter_id}/replay", status_code=202, response_model=Accepted, tags=["admin"],
                  summary="The consumer group that gave up reads the message back from its source and tries again")
     async def replay_dead_letter(person: Signed, dead_letter_id: uuid.UUID) -> Accepted:
-        async with unit() as uow:
+        async with units() as uow:
             return accepted(await service.replay_dead_letter(uow, person, dead_letter_id, clock()))
 
     api.include_router(router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
@@ -17,7 +17,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
-from aiokafka.structs import RecordMetadata
+from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
 from contracts import CATALOGUE
 
@@ -94,6 +94,22 @@ class Producer:
                 await old.stop()
         await self.start()
 
+
+
+async def read_at(settings: Settings, topic: str, partition: int, offset: int) -> ConsumerRecord | None:
+    """The one record at ``offset`` (no consumer group, nothing committed), or None when the
+    topic no longer holds it (retention passed): how a dead letter's original is read back."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client(), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        where = TopicPartition(topic, partition)
+        consumer.assign([where])
+        consumer.seek(where, offset)
+        batch = await consumer.getmany(where, timeout_ms=10_000, max_records=1)
+        found = batch.get(where, [])
+        return found[0] if found and found[0].offset == offset else None
+    finally:
+        await consumer.stop()
 
 
 async def wait_for_kafka(settings: Settings, timeout: float = 60.0) -> None:

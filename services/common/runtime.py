@@ -56,9 +56,8 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -73,7 +72,7 @@ from services.domain.errors import DomainError
 
 from .db import make_engine, make_session_factory
 from .failures import Failure, classify, content_hash, describe, safe_traceback
-from .kafka import Producer, wait_for_kafka
+from .kafka import Producer, read_at, wait_for_kafka
 from .logging import configure_logging, get_logger
 from .migrations_check import require_schema
 from .outbox import OutboxRelay
@@ -176,7 +175,7 @@ class Worker(Generic[U]):
         sub = next((s for s in self.subscriptions if s.topic_name == cmd.source_topic), None)
         if sub is None:
             raise Unprocessable(f"{self.group} does not consume {cmd.source_topic}", code="NOT_REPLAYABLE")
-        record = await self._read_at(cmd.source_topic, cmd.partition, cmd.offset)
+        record = await read_at(self.settings, cmd.source_topic, cmd.partition, cmd.offset)
         if record is None:
             raise Unprocessable("the source offset is no longer in the topic (retention passed)",
                                 code="NOT_REPLAYABLE")
@@ -186,19 +185,6 @@ class Worker(Generic[U]):
         log.info("replaying", source_topic=cmd.source_topic, partition=cmd.partition, offset=cmd.offset)
         self.counts["replayed"] += 1
         await self.handle(record, sub)
-
-    async def _read_at(self, topic: str, partition: int, offset: int) -> ConsumerRecord | None:
-        consumer = AIOKafkaConsumer(**self.settings.kafka_client(), group_id=None, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            where = TopicPartition(topic, partition)
-            consumer.assign([where])
-            consumer.seek(where, offset)
-            batch = await consumer.getmany(where, timeout_ms=10_000, max_records=1)
-            found = batch.get(where, [])
-            return found[0] if found and found[0].offset == offset else None
-        finally:
-            await consumer.stop()
 
     @property
     def processed(self) -> int:

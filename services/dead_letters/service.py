@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from contracts import Envelope
 from contracts.ops import DeadLetter, DeadLetterCount, DeadLetterSummary
 from services.common.failures import content_hash
+from services.common.kafka import read_at
 from services.common.quarantine import DueItem, Quarantine
 from services.common.routes import Deps, PeriodicJob, periodic
 from services.common.settings import Settings
@@ -90,20 +89,10 @@ async def read_from_source(settings: Settings, row: DeadLetterRow) -> tuple[byte
     """A cut original, read back from its source offset (while the topic's retention lasts)."""
     if row.partition < 0 or row.offset < 0:
         raise LookupError("this dead letter has no source offset to read the original from")
-    consumer = AIOKafkaConsumer(**settings.kafka_client(), enable_auto_commit=False,
-                                group_id=None)
-    await consumer.start()
-    try:
-        tp = TopicPartition(row.source_topic, row.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, row.offset)
-        batch = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
-        records = batch.get(tp, [])
-        if not records or records[0].offset != row.offset:
-            raise LookupError("the source offset is no longer in the topic (retention passed)")
-        return records[0].key, records[0].value or b""
-    finally:
-        await consumer.stop()
+    record = await read_at(settings, row.source_topic, row.partition, row.offset)
+    if record is None:
+        raise LookupError("the source offset is no longer in the topic (retention passed)")
+    return record.key, record.value or b""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ The flow tests' processes live for their module only: the resilience module star
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -37,6 +38,17 @@ E2E_ENV = {
     "AFTERSALES_MAX_ATTEMPTS": "3",
     "AFTERSALES_LOG_LEVEL": "INFO",
 }
+
+
+def back_office_process() -> tuple[WorkerProcesses, str]:
+    """The back office as its own process on a free port (started), and its address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    process = WorkerProcesses(["backoffice"], ROOT / ".local" / "logs" / "e2e", env={
+        **E2E_ENV, "AFTERSALES_BACKOFFICE_PORT": str(port), "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
+    process.start()
+    return process, f"http://127.0.0.1:{port}"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -4,7 +4,6 @@ worker, and the page learns the outcome from the worker's answer."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from services.backoffice.staff import StaffRole
 from services.common.procs import WorkerProcesses
 from tests.integration.helpers import eventually
 
-from .conftest import E2E_ENV, ROOT
+from .conftest import ROOT, back_office_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -31,19 +30,10 @@ KETTLE = Line("SKU-KETTLE", 1, 15_900, 14_900)
 PASSWORD = "correct horse battery"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def office(workers: WorkerProcesses) -> AsyncIterator[httpx.AsyncClient]:
-    port = free_port()
-    process = WorkerProcesses(["backoffice"], ROOT / ".local" / "logs" / "e2e", env={
-        **E2E_ENV, "AFTERSALES_BACKOFFICE_PORT": str(port), "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
-    process.start()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    process, base = back_office_process()
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         async def serving() -> bool:
             try:
                 return (await client.get("/api/me")).status_code == 401

@@ -5,7 +5,6 @@ never a server error. Its own process on the real PostgreSQL and Kafka."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,18 +22,11 @@ from services.backoffice import service
 from services.backoffice.repository import SqlBackOfficeUnitOfWork
 from services.backoffice.staff import StaffRole
 from services.common.db import make_engine, make_session_factory
-from services.common.procs import WorkerProcesses
 from services.common.settings import Settings
 
-from .conftest import E2E_ENV, ROOT
+from .conftest import back_office_process
 
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _account(settings: Settings) -> str:
@@ -51,11 +43,7 @@ async def _account(settings: Settings) -> str:
 @pytest.fixture(scope="module")
 def running(stack: Settings) -> Iterator[tuple[str, dict[str, str]]]:
     """The back office's address and an ops session's header."""
-    port = free_port()
-    process = WorkerProcesses(["backoffice"], ROOT / ".local" / "logs" / "e2e", env={
-        **E2E_ENV, "AFTERSALES_BACKOFFICE_PORT": str(port), "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
-    process.start()
-    base = f"http://127.0.0.1:{port}"
+    process, base = back_office_process()
     try:
         deadline = time.monotonic() + 60
         while True:
