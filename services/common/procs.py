@@ -4,7 +4,6 @@ each its own process and group member, as it would in production."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,8 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from .settings import SERVICE_SASL_MECHANISM, read_kafka_passwords
 
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters")
 SIMULATORS = ("payment-channel", "wms", "erp", "marketing", "order-system")
@@ -63,10 +64,10 @@ class WorkerProcesses:
         path = self.env.get("AFTERSALES_KAFKA_CREDENTIALS_FILE")
         if self.env.get("AFTERSALES_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT") == "PLAINTEXT" or not path:
             return {}
-        passwords = json.loads(Path(path).read_text())
         principal = principal_of(name)
-        return {"AFTERSALES_KAFKA_USERNAME": principal, "AFTERSALES_KAFKA_PASSWORD": passwords[principal],
-                "AFTERSALES_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"}
+        password = read_kafka_passwords(path)[principal]
+        return {"AFTERSALES_KAFKA_USERNAME": principal, "AFTERSALES_KAFKA_PASSWORD": password,
+                "AFTERSALES_KAFKA_SASL_MECHANISM": SERVICE_SASL_MECHANISM}
 
     def kill(self, name: str) -> None:
         """Hard kill, as a crash would: no graceful shutdown, no final commits."""

@@ -12,6 +12,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.domain.policy import Policy
 
+SERVICE_SASL_MECHANISM = "SCRAM-SHA-512"  # how every service signs in (the broker's admin may use PLAIN)
+
+
+def read_kafka_passwords(path: str) -> dict[str, str]:
+    """The services' passwords from the credentials file ``aftersales kafka access`` keeps; none
+    when there is no such file (yet)."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as file:
+            passwords = json.load(file)
+    except FileNotFoundError:
+        return {}
+    return {str(k): str(v) for k, v in passwords.items()}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore",
@@ -159,17 +174,10 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol == "PLAINTEXT":
             return self
         return self.with_changes(kafka_username=principal, kafka_password=self.kafka_passwords()[principal],
-                                 kafka_sasl_mechanism="SCRAM-SHA-512")
+                                 kafka_sasl_mechanism=SERVICE_SASL_MECHANISM)
 
     def kafka_passwords(self) -> dict[str, str]:
-        if not self.kafka_credentials_file:
-            return {}
-        try:
-            with open(self.kafka_credentials_file, encoding="utf-8") as file:
-                passwords = json.load(file)
-        except FileNotFoundError:
-            return {}
-        return {str(k): str(v) for k, v in passwords.items()}
+        return read_kafka_passwords(self.kafka_credentials_file)
 
     def shops_with_overrides(self) -> list[str]:
         return list(self._shop_overrides)
