@@ -1,6 +1,6 @@
 """Shared message contracts of the after-sales services: envelope, payloads, topic catalogue."""
 
-from . import admin, aftersales, decisions, erp, ops, orders, payments, warehouse  # noqa: F401  (registers)
+from . import admin, aftersales, decisions, erp, monitoring, ops, orders, payments, warehouse  # noqa: F401
 from .envelope import (
     Contract,
     Envelope,

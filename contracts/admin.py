@@ -71,3 +71,22 @@ class ReplayDeadLetter(Contract):
     consumer_group: str = Field(min_length=1, max_length=128)
     original_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     requested_by: Id
+
+
+@message("AcknowledgeWorkItem")
+class AcknowledgeWorkItem(Contract):
+    """Someone took an open work item (an alert): it stops escalating."""
+
+    item_id: uuid.UUID
+    order_id: Id
+    requested_by: Id
+
+
+@message("ResolveWorkItem")
+class ResolveWorkItem(Contract):
+    """The condition behind a work item is dealt with; the same alert later opens a new item."""
+
+    item_id: uuid.UUID
+    order_id: Id
+    requested_by: Id
+    note: str = Field("", max_length=500)

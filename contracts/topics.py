@@ -12,6 +12,7 @@ from . import admin as ad
 from . import aftersales as a
 from . import decisions as d
 from . import erp as e
+from . import monitoring as m
 from . import ops as o
 from . import orders as od
 from . import payments as p
@@ -32,12 +33,13 @@ class Topic:
 
 
 # Every process that consumes through the shared runtime: each may dead-letter and raise alerts.
-WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "back-office",
+WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
+           "back-office",
            "order-system", "payment-channel", "wms", "erp", "marketing")
 
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
                      (od.OrderPlaced, od.OrderPaid, od.OrderShipped, od.OrderCompleted, od.OrderClosed),
-                     ("order-system",), ("intake", "finance", "order-system"))
+                     ("order-system",), ("intake", "finance", "order-system", "monitoring"))
 ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close an order",
                        (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
 REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",
@@ -45,11 +47,12 @@ REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the 
                  ("buyer-frontend",), ("intake",))
 REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
                    (a.RequestRejected, a.CommandRejected),
-                   ("intake", "review", "finance", "erp_sync", "scheduler"), ("buyer-frontend", "back-office"))
+                   ("intake", "review", "finance", "erp_sync", "scheduler", "monitoring"),
+                   ("buyer-frontend", "back-office"))
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),
-                ("review", "finance", "warehouse", "erp_sync", "back-office"))
+                ("review", "finance", "warehouse", "erp_sync", "back-office", "monitoring"))
 DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
@@ -57,12 +60,13 @@ DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions fr
                   ("back-office",), ("review",))
 ADMIN_COMMANDS = Topic("aftersales.admin-commands",
                        "Admins' and staff's commands from the back office: the reasons catalogue (intake), "
-                       "restarting an ERP order that gave up (erp_sync), replaying a dead letter (every worker, "
-                       "each for its own consumer group)",
+                       "restarting an ERP order that gave up (erp_sync), acknowledging and resolving work items "
+                       "(monitoring), replaying a dead letter (every worker, each for its own consumer group)",
                        (ad.SaveReason, ad.SetReasonVisible, ad.DeleteReason, ad.ReorderReasons, ad.RestartErpOrder,
-                        ad.ReplayDeadLetter),
+                        ad.ReplayDeadLetter, ad.AcknowledgeWorkItem, ad.ResolveWorkItem),
                        ("back-office",),
-                       ("intake", "review", "finance", "warehouse", "erp_sync", "dead_letters", "back-office"),
+                       ("intake", "review", "finance", "warehouse", "erp_sync", "dead_letters", "monitoring",
+                        "back-office"),
                        key="reasons.<type>, order id, or dlq.<dead letter id>")
 REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the original payment route",
                         (p.ExecuteRefund,), ("finance",), ("payment-channel",))
@@ -78,23 +82,32 @@ WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, inte
 ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs, "
                      "and their cancels", (e.ErpOrderRequested, e.CancelErpOrder), ("erp_sync",), ("erp",))
 ERP_ACKS = Topic("erp.acks", "ERP acknowledgements of orders and cancels",
-                 (e.ErpOrderAcknowledged, e.ErpOrderCancelled), ("erp",), ("erp_sync",))
+                 (e.ErpOrderAcknowledged, e.ErpOrderCancelled), ("erp",), ("erp_sync", "monitoring"))
 OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors, "
                    "outages, parked items, dead-letter counts)",
-                   (o.OpsAlert, o.DeadLetterSummary), WORKERS, ("ops",))
+                   (o.OpsAlert, o.DeadLetterSummary), WORKERS, ("ops", "monitoring"))
 SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by completed refunds",
-                   (o.SettlementAdjusted,), ("finance",), ("settlement",))
+                   (o.SettlementAdjusted,), ("finance",), ("settlement", "monitoring"))
 COMPENSATIONS = Topic("marketing.compensations", "Coupons and virtual currency to give back",
                       (o.ReturnCompensation,), ("finance",), ("marketing",))
 COMPENSATION_ACKS = Topic("marketing.compensation-acks", "Marketing acknowledgements",
                           (o.CompensationAcknowledged,), ("marketing",), ("finance",))
 DLQ = Topic("aftersales.dlq", "Dead letters: original message, error class, reason code, source offset",
-            (o.DeadLetter,), WORKERS, ("dead_letters", "ops"), key="original key (or invalid-key)")
+            (o.DeadLetter,), WORKERS, ("dead_letters", "ops", "monitoring"), key="original key (or invalid-key)")
+WORK_ITEMS = Topic("monitoring.work-items", "Alerts as work: opened, repeated, acknowledged, escalated, resolved",
+                   (m.WorkItemChanged,), ("monitoring",), ("ops", "back-office"))
+BUYER_FLAGS = Topic("monitoring.buyer-flags", "Buyers past their shop's serial-returner threshold, with why",
+                    (m.BuyerFlagged,), ("monitoring",), ("ops",), key="order id of the ticket that passed it")
+DAILY_FIGURES = Topic("monitoring.daily-figures", "Each shop's after-sales figures per day, as they stand",
+                      (m.DailyFiguresChanged,), ("monitoring",), ("ops",), key="<shop id>.<day>")
+LINE_STATES = Topic("orders.line-after-sales", "Each order line's after-sales state (售后中 / 已退款) for the "
+                    "order page, whenever it changes", (m.LineAfterSalesChanged,), ("monitoring",),
+                    ("order-system",))
 
 CATALOGUE: tuple[Topic, ...] = (
     ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, REJECTIONS, TICKETS, DECISIONS, ADMIN_COMMANDS, REFUND_COMMANDS,
     REFUND_RESULTS, WMS_COMMANDS, WMS_EVENTS, ERP_OUTBOUND, ERP_ACKS, OPS_ALERTS, SETTLEMENT,
-    COMPENSATIONS, COMPENSATION_ACKS, DLQ,
+    COMPENSATIONS, COMPENSATION_ACKS, DLQ, WORK_ITEMS, BUYER_FLAGS, DAILY_FIGURES, LINE_STATES,
 )
 
 

@@ -44,6 +44,7 @@ WORKERS = {
     "erp_sync": "services.erp_sync.app",
     "scheduler": "services.scheduler.app",
     "dead_letters": "services.dead_letters.app",
+    "monitoring": "services.monitoring.app",
     "backoffice": "services.backoffice.app",
     "payment-channel": "services.simulators.payment",
     "wms": "services.simulators.wms",

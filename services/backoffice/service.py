@@ -20,6 +20,7 @@ from contracts import Contract, Envelope
 from contracts import admin as ad
 from contracts import aftersales as c
 from contracts import decisions as d
+from contracts.monitoring import WorkItemChanged
 from services.common.routes import Deps
 
 from . import views
@@ -247,6 +248,15 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Back
         event = envelope.payload
         await uow.decisions.settle(envelope.causation_id, "APPLIED", event.to_status,
                                    f"{event.from_status} → {event.to_status}", deps.clock())
+
+
+async def on_work_item_changed(envelope: Envelope[WorkItemChanged], uow: BackOfficeUnitOfWork,
+                               deps: Deps) -> None:
+    """Monitoring's answer to an acknowledgement or resolution submitted here."""
+    if envelope.causation_id is not None:
+        item = envelope.payload
+        await uow.decisions.settle(envelope.causation_id, "APPLIED", item.state.value,
+                                   f"{item.kind}: {item.action.value.lower()}", deps.clock())
 
 
 async def on_command_rejected(envelope: Envelope[c.CommandRejected], uow: BackOfficeUnitOfWork,

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     backoffice_port: int = Field(8080, ge=1, le=65535)
     backoffice_cookie_secure: bool = Field(
         True, description="Session cookie only over HTTPS (browsers also send it to http://localhost)")
+    reporting_timezone: str = Field(
+        "Asia/Shanghai", description="Monitoring counts each figure on the day it happened in this zone")
+    work_item_ack_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"CRITICAL": 15.0, "WARNING": 240.0, "INFO": 1440.0},
+        description="How soon a work item of each severity must be acknowledged before it escalates")
+    monitoring_tick_seconds: float = Field(
+        5.0, description="How often monitoring escalates overdue work items and publishes changed figures")
     log_level: str = "INFO"
     log_json: bool = True
 

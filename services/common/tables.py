@@ -24,13 +24,15 @@ without adding a rule the state machine does not already enforce.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -256,6 +258,19 @@ class SimOrderPayment(Base):
     paid_at: Mapped[datetime] = mapped_column(TZ)
 
 
+class SimOrderLineLabel(Base):
+    """What the order-system simulator's order page shows per line (售后中 / 已退款), from the
+    line states monitoring publishes; the newest state wins (events of one order are in order)."""
+
+    __tablename__ = "sim_order_line_labels"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(16))
+    refunded_units: Mapped[int] = mapped_column(Integer)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger)
+
+
 class ReceiptRow(Base):
     """An after-sales receipt (售后入库) recorded from the WMS."""
 
@@ -426,6 +441,144 @@ class SubmittedDecisionRow(Base):
     outcome_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
 
 
+# ---------------------------------------------------------------- monitoring
+class MonitoringOrderRow(Base):
+    """What monitoring keeps of an order: its shop, buyer, day and lines (units sold per sku)."""
+
+    __tablename__ = "monitoring_orders"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(String(64))
+    buyer_id: Mapped[str] = mapped_column(String(64))
+    placed_at: Mapped[datetime] = mapped_column(TZ)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # line_no, sku, category, quantity
+
+    __table_args__ = (Index("ix_monitoring_orders_buyer", "shop_id", "buyer_id", "placed_at"),)
+
+
+class MonitoringTicketRow(Base):
+    """A ticket as monitoring follows it: its current state and since when (time in state)."""
+
+    __tablename__ = "monitoring_tickets"
+    ticket_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    shop_id: Mapped[str] = mapped_column(String(64))
+    buyer_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    reason_code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    status_since: Mapped[datetime] = mapped_column(TZ)
+    opened_at: Mapped[datetime] = mapped_column(TZ)
+
+    __table_args__ = (Index("ix_monitoring_tickets_buyer", "shop_id", "buyer_id", "opened_at"),)
+
+
+class MonitoringStateTimeRow(Base):
+    """How long one ticket spent in one state (written when it left the state)."""
+
+    __tablename__ = "monitoring_state_times"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    entered_at: Mapped[datetime] = mapped_column(TZ)
+    left_at: Mapped[datetime] = mapped_column(TZ)
+    seconds: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_monitoring_state_times", "shop_id", "left_at", "status"),)
+
+
+class MonitoringCounterRow(Base):
+    """One figure of one shop on one day: ``metric`` with up to two keys (sku and category, type
+    and reason, topic and reason code, …); every event adds to it in its own transaction."""
+
+    __tablename__ = "monitoring_counters"
+    shop_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key1: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key2: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_monitoring_counters_metric", "metric", "day"),)
+
+
+class MonitoringDirtyDayRow(Base):
+    """A shop's day whose figures changed since they were last published."""
+
+    __tablename__ = "monitoring_dirty_days"
+    shop_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class MonitoringWorkItemRow(Base):
+    """An alert as a piece of work (``services/domain/work_queue.py``)."""
+
+    __tablename__ = "monitoring_work_items"
+    item_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    condition: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    order_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str] = mapped_column(String(500))
+    opened_at: Mapped[datetime] = mapped_column(TZ)
+    last_seen_at: Mapped[datetime] = mapped_column(TZ)
+    ack_due_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    occurrences: Mapped[int] = mapped_column(Integer)
+    escalations: Mapped[int] = mapped_column(Integer)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+    __table_args__ = (
+        # one item per condition while it is not resolved: a repeat adds to it
+        Index("ux_monitoring_work_items_active", "condition", unique=True,
+              postgresql_where=text("state <> 'RESOLVED'")),
+        Index("ix_monitoring_work_items_due", "ack_due_at", postgresql_where=text("state = 'OPEN'")),
+        Index("ix_monitoring_work_items_state", "state", "opened_at"),
+    )
+
+
+class MonitoringBuyerFlagRow(Base):
+    """A buyer flagged as a serial returner in a shop, with the rule's inputs (the latest flag)."""
+
+    __tablename__ = "monitoring_buyer_flags"
+    shop_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    buyer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    flagged_at: Mapped[datetime] = mapped_column(TZ)
+    window_days: Mapped[int] = mapped_column(Integer)
+    tickets_in_window: Mapped[int] = mapped_column(Integer)
+    orders_in_window: Mapped[int] = mapped_column(Integer)
+    max_tickets: Mapped[int] = mapped_column(Integer)
+    max_rate_percent: Mapped[int] = mapped_column(Integer)
+    min_orders: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class MonitoringLineRow(Base):
+    """An order line's after-sales state (``services/domain/line_state.py``)."""
+
+    __tablename__ = "monitoring_lines"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    in_progress: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # ticket_id, type, units
+    tickets_done: Mapped[list[str]] = mapped_column(JSONB)
+    refunded_units: Mapped[int] = mapped_column(Integer)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger)
+    cancelled_units: Mapped[int] = mapped_column(Integer)
+    exchanged_units: Mapped[int] = mapped_column(Integer)
+    repaired_units: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+
+
 # ---------------------------------------------------------------- ownership
 OWNERS: dict[str, str] = {
     "orders": "intake", "parked_order_events": "intake", "reasons": "intake",
@@ -433,8 +586,11 @@ OWNERS: dict[str, str] = {
     "warehouse_receipts": "warehouse", "warehouse_shipments": "warehouse", "warehouse_intercepts": "warehouse",
     "erp_orders": "erp_sync",
     "dead_letters": "dead_letters",
+    "monitoring_orders": "monitoring", "monitoring_tickets": "monitoring", "monitoring_state_times": "monitoring",
+    "monitoring_counters": "monitoring", "monitoring_dirty_days": "monitoring", "monitoring_work_items": "monitoring",
+    "monitoring_buyer_flags": "monitoring", "monitoring_lines": "monitoring",
     "backoffice_users": "backoffice", "backoffice_sessions": "backoffice", "backoffice_decisions": "backoffice",
-    "sim_payment_refunds": "simulators", "sim_order_payments": "simulators",
+    "sim_payment_refunds": "simulators", "sim_order_payments": "simulators", "sim_order_line_labels": "simulators",
 }
 SHARED: dict[str, str] = {
     "tickets": "the aggregate every worker moves, each only through its own transitions, under a row lock",
@@ -453,6 +609,9 @@ ALSO_READS: dict[str, dict[str, str]] = {
         "erp_orders": "the ticket detail's ERP orders and the failed-ERP view",
         "dead_letters": "the admins' dead-letter list",
         "reasons": "reason labels in lists and details",
+        "monitoring_counters": "the dashboard's figures", "monitoring_state_times": "and its time in state",
+        "monitoring_work_items": "the work queues", "monitoring_buyer_flags": "the serial-returner flag on a ticket",
+        "monitoring_lines": "each line's after-sales state in the ticket detail",
     },
     "scheduler": {
         "orders": "the scheduler is intake's clock: it cancels unpaid orders (marks close_requested)",

@@ -103,3 +103,13 @@ class NothingToRestart(DomainError):
     """A restart of an ERP order that has not given up (it is sent, acknowledged or cancelled)."""
 
     code = "NOTHING_TO_RESTART"
+
+
+class WorkItemUnknown(DomainError):
+    code = "WORK_ITEM_UNKNOWN"
+
+
+class WorkItemNotOpen(DomainError):
+    """Acknowledging an item someone took already, or resolving one that is resolved."""
+
+    code = "WORK_ITEM_NOT_OPEN"

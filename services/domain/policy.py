@@ -28,6 +28,12 @@ class Policy:
     finance_auto_approve_below_cents: int = 0
     allow_after_sales_on_exchanged_units: bool = False
     has_erp: bool = False
+    # a serial returner: more than max tickets in the window, or more than max_rate % of the
+    # buyer's orders in it once the buyer has min_orders there (monitoring flags; reviewers see it)
+    serial_returner_window: timedelta = timedelta(days=30)
+    serial_returner_max_tickets: int = 5
+    serial_returner_max_rate_percent: int = 50
+    serial_returner_min_orders: int = 4
 
     def with_overrides(self, overrides: dict[str, Any]) -> Policy:
         """Applies per-shop overrides; durations in seconds (``name`` or ``name_seconds``) or days

@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 import typing
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
@@ -48,4 +48,6 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
         return uuid.uuid4()
     if annotation is datetime or getattr(annotation, "__name__", "") == "AwareDatetime":
         return datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    if annotation is date:
+        return date(2026, 11, 23)
     raise TypeError(f"no sample for {annotation!r}")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from contracts import Envelope
@@ -27,16 +27,21 @@ from services.common.parked import Parked
 from services.common.quarantine import DueItem, Quarantine
 from services.dead_letters.repository import DeadLetterUnitOfWork
 from services.domain.erp_order import ErpOrder
+from services.domain.figures import TimeInState, time_in_state
+from services.domain.line_state import Line
 from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order
 from services.domain.reasons import DEFAULT_REASONS, Reason
 from services.domain.refund import Compensation, Refund, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
+from services.domain.serial_returner import ReturnerFlag
 from services.domain.shipment import Shipment, ShipmentStatus
 from services.domain.ticket import Ticket, Transition
+from services.domain.work_queue import ItemState, WorkItem
 from services.erp_sync.repository import ErpUnitOfWork
 from services.finance.repository import FinanceUnitOfWork, PaidOrder
 from services.intake.repository import IntakeUnitOfWork
+from services.monitoring.repository import MonitoringUnitOfWork, OrderFacts, TrackedTicket
 from services.review.repository import ReviewUnitOfWork
 from services.scheduler.repository import SchedulerUnitOfWork, UnpaidOrder
 from services.warehouse.repository import Receipt, WarehouseUnitOfWork
@@ -90,7 +95,20 @@ class State:
     staff_users: dict[str, FakeStaffUser] = field(default_factory=dict)
     staff_sessions: dict[bytes, tuple[str, datetime]] = field(default_factory=dict)
     decisions: dict[uuid.UUID, views.Decision] = field(default_factory=dict)
+    monitoring: MonitoringTables = field(default_factory=lambda: MonitoringTables())
     next_id: int = 1
+
+
+@dataclass
+class MonitoringTables:
+    orders: dict[str, OrderFacts] = field(default_factory=dict)
+    tickets: dict[str, TrackedTicket] = field(default_factory=dict)
+    state_times: list[tuple[str, str, datetime, float]] = field(default_factory=list)  # shop, status, left, s
+    counters: dict[tuple[str, date, str, str, str], int] = field(default_factory=dict)
+    changed_days: set[tuple[str, date]] = field(default_factory=set)
+    items: dict[uuid.UUID, WorkItem] = field(default_factory=dict)
+    buyer_flags: dict[tuple[str, str], tuple[str, ReturnerFlag]] = field(default_factory=dict)
+    lines: dict[tuple[str, int], Line] = field(default_factory=dict)
 
 
 class FakeDatabase:
@@ -660,3 +678,100 @@ class FakeQueries:
 class FakeBackOfficeUnitOfWork(FakeUnitOfWork, BackOfficeUnitOfWork):
     def _open(self, state: State) -> None:
         self.staff, self.decisions, self.queries = FakeStaffAccounts(state), FakeDecisions(state), FakeQueries(state)
+
+
+class FakeMonitoring:
+    def __init__(self, state: State) -> None:
+        self.state, self.tables = state, state.monitoring
+
+    async def add_order(self, order: OrderFacts) -> bool:
+        if order.order_id in self.tables.orders:
+            return False
+        self.tables.orders[order.order_id] = copy.deepcopy(order)
+        return True
+
+    async def order(self, order_id: str) -> OrderFacts | None:
+        return copy.deepcopy(self.tables.orders.get(order_id))
+
+    async def ticket(self, ticket_id: str) -> TrackedTicket | None:
+        return copy.copy(self.tables.tickets.get(ticket_id))
+
+    async def save_ticket(self, ticket: TrackedTicket) -> None:
+        self.tables.tickets[ticket.ticket_id] = copy.copy(ticket)
+
+    async def time_in_state(self, ticket: TrackedTicket, left_at: datetime) -> None:
+        seconds = max((left_at - ticket.status_since).total_seconds(), 0.0)
+        self.tables.state_times.append((ticket.shop_id, ticket.status, left_at, seconds))
+
+    async def count(self, shop_id: str, day: date, metric: str, key1: str = "", key2: str = "", n: int = 1) -> None:
+        key = (shop_id, day, metric, key1[:128], key2[:128])
+        self.tables.counters[key] = self.tables.counters.get(key, 0) + n
+        self.tables.changed_days.add((shop_id, day))
+
+    async def buyer_activity(self, shop_id: str, buyer_id: str, since: datetime) -> tuple[int, int]:
+        tickets = sum(1 for t in self.tables.tickets.values()
+                      if t.shop_id == shop_id and t.buyer_id == buyer_id and t.opened_at >= since)
+        orders = sum(1 for o in self.tables.orders.values()
+                     if o.shop_id == shop_id and o.buyer_id == buyer_id and o.placed_at >= since)
+        return tickets, orders
+
+    async def flag_buyer(self, shop_id: str, buyer_id: str, ticket_id: str, flag: ReturnerFlag,
+                         at: datetime) -> None:
+        self.tables.buyer_flags[(shop_id, buyer_id)] = (ticket_id, flag)
+
+    async def active_item(self, condition: str) -> WorkItem | None:
+        return next((copy.deepcopy(i) for i in self.tables.items.values()
+                     if i.condition == condition and i.state is not ItemState.RESOLVED), None)
+
+    async def item(self, item_id: uuid.UUID) -> WorkItem | None:
+        return copy.deepcopy(self.tables.items.get(item_id))
+
+    async def save_item(self, item: WorkItem) -> None:
+        self.tables.items[item.item_id] = replace(item, changes=[])
+
+    async def escalations_due(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+        return [DueItem(str(i.item_id), i.order_id) for i in sorted(self.tables.items.values(),
+                                                                    key=lambda i: i.ack_due_at or now)
+                if i.escalation_due(now) and not _skipped(self.state, skip, i.item_id)]
+
+    async def line(self, order_id: str, line_no: int) -> Line | None:
+        return self.tables.lines.get((order_id, line_no))  # frozen: no copy needed
+
+    async def save_line(self, line: Line) -> None:
+        self.tables.lines[(line.order_id, line.line_no)] = line
+
+    async def changed_days(self, limit: int = 100) -> list[tuple[str, date]]:
+        return sorted(self.tables.changed_days, key=lambda found: found[1])[:limit]
+
+    async def claim_changed_day(self, shop_id: str, day: date) -> bool:
+        if (shop_id, day) not in self.tables.changed_days:
+            return False
+        self.tables.changed_days.discard((shop_id, day))
+        return True
+
+    async def day_figures(self, shop_id: str, day: date) -> list[tuple[str, str, str, int]]:
+        return [(metric, key1, key2, value) for (shop, on, metric, key1, key2), value in self.tables.counters.items()
+                if shop == shop_id and on == day]
+
+
+    async def counters_between(self, shop_id: str | None, first: date, last: date,
+                               ) -> list[tuple[str, str, str, int]]:
+        summed: dict[tuple[str, str, str], int] = {}
+        for (shop, on, metric, key1, key2), value in self.tables.counters.items():
+            if first <= on <= last and shop_id in (None, shop):
+                summed[(metric, key1, key2)] = summed.get((metric, key1, key2), 0) + value
+        return [(*key, value) for key, value in summed.items()]
+
+    async def time_in_states(self, shop_id: str | None, since: datetime, until: datetime) -> list[TimeInState]:
+        return time_in_state((status, seconds) for shop, status, left_at, seconds in self.tables.state_times
+                             if shop_id in (None, shop) and since <= left_at < until)
+
+    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int) -> list[WorkItem]:
+        return sorted((copy.deepcopy(i) for i in self.tables.items.values()
+                       if i.state in states and owner in (None, i.owner)),
+                      key=lambda i: i.opened_at, reverse=True)[:limit]
+
+
+class FakeMonitoringUnitOfWork(FakeUnitOfWork, MonitoringUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.monitoring = FakeMonitoring(state)

@@ -26,6 +26,7 @@ from services.dead_letters import handlers as dead_letter_handlers
 from services.erp_sync import handlers as erp_handlers
 from services.finance import handlers as finance_handlers
 from services.intake import handlers as intake_handlers
+from services.monitoring import handlers as monitoring_handlers
 from services.review import handlers as review_handlers
 from services.warehouse import handlers as warehouse_handlers
 from tests.unit import fakes
@@ -51,6 +52,7 @@ WORKERS: dict[str, tuple[dict[str, Route[Any, Any]], Callable[[fakes.FakeDatabas
     "erp_sync": (_routes(erp_handlers.subscriptions()), fakes.FakeErpUnitOfWork),
     "dead_letters": (_routes(dead_letter_handlers.subscriptions()), fakes.FakeDeadLetterUnitOfWork),
     "scheduler": ({}, fakes.FakeSchedulerUnitOfWork),
+    "monitoring": (_routes(monitoring_handlers.subscriptions()), fakes.FakeMonitoringUnitOfWork),
 }
 
 

@@ -1,0 +1,291 @@
+"""Monitoring's data: what it keeps of orders and tickets, its daily figures, work items, buyer
+flags and line states; and its unit of work (``uow.monitoring``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.quarantine import DueItem, Quarantine
+from services.common.tables import (
+    MonitoringBuyerFlagRow,
+    MonitoringCounterRow,
+    MonitoringDirtyDayRow,
+    MonitoringLineRow,
+    MonitoringOrderRow,
+    MonitoringStateTimeRow,
+    MonitoringTicketRow,
+    MonitoringWorkItemRow,
+)
+from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.domain.figures import TimeInState
+from services.domain.line_state import InProgress, Line
+from services.domain.model import AfterSalesType
+from services.domain.serial_returner import ReturnerFlag
+from services.domain.work_queue import ItemState, Severity, WorkItem
+
+SCHEMA = "0008"  # monitoring's own tables
+
+
+@dataclass
+class OrderFacts:
+    order_id: str
+    shop_id: str
+    buyer_id: str
+    placed_at: datetime
+    lines: list[dict[str, Any]]  # line_no, sku, category, quantity
+
+    def category(self, line_no: int) -> str:
+        return next((str(ln["category"]) for ln in self.lines if ln["line_no"] == line_no), "")
+
+
+@dataclass
+class TrackedTicket:
+    ticket_id: str
+    order_id: str
+    shop_id: str
+    buyer_id: str
+    type: str
+    reason_code: str
+    status: str
+    status_since: datetime
+    opened_at: datetime
+
+
+class Monitoring(Protocol):
+    async def add_order(self, order: OrderFacts) -> bool:
+        """False when the order is known already."""
+
+    async def order(self, order_id: str) -> OrderFacts | None: ...
+
+    async def ticket(self, ticket_id: str) -> TrackedTicket | None:
+        """Locked: one change of a ticket at a time."""
+
+    async def save_ticket(self, ticket: TrackedTicket) -> None: ...
+
+    async def time_in_state(self, ticket: TrackedTicket, left_at: datetime) -> None:
+        """Records how long the ticket spent in its current status, which it leaves now."""
+
+    async def count(self, shop_id: str, day: date, metric: str, key1: str = "", key2: str = "", n: int = 1) -> None:
+        """Adds ``n`` to a figure and marks the shop's day as changed (to publish)."""
+
+    async def buyer_activity(self, shop_id: str, buyer_id: str, since: datetime) -> tuple[int, int]:
+        """(tickets opened, orders placed) by the buyer in the shop since ``since``."""
+
+    async def flag_buyer(self, shop_id: str, buyer_id: str, ticket_id: str, flag: ReturnerFlag,
+                         at: datetime) -> None: ...
+
+    async def active_item(self, condition: str) -> WorkItem | None:
+        """The unresolved item of a condition, locked."""
+
+    async def item(self, item_id: uuid.UUID) -> WorkItem | None:
+        """Locked."""
+
+    async def save_item(self, item: WorkItem) -> None: ...
+
+    async def escalations_due(self, now: datetime, skip: Quarantine) -> list[DueItem]: ...
+
+    async def line(self, order_id: str, line_no: int) -> Line | None:
+        """Locked."""
+
+    async def save_line(self, line: Line) -> None: ...
+
+    async def changed_days(self, limit: int = 100) -> list[tuple[str, date]]: ...
+
+    async def claim_changed_day(self, shop_id: str, day: date) -> bool:
+        """Takes the day off the changed list (False if another replica took it)."""
+
+    async def day_figures(self, shop_id: str, day: date) -> list[tuple[str, str, str, int]]:
+        """Every (metric, key1, key2, value) of the shop's day."""
+
+    async def counters_between(self, shop_id: str | None, first: date, last: date,
+                               ) -> list[tuple[str, str, str, int]]:
+        """(metric, key1, key2, value) summed over the days (and shops, when ``shop_id`` is None)."""
+
+    async def time_in_states(self, shop_id: str | None, since: datetime, until: datetime) -> list[TimeInState]:
+        """p50 / p95 / max per state of the stays that ended in [since, until)."""
+
+    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int) -> list[WorkItem]:
+        """Newest first."""
+
+
+class MonitoringUnitOfWork(UnitOfWork):
+    monitoring: Monitoring
+
+
+class SqlMonitoringUnitOfWork(SqlUnitOfWork, MonitoringUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        self.monitoring = MonitoringRepository(session)
+
+
+def _item(row: MonitoringWorkItemRow) -> WorkItem:
+    return WorkItem(
+        item_id=row.item_id, condition=row.condition, kind=row.kind, severity=Severity(row.severity),
+        owner=row.owner, order_id=row.order_id, ticket_id=row.ticket_id, message=row.message,
+        opened_at=row.opened_at, last_seen_at=row.last_seen_at, ack_due_at=row.ack_due_at,
+        state=ItemState(row.state), occurrences=row.occurrences, escalations=row.escalations,
+        acknowledged_at=row.acknowledged_at, acknowledged_by=row.acknowledged_by, resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by, note=row.note)
+
+
+def _line(row: MonitoringLineRow) -> Line:
+    return Line(order_id=row.order_id, line_no=row.line_no, sku=row.sku, quantity=row.quantity,
+                in_progress=tuple(InProgress(p["ticket_id"], AfterSalesType(p["type"]), p["units"])
+                                  for p in row.in_progress),
+                refunded_units=row.refunded_units, refunded_cents=row.refunded_cents,
+                cancelled_units=row.cancelled_units, exchanged_units=row.exchanged_units,
+                repaired_units=row.repaired_units, currency=row.currency, ticket_ids_done=tuple(row.tickets_done))
+
+
+class MonitoringRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._marked: set[tuple[str, date]] = set()  # days marked changed in this transaction (no savepoints)
+
+    async def add_order(self, order: OrderFacts) -> bool:
+        added = await self.session.execute(insert(MonitoringOrderRow).values(
+            order_id=order.order_id, shop_id=order.shop_id, buyer_id=order.buyer_id, placed_at=order.placed_at,
+            lines=order.lines).on_conflict_do_nothing().returning(MonitoringOrderRow.order_id))
+        return added.first() is not None
+
+    async def order(self, order_id: str) -> OrderFacts | None:
+        row = await self.session.get(MonitoringOrderRow, order_id)
+        return None if row is None else OrderFacts(row.order_id, row.shop_id, row.buyer_id, row.placed_at, row.lines)
+
+    async def ticket(self, ticket_id: str) -> TrackedTicket | None:
+        row = await self.session.get(MonitoringTicketRow, ticket_id, with_for_update=True)
+        if row is None:
+            return None
+        return TrackedTicket(row.ticket_id, row.order_id, row.shop_id, row.buyer_id, row.type, row.reason_code,
+                             row.status, row.status_since, row.opened_at)
+
+    async def save_ticket(self, ticket: TrackedTicket) -> None:
+        values = vars(ticket).copy()
+        await self.session.execute(insert(MonitoringTicketRow).values(**values).on_conflict_do_update(
+            index_elements=["ticket_id"], set_={"status": ticket.status, "status_since": ticket.status_since}))
+
+    async def time_in_state(self, ticket: TrackedTicket, left_at: datetime) -> None:
+        self.session.add(MonitoringStateTimeRow(
+            shop_id=ticket.shop_id, ticket_id=ticket.ticket_id, status=ticket.status, entered_at=ticket.status_since,
+            left_at=left_at, seconds=max((left_at - ticket.status_since).total_seconds(), 0.0)))
+
+    async def count(self, shop_id: str, day: date, metric: str, key1: str = "", key2: str = "", n: int = 1) -> None:
+        stmt = insert(MonitoringCounterRow).values(shop_id=shop_id, day=day, metric=metric, key1=key1[:128],
+                                                   key2=key2[:128], value=n)
+        await self.session.execute(stmt.on_conflict_do_update(
+            index_elements=["shop_id", "day", "metric", "key1", "key2"],
+            set_={"value": MonitoringCounterRow.value + stmt.excluded.value}))
+        if (shop_id, day) not in self._marked:  # a ticket of many lines counts many figures of one day
+            self._marked.add((shop_id, day))
+            await self.session.execute(insert(MonitoringDirtyDayRow).values(shop_id=shop_id, day=day)
+                                       .on_conflict_do_nothing())
+
+    async def buyer_activity(self, shop_id: str, buyer_id: str, since: datetime) -> tuple[int, int]:
+        tickets = (await self.session.execute(select(func.count()).select_from(MonitoringTicketRow).where(
+            MonitoringTicketRow.shop_id == shop_id, MonitoringTicketRow.buyer_id == buyer_id,
+            MonitoringTicketRow.opened_at >= since))).scalar_one()
+        orders = (await self.session.execute(select(func.count()).select_from(MonitoringOrderRow).where(
+            MonitoringOrderRow.shop_id == shop_id, MonitoringOrderRow.buyer_id == buyer_id,
+            MonitoringOrderRow.placed_at >= since))).scalar_one()
+        return int(tickets), int(orders)
+
+    async def flag_buyer(self, shop_id: str, buyer_id: str, ticket_id: str, flag: ReturnerFlag,
+                         at: datetime) -> None:
+        values = {"ticket_id": ticket_id, "flagged_at": at, "window_days": flag.window_days,
+                  "tickets_in_window": flag.tickets_in_window, "orders_in_window": flag.orders_in_window,
+                  "max_tickets": flag.max_tickets, "max_rate_percent": flag.max_rate_percent,
+                  "min_orders": flag.min_orders, "reason": flag.reason[:300]}
+        await self.session.execute(insert(MonitoringBuyerFlagRow).values(shop_id=shop_id, buyer_id=buyer_id, **values)
+                                   .on_conflict_do_update(index_elements=["shop_id", "buyer_id"], set_=values))
+
+    async def active_item(self, condition: str) -> WorkItem | None:
+        row = (await self.session.execute(select(MonitoringWorkItemRow).where(
+            MonitoringWorkItemRow.condition == condition, MonitoringWorkItemRow.state != ItemState.RESOLVED.value)
+            .with_for_update())).scalar_one_or_none()
+        return None if row is None else _item(row)
+
+    async def item(self, item_id: uuid.UUID) -> WorkItem | None:
+        row = await self.session.get(MonitoringWorkItemRow, item_id, with_for_update=True)
+        return None if row is None else _item(row)
+
+    async def save_item(self, item: WorkItem) -> None:
+        values = {k: v for k, v in vars(item).items() if k != "changes"}
+        values["severity"], values["state"] = item.severity.value, item.state.value
+        await self.session.execute(insert(MonitoringWorkItemRow).values(**values).on_conflict_do_update(
+            index_elements=["item_id"], set_={k: v for k, v in values.items() if k != "item_id"}))
+
+    async def escalations_due(self, now: datetime, skip: Quarantine) -> list[DueItem]:
+        rows = (await self.session.execute(select(MonitoringWorkItemRow.item_id, MonitoringWorkItemRow.order_id).where(
+            MonitoringWorkItemRow.state == ItemState.OPEN.value, MonitoringWorkItemRow.ack_due_at <= now,
+            skip.excluding(MonitoringWorkItemRow.item_id))
+            .order_by(MonitoringWorkItemRow.ack_due_at).limit(500))).all()
+        return [DueItem(str(r.item_id), r.order_id) for r in rows]
+
+    async def line(self, order_id: str, line_no: int) -> Line | None:
+        row = await self.session.get(MonitoringLineRow, (order_id, line_no), with_for_update=True)
+        return None if row is None else _line(row)
+
+    async def save_line(self, line: Line) -> None:
+        values = {"sku": line.sku, "quantity": line.quantity, "currency": line.currency,
+                  "in_progress": [{"ticket_id": p.ticket_id, "type": p.type.value, "units": p.units}
+                                  for p in line.in_progress],
+                  "tickets_done": list(line.ticket_ids_done), "refunded_units": line.refunded_units,
+                  "refunded_cents": line.refunded_cents, "cancelled_units": line.cancelled_units,
+                  "exchanged_units": line.exchanged_units, "repaired_units": line.repaired_units,
+                  "state": line.state.value}
+        await self.session.execute(insert(MonitoringLineRow).values(order_id=line.order_id, line_no=line.line_no,
+                                                                    **values)
+                                   .on_conflict_do_update(index_elements=["order_id", "line_no"], set_=values))
+
+    async def changed_days(self, limit: int = 100) -> list[tuple[str, date]]:
+        rows = (await self.session.execute(select(MonitoringDirtyDayRow.shop_id, MonitoringDirtyDayRow.day)
+                                           .order_by(MonitoringDirtyDayRow.day).limit(limit))).all()
+        return [(r.shop_id, r.day) for r in rows]
+
+    async def claim_changed_day(self, shop_id: str, day: date) -> bool:
+        deleted = await self.session.execute(delete(MonitoringDirtyDayRow).where(
+            MonitoringDirtyDayRow.shop_id == shop_id, MonitoringDirtyDayRow.day == day)
+            .returning(MonitoringDirtyDayRow.day))
+        return deleted.first() is not None
+
+    async def day_figures(self, shop_id: str, day: date) -> list[tuple[str, str, str, int]]:
+        rows = (await self.session.execute(select(
+            MonitoringCounterRow.metric, MonitoringCounterRow.key1, MonitoringCounterRow.key2,
+            MonitoringCounterRow.value).where(MonitoringCounterRow.shop_id == shop_id,
+                                              MonitoringCounterRow.day == day))).all()
+        return [(r.metric, r.key1, r.key2, int(r.value)) for r in rows]
+
+    async def counters_between(self, shop_id: str | None, first: date, last: date,
+                               ) -> list[tuple[str, str, str, int]]:
+        counter = MonitoringCounterRow
+        query = (select(counter.metric, counter.key1, counter.key2, func.sum(counter.value).label("value"))
+                 .where(counter.day >= first, counter.day <= last)
+                 .group_by(counter.metric, counter.key1, counter.key2))
+        if shop_id is not None:
+            query = query.where(counter.shop_id == shop_id)
+        return [(r.metric, r.key1, r.key2, int(r.value)) for r in (await self.session.execute(query)).all()]
+
+    async def time_in_states(self, shop_id: str | None, since: datetime, until: datetime) -> list[TimeInState]:
+        stay = MonitoringStateTimeRow
+        query = (select(stay.status, func.count().label("tickets"),
+                        func.percentile_disc(0.5).within_group(stay.seconds).label("p50"),
+                        func.percentile_disc(0.95).within_group(stay.seconds).label("p95"),
+                        func.max(stay.seconds).label("longest"))
+                 .where(stay.left_at >= since, stay.left_at < until).group_by(stay.status).order_by(stay.status))
+        if shop_id is not None:
+            query = query.where(stay.shop_id == shop_id)
+        return [TimeInState(r.status, int(r.tickets), float(r.p50), float(r.p95), float(r.longest))
+                for r in (await self.session.execute(query)).all()]
+
+    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int) -> list[WorkItem]:
+        query = (select(MonitoringWorkItemRow).where(MonitoringWorkItemRow.state.in_([s.value for s in states]))
+                 .order_by(MonitoringWorkItemRow.opened_at.desc()).limit(limit))
+        if owner is not None:
+            query = query.where(MonitoringWorkItemRow.owner == owner)
+        return [_item(row) for row in (await self.session.execute(query)).scalars()]

@@ -1,0 +1,122 @@
+"""The monitoring worker on Kafka and PostgreSQL: the hand-computed day gives its figures through
+the production runtime, and the same messages delivered again after a restart change none of
+them (the inbox holds every fact once; the counters, stays and line states are in the same
+transaction as the inbox row)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from contracts import encode
+from services.common.bus import Bus
+from services.common.routes import Deps, Subscription
+from services.common.runtime import Worker
+from services.common.settings import Settings
+from services.common.tables import MonitoringLineRow, MonitoringWorkItemRow
+from services.monitoring import handlers, service
+from services.monitoring.repository import SqlMonitoringUnitOfWork
+from tests.unit.use_cases.monitoring_day import (
+    DAY,
+    EXPECTED_BREACHES_NEXT_DAY,
+    EXPECTED_REASONS,
+    EXPECTED_TIME_IN_STATE,
+    EXPECTED_UNITS,
+    NEXT_DAY,
+    day,
+)
+
+from .helpers import eventually, new_topic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def monitoring_on(topic: str, name: str, settings: Settings) -> Worker[SqlMonitoringUnitOfWork]:
+    """Monitoring's own routes, read from one test topic (the catalogue's topics carry other
+    tests' traffic), under a consumer name of the test's own."""
+    routes = [r for sub in handlers.subscriptions() for r in sub.routes]
+    return Worker(name, settings, [Subscription(topic, routes)], unit_of_work=SqlMonitoringUnitOfWork,
+                  deps=Deps(settings), replayable=False)
+
+
+async def figures(sessions: Any, settings: Settings, shop_id: str, first: Any, last: Any) -> service.Stats:
+    async with SqlMonitoringUnitOfWork(sessions, "monitoring") as uow:
+        return await service.stats(uow, Deps(settings, lambda: datetime.now(UTC)), shop_id, first, last)
+
+
+def summary(found: service.Stats) -> dict[str, Any]:
+    return {"sold": found.figures.units_sold, "in_tickets": found.figures.units_in_tickets,
+            "rate": str(found.figures.rate), "reasons": found.figures.reasons,
+            "refunded": found.figures.refunded, "failed": found.figures.refunds_failed,
+            "retried": found.figures.refunds_retried, "breaches": found.figures.sla_breaches,
+            "time_in_state": {t.status: (t.tickets, t.p50_seconds, t.p95_seconds, t.max_seconds)
+                              for t in found.time_in_state}}
+
+
+async def test_the_day_gives_its_figures_and_a_redelivery_after_a_restart_changes_none(stack, sessions):
+    topic = await new_topic(stack, partitions=3)
+    name = f"t-monitoring-{uuid.uuid4().hex[:6]}"
+    today = day()
+
+    async def send_all() -> None:
+        async with Bus(stack) as bus:
+            for _, envelope in today.messages:
+                await bus.send_raw(topic, encode(envelope), key=envelope.key)
+
+    async def line_count() -> int:
+        async with sessions() as session:
+            return int((await session.execute(select(func.count()).select_from(MonitoringLineRow).where(
+                MonitoringLineRow.order_id.in_([today.first_order, today.second_order])))).scalar_one())
+
+    async def day_done() -> bool:
+        found = await figures(sessions, stack, today.shop_id, NEXT_DAY, NEXT_DAY)
+        return found.figures.sla_breaches == EXPECTED_BREACHES_NEXT_DAY and await line_count() == 2
+
+    async def items() -> list[tuple[int, str]]:
+        async with sessions() as session:
+            rows = (await session.execute(select(MonitoringWorkItemRow.occurrences, MonitoringWorkItemRow.state)
+                                          .where(MonitoringWorkItemRow.order_id == today.second_order))).all()
+        return [(r.occurrences, r.state) for r in rows]
+
+    app = monitoring_on(topic, name, stack).build_app()
+    await app.start()
+    try:
+        await send_all()
+        await eventually(day_done, timeout=30)
+    finally:
+        await app.stop()
+    first = summary(await figures(sessions, stack, today.shop_id, DAY, DAY))
+    assert (first["sold"], first["in_tickets"]) == (EXPECTED_UNITS["sold"], EXPECTED_UNITS["in_tickets"])
+    assert (first["rate"], first["reasons"]) == (EXPECTED_UNITS["rate"], EXPECTED_REASONS)
+    assert (first["refunded"], first["failed"], first["retried"]) == ({"CNY": 5000}, 1, 1)
+    assert first["time_in_state"] == EXPECTED_TIME_IN_STATE  # PostgreSQL's percentile_disc
+    assert await items() == [(2, "OPEN")]
+
+    # restarted (same consumer group and inbox), and every message of the day comes again
+    app = monitoring_on(topic, name, stack).build_app()
+    await app.start()
+    try:
+        await send_all()
+        marker = day()  # a later fact of another shop: once it counts, the copies before it were read
+        async with Bus(stack) as bus:
+            placed = marker.messages[0][1]
+            for n in range(6):  # keys enough to reach every partition
+                order_id = f"{marker.first_order}-{n}"
+                copy = placed.model_copy(update={"event_id": uuid.uuid4(), "key": order_id, "payload": (
+                    placed.payload.model_copy(update={"order_id": order_id}))})
+                await bus.send_raw(topic, encode(copy), key=order_id)
+
+        async def marker_read() -> bool:  # 3 units in each of the 6 orders
+            return (await figures(sessions, stack, marker.shop_id, DAY, DAY)).figures.units_sold == 18
+
+        await eventually(marker_read, timeout=30)
+    finally:
+        await app.stop()
+    assert summary(await figures(sessions, stack, today.shop_id, DAY, DAY)) == first
+    assert summary(await figures(sessions, stack, today.shop_id, NEXT_DAY, NEXT_DAY))["breaches"] == \
+        EXPECTED_BREACHES_NEXT_DAY
+    assert await items() == [(2, "OPEN")]
