@@ -35,6 +35,8 @@ user_app = typer.Typer(no_args_is_help=True)
 kafka_app = typer.Typer(no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka", help="Kafka users and ACLs from the topic catalogue")
 app.add_typer(user_app, name="user", help="People who sign in to the back office")
+alerts_app = typer.Typer(no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts", help="Work items (alerts as work): list, acknowledge, resolve")
 
 WORKERS = {
     "intake": "services.intake.app",
@@ -442,6 +444,104 @@ def quarantine_release(worker: str, job: str, item_id: str) -> None:
     if not _with_session(go):
         raise typer.BadParameter(f"no quarantined item {worker}/{job}/{item_id}")
     typer.echo("released")
+
+
+def _with_monitoring(action: Any) -> Any:
+    """Runs ``action(uow, deps)`` in one monitoring unit of work and commits it: what it publishes
+    (a WorkItemChanged) waits in monitoring's outbox for the running monitoring worker's relay."""
+    from services.common.db import make_engine, make_session_factory
+    from services.common.routes import Deps
+    from services.monitoring.repository import SqlMonitoringUnitOfWork
+
+    async def go() -> Any:
+        settings = Settings()
+        engine = make_engine(settings)
+        try:
+            async with SqlMonitoringUnitOfWork(make_session_factory(engine), "monitoring") as uow:
+                result = await action(uow, Deps(settings))
+                await uow.commit()
+                return result
+        finally:
+            await engine.dispose()
+    return asyncio.run(go())
+
+
+@app.command()
+def stats(shop: str = typer.Option(None, help="one shop (default: every shop)"),
+          from_: str = typer.Option(None, "--from", help="first reporting day, YYYY-MM-DD (default: today)"),
+          to: str = typer.Option(None, help="last reporting day, YYYY-MM-DD (default: the first)"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """After-sales figures of a period from the monitoring worker: rate per sku and category,
+    reasons per type, refunds, time in state (p50/p95/max), SLA breaches, integration errors and
+    dead letters. Days are the reporting time zone's (AFTERSALES_REPORTING_TIMEZONE)."""
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from services.monitoring import report, service
+
+    today = datetime.now(UTC).astimezone(ZoneInfo(Settings().reporting_timezone)).date()
+    first = date.fromisoformat(from_) if from_ else today
+    last = date.fromisoformat(to) if to else first
+    if last < first:
+        raise typer.BadParameter("--to is before --from")
+    found = _with_monitoring(lambda uow, deps: service.stats(uow, deps, shop, first, last))
+    typer.echo(json.dumps(report.as_dict(found), ensure_ascii=False, indent=2) if as_json
+               else report.as_text(found))
+
+
+@alerts_app.command("list")
+def alerts_list(owner: str = typer.Option(None, help="ops, finance, warehouse, admin or manager"),
+                all_: bool = typer.Option(False, "--all", help="resolved items too"),
+                limit: int = typer.Option(100), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Work items, newest first: state, severity, owner, age, occurrences, kind, ticket, message."""
+    from datetime import UTC, datetime
+
+    from services.monitoring import report, service
+
+    items = _with_monitoring(lambda uow, deps: service.work_items(uow, include_resolved=all_, owner=owner,
+                                                                  limit=limit))
+    if as_json:
+        typer.echo(json.dumps([report.item_dict(item) for item in items], ensure_ascii=False))
+        return
+    now = datetime.now(UTC)
+    for item in items:
+        typer.echo(report.item_line(item, now))
+    typer.echo(f"{len(items)} work item(s)")
+
+
+def _work_item_change(change: Any) -> None:
+    from services.domain.errors import DomainError
+
+    try:
+        item = _with_monitoring(change)
+    except DomainError as refused:
+        typer.echo(f"refused: {refused.message}", err=True)
+        raise typer.Exit(1) from refused
+    typer.echo(f"{item.item_id} {item.state.value.lower()}")
+
+
+@alerts_app.command("ack")
+def alerts_ack(item_id: str, by: str = typer.Option(..., help="who takes it (your user id)")) -> None:
+    """Takes an open item: it stops escalating."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from services.monitoring import service
+
+    _work_item_change(lambda uow, deps: service.acknowledge_item(uow, uuid.UUID(item_id), by, datetime.now(UTC)))
+
+
+@alerts_app.command("resolve")
+def alerts_resolve(item_id: str, by: str = typer.Option(..., help="who resolved it (your user id)"),
+                   note: str = typer.Option("", help="what was done")) -> None:
+    """Closes an item; the same alert later opens a new one."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from services.monitoring import service
+
+    _work_item_change(lambda uow, deps: service.resolve_item(uow, uuid.UUID(item_id), by, note[:500],
+                                                             datetime.now(UTC)))
 
 
 def _quiet_driver_clients() -> None:

@@ -5,6 +5,10 @@ transaction as the inbox row)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -120,3 +124,63 @@ async def test_the_day_gives_its_figures_and_a_redelivery_after_a_restart_change
     assert summary(await figures(sessions, stack, today.shop_id, NEXT_DAY, NEXT_DAY))["breaches"] == \
         EXPECTED_BREACHES_NEXT_DAY
     assert await items() == [(2, "OPEN")]
+
+
+async def aftersales(*args: str) -> tuple[int, str, str]:
+    """The ``aftersales`` command as an operator runs it (its own process, the stack's settings)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "AFTERSALES_LOG_LEVEL": "WARNING"})
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return int(process.returncode or 0), out.decode(), err.decode()
+
+
+async def test_the_cli_prints_the_days_figures_and_takes_its_work_items(stack, sessions):
+    """``aftersales stats`` reads what the worker counted; ``aftersales alerts`` lists the day's
+    item and acknowledges and resolves it once (a second acknowledgement is refused, exit 1)."""
+    topic = await new_topic(stack, partitions=1)
+    today = day()
+    app = monitoring_on(topic, f"t-monitoring-{uuid.uuid4().hex[:6]}", stack).build_app()
+    await app.start()
+    try:
+        async with Bus(stack) as bus:
+            for _, envelope in today.messages:
+                await bus.send_raw(topic, encode(envelope), key=envelope.key)
+
+        async def day_done() -> bool:
+            found = await figures(sessions, stack, today.shop_id, NEXT_DAY, NEXT_DAY)
+            return found.figures.sla_breaches == EXPECTED_BREACHES_NEXT_DAY
+
+        await eventually(day_done, timeout=30)
+    finally:
+        await app.stop()
+
+    code, out, _ = await aftersales("stats", "--shop", today.shop_id, "--from", DAY.isoformat(), "--json")
+    printed = json.loads(out)
+    assert code == 0
+    assert (printed["rate"]["in_tickets"], printed["rate"]["sold"]) == (EXPECTED_UNITS["in_tickets"],
+                                                                         EXPECTED_UNITS["sold"])
+    assert {(r["type"], r["reason"]): r["tickets"] for r in printed["reasons"]} == EXPECTED_REASONS
+    assert {t["status"]: (t["tickets"], t["p50_seconds"], t["p95_seconds"], t["max_seconds"])
+            for t in printed["time_in_state"]} == EXPECTED_TIME_IN_STATE
+    code, text, _ = await aftersales("stats", "--shop", today.shop_id, "--from", DAY.isoformat())
+    assert code == 0
+    assert f"after-sales rate   {EXPECTED_UNITS['rate']}" in text
+
+    code, out, _ = await aftersales("alerts", "list", "--all", "--limit", "1000", "--json")
+    ours = [item for item in json.loads(out) if item["order_id"] == today.second_order]
+    assert code == 0
+    assert len(ours) == 1
+    assert ours[0]["occurrences"] == 2
+    item_id = ours[0]["item_id"]
+    assert (await aftersales("alerts", "ack", item_id, "--by", "ops-cli"))[:2] == (0, f"{item_id} acknowledged\n")
+    code, _, err = await aftersales("alerts", "ack", item_id, "--by", "ops-cli")
+    assert code == 1
+    assert "refused" in err
+    assert (await aftersales("alerts", "resolve", item_id, "--by", "ops-cli", "--note", "carrier called"))[:2] == (
+        0, f"{item_id} resolved\n")
+    async with sessions() as session:
+        row = await session.get(MonitoringWorkItemRow, uuid.UUID(item_id))
+    assert row is not None
+    assert (row.state, row.acknowledged_by, row.resolved_by, row.note) == (
+        "RESOLVED", "ops-cli", "ops-cli", "carrier called")
