@@ -46,7 +46,8 @@ def run(settings: Settings) -> None:
     async def serve_http() -> None:
         ctx = worker.context
         api = create_api(ctx.uow, worker.deps.clock, wake=ctx.relay.wake,
-                         cookie_secure=settings.backoffice_cookie_secure)
+                         cookie_secure=settings.backoffice_cookie_secure,
+                         reporting_timezone=settings.reporting_timezone)
         server = _Server(uvicorn.Config(api, host=settings.backoffice_host, port=settings.backoffice_port,
                                         log_config=None, access_log=False, lifespan="off"))
         serving.append((server, asyncio.create_task(server.serve())))

@@ -20,11 +20,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from contracts import decisions as d
 from contracts.aftersales import AfterSalesType, TicketStatus
 
-from . import service, views
+from . import charts, service, views
 from .repository import BackOfficeUnitOfWork
 from .staff import Staff, StaffRole
 
@@ -64,11 +65,11 @@ def when(at: datetime | None) -> str:
     return "—" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-templates.env.globals.update(money=money, when=when)
+
 
 
 def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], datetime], *,
-                 wake: Callable[[], None], cookie_secure: bool) -> APIRouter:
+                 wake: Callable[[], None], cookie_secure: bool, reporting_timezone: str) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def signed_in(request: Request) -> Staff | None:
@@ -176,4 +177,81 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
             refunds = await service.finance_refunds(uow, staff)
         return page(request, "finance.html", staff=staff, refunds=refunds)
 
+    @router.get("/work-items", response_model=None)
+    async def work_items(request: Request, query: Annotated[views.WorkItemFilter, Query()],
+                         decision: uuid.UUID | None = None) -> Response:
+        staff = await signed_in(request)
+        if staff is None:
+            return to_sign_in()
+        async with units() as uow:
+            items = await service.work_items(uow, staff, query)
+            submitted = await service.decision(uow, staff, decision) if decision else None
+        return page(request, "work_items.html", staff=staff, items=items, query=query, decision=submitted,
+                    now=clock(), may_change=lambda item: staff.role in service.SEES_EVERY_ITEM
+                    or item.owner == staff.role.value)
+
+    @router.post("/work-items/{item_id}/{action}", response_model=None)
+    async def change_work_item(request: Request, item_id: uuid.UUID,
+                               action: Annotated[str, Path(pattern="^(acknowledge|resolve)$")],
+                               note: Annotated[views.Text, Form(max_length=500)] = "") -> Response:
+        staff = await signed_in(request)
+        if staff is None:
+            return to_sign_in()
+        async with units() as uow:
+            decision_id = await service.change_work_item(uow, staff, action, item_id, note, clock())
+        wake()
+        return RedirectResponse(f"/work-items?decision={decision_id}", status_code=303)
+
+    @router.get("/dashboard", response_model=None)
+    async def dashboard(request: Request, query: Annotated[views.DashboardFilter, Query()]) -> Response:
+        staff = await signed_in(request)
+        if staff is None:
+            return to_sign_in()
+        async with units() as uow:
+            found = await service.dashboard(uow, staff, query, clock(), reporting_timezone)
+        return page(request, "dashboard.html", staff=staff, d=found, charts=dashboard_charts(found),
+                    zone=reporting_timezone)
+
     return router
+
+
+def per_mille(value: int | None) -> str:
+    return "n/a" if value is None else f"{value // 10}.{value % 10}%"
+
+
+def dashboard_charts(found: views.Dashboard) -> dict[str, Markup]:
+    """The dashboard's pictures; the page shows each chart's figures in a table beside it."""
+    money_by_day = [charts.Bar(f"{row.day.isoformat()} {row.currency}", row.cents, money(row.cents, row.currency))
+                    for row in found.refunds_per_day]
+    return {
+        "rates": charts.bars("After-sales rate per sku", [
+            charts.Bar(r.name, r.per_mille or 0, f"{per_mille(r.per_mille)} ({r.in_tickets}/{r.sold})")
+            for r in sorted(found.by_sku, key=lambda r: -(r.per_mille or 0))[:15]]),
+        "categories": charts.bars("After-sales rate per category", [
+            charts.Bar(r.name, r.per_mille or 0, f"{per_mille(r.per_mille)} ({r.in_tickets}/{r.sold})")
+            for r in found.by_category]),
+        "reasons": charts.bars("Tickets per type and reason",
+                               [charts.Bar(c.key, c.value, str(c.value)) for c in found.reasons[:15]]),
+        "time_in_state": charts.bars("Time in state, p95 (p50 in the table)", [
+            charts.Bar(t.status, t.p95_seconds, duration(t.p95_seconds)) for t in found.time_in_state]),
+        "refunds": charts.bars("Refunds per day", money_by_day),
+        "ageing": charts.bars("Open work items by age", [
+            charts.Bar(c.key, c.value, str(c.value), series=index) for index, c in enumerate(found.queue_ageing)],
+            empty="no open work items"),
+    }
+
+
+def duration(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        return f"{hours // 24}d{hours % 24:02d}h"
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def age(at: datetime, now: datetime) -> str:
+    return duration((now - at).total_seconds())
+
+
+templates.env.globals.update(money=money, when=when, per_mille=per_mille, duration=duration, age=age)

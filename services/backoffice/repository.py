@@ -5,7 +5,7 @@ Its unit of work hands out ``uow.staff``, ``uow.decisions`` and ``uow.queries``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Select, delete, func, select, update
@@ -15,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.tables import (
     DeadLetterRow,
     ErpOrderRow,
+    MonitoringBuyerFlagRow,
+    MonitoringCounterRow,
+    MonitoringLineRow,
+    MonitoringStateTimeRow,
+    MonitoringWorkItemRow,
     OrderRow,
     ReasonRow,
     ReceiptRow,
@@ -27,11 +32,13 @@ from services.common.tables import (
     TicketRow,
 )
 from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.domain.figures import REFUNDED
+from services.domain.line_state import LABELS, LineState
 
 from . import views
 from .staff import Staff, StaffRole
 
-SCHEMA = "0007"  # the back office's own tables, the ticket-list indexes, sign-in lockout
+SCHEMA = "0008"  # the back office's own tables, the ticket-list indexes, sign-in lockout; monitoring's tables it reads
 
 # tickets ops approved that finance sees (DOMAIN.md: "only tickets that ops approved")
 FINANCE_STATUSES = ("PENDING_REFUND", "PENDING_MANAGER", "REFUNDING", "REFUND_FAILED", "COMPLETED")
@@ -102,6 +109,20 @@ class Queries(Protocol):
     async def dead_letter(self, dead_letter_id: uuid.UUID) -> views.DeadLetterDetail | None: ...
 
     async def erp_order_key(self, erp_order_id: uuid.UUID) -> TicketKey | None: ...
+
+    async def work_items(self, shops: frozenset[str] | None, owner: str | None, include_resolved: bool,
+                         limit: int) -> list[views.WorkItem]:
+        """Newest first: every item when ``shops`` is None, else those of tickets or orders in them."""
+
+    async def work_item(self, item_id: uuid.UUID) -> views.WorkItem | None: ...
+
+    async def counters(self, shops: frozenset[str], first: date, last: date) -> list[tuple[str, str, str, int]]:
+        """Monitoring's (metric, key1, key2, value) summed over the shops and days."""
+
+    async def refunds_per_day(self, shops: frozenset[str], first: date, last: date) -> list[views.DayAmount]: ...
+
+    async def time_in_state(self, shops: frozenset[str], since: datetime, until: datetime) -> list[views.StateTime]:
+        """p50 / p95 / max per state of the stays that ended in [since, until) (nearest rank)."""
 
 
 class BackOfficeUnitOfWork(UnitOfWork):
@@ -275,11 +296,31 @@ class QueryRepository:
             refund=None if refund is None else views.RefundState(
                 refund_id=refund.refund_id, status=refund.status, amount_cents=refund.amount_cents,
                 attempts=refund.attempts, last_error=refund.last_error, completed_at=refund.completed_at),
+            buyer_flag=await self._buyer_flag(ticket.shop_id, ticket.buyer_id),
+            line_states=await self._line_states(ticket.order_id, {ln["line_no"] for ln in ticket.lines}),
             timeline=[views.TimelineEntry(at=a.at, from_status=a.from_status, to_status=a.to_status,
                                           actor_role=a.actor_role, actor_id=a.actor_id, action=a.action,
                                           reason=a.reason, amount_before_cents=a.amount_before_cents,
                                           amount_after_cents=a.amount_after_cents) for a in audit],
             decisions=[_decision(row) for row in decisions])
+
+    async def _buyer_flag(self, shop_id: str, buyer_id: str) -> views.BuyerFlag | None:
+        flag = await self.session.get(MonitoringBuyerFlagRow, (shop_id, buyer_id))
+        if flag is None:
+            return None
+        return views.BuyerFlag(flagged_at=flag.flagged_at, reason=flag.reason, window_days=flag.window_days,
+                               tickets_in_window=flag.tickets_in_window, orders_in_window=flag.orders_in_window,
+                               max_tickets=flag.max_tickets, max_rate_percent=flag.max_rate_percent,
+                               min_orders=flag.min_orders)
+
+    async def _line_states(self, order_id: str, line_nos: set[int]) -> list[views.LineState]:
+        rows = (await self.session.execute(select(MonitoringLineRow).where(
+            MonitoringLineRow.order_id == order_id, MonitoringLineRow.line_no.in_(sorted(line_nos)))
+            .order_by(MonitoringLineRow.line_no))).scalars().all()
+        return [views.LineState(line_no=r.line_no, state=r.state, label=_label(r.state),
+                                in_progress_units=sum(int(p["units"]) for p in r.in_progress),
+                                refunded_units=r.refunded_units, refunded_cents=r.refunded_cents,
+                                exchanged_units=r.exchanged_units, repaired_units=r.repaired_units) for r in rows]
 
     async def _of_ticket(self, model: Any, at: Any, ticket_id: str) -> list[Any]:
         return list((await self.session.execute(select(model).where(model.ticket_id == ticket_id).order_by(at))
@@ -347,6 +388,75 @@ class QueryRepository:
         return (await self.session.execute(
             select(ErpOrderRow.ticket_id, ErpOrderRow.order_id, ErpOrderRow.shop_id)
             .where(ErpOrderRow.erp_order_id == erp_order_id))).one_or_none()
+
+
+    def _work_items(self) -> Select[MonitoringWorkItemRow, str]:
+        """Items with the shop of their ticket (or, off a ticket, of their order)."""
+        item = MonitoringWorkItemRow
+        shop = func.coalesce(TicketRow.shop_id, OrderRow.shop_id).label("shop_id")
+        return (select(item, shop).outerjoin(TicketRow, TicketRow.ticket_id == item.ticket_id)
+                .outerjoin(OrderRow, OrderRow.order_id == item.order_id))
+
+    async def work_items(self, shops: frozenset[str] | None, owner: str | None, include_resolved: bool,
+                         limit: int) -> list[views.WorkItem]:
+        item = MonitoringWorkItemRow
+        stmt = self._work_items()
+        if not include_resolved:
+            stmt = stmt.where(item.state != "RESOLVED")
+        if owner is not None:
+            stmt = stmt.where(item.owner == owner)
+        if shops is not None:
+            stmt = stmt.where(func.coalesce(TicketRow.shop_id, OrderRow.shop_id).in_(sorted(shops)))
+        rows = (await self.session.execute(stmt.order_by(item.opened_at.desc(), item.item_id).limit(limit))).all()
+        return [_work_item(row, shop) for row, shop in rows]
+
+    async def work_item(self, item_id: uuid.UUID) -> views.WorkItem | None:
+        found = (await self.session.execute(self._work_items().where(MonitoringWorkItemRow.item_id == item_id))
+                 ).one_or_none()
+        return None if found is None else _work_item(found[0], found[1])
+
+    async def counters(self, shops: frozenset[str], first: date, last: date) -> list[tuple[str, str, str, int]]:
+        counter = MonitoringCounterRow
+        rows = (await self.session.execute(
+            select(counter.metric, counter.key1, counter.key2, func.sum(counter.value).label("value"))
+            .where(counter.shop_id.in_(sorted(shops)), counter.day >= first, counter.day <= last)
+            .group_by(counter.metric, counter.key1, counter.key2))).all()
+        return [(r.metric, r.key1, r.key2, int(r.value)) for r in rows]
+
+    async def refunds_per_day(self, shops: frozenset[str], first: date, last: date) -> list[views.DayAmount]:
+        counter = MonitoringCounterRow
+        rows = (await self.session.execute(
+            select(counter.day, counter.key1, func.sum(counter.value).label("cents"))
+            .where(counter.shop_id.in_(sorted(shops)), counter.metric == REFUNDED, counter.day >= first,
+                   counter.day <= last)
+            .group_by(counter.day, counter.key1).order_by(counter.day, counter.key1))).all()
+        return [views.DayAmount(day=r.day, currency=r.key1, cents=int(r.cents)) for r in rows]
+
+    async def time_in_state(self, shops: frozenset[str], since: datetime, until: datetime) -> list[views.StateTime]:
+        stay = MonitoringStateTimeRow
+        rows = (await self.session.execute(
+            select(stay.status, func.count().label("tickets"),
+                   func.percentile_disc(0.5).within_group(stay.seconds).label("p50"),
+                   func.percentile_disc(0.95).within_group(stay.seconds).label("p95"),
+                   func.max(stay.seconds).label("longest"))
+            .where(stay.shop_id.in_(sorted(shops)), stay.left_at >= since, stay.left_at < until)
+            .group_by(stay.status).order_by(stay.status))).all()
+        return [views.StateTime(status=r.status, tickets=int(r.tickets), p50_seconds=float(r.p50),
+                                p95_seconds=float(r.p95), max_seconds=float(r.longest)) for r in rows]
+
+
+def _label(state: str) -> str:
+    """The order page's words for a line state (a state this code does not know yet shows as is)."""
+    return LABELS[LineState(state)] if state in LineState.__members__ else state
+
+
+def _work_item(row: MonitoringWorkItemRow, shop_id: str | None) -> views.WorkItem:
+    return views.WorkItem(
+        item_id=row.item_id, kind=row.kind, severity=row.severity, owner=row.owner, state=row.state,
+        order_id=row.order_id, ticket_id=row.ticket_id, shop_id=shop_id, message=row.message,
+        opened_at=row.opened_at, last_seen_at=row.last_seen_at, ack_due_at=row.ack_due_at,
+        occurrences=row.occurrences, escalations=row.escalations, acknowledged_by=row.acknowledged_by,
+        resolved_by=row.resolved_by, note=row.note)
 
 
 def _summary(row: TicketRow, placed_at: datetime | None) -> views.TicketSummary:

@@ -11,8 +11,9 @@ caused by the command or a CommandRejected naming it, settles the record. So the
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -22,6 +23,7 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts.monitoring import WorkItemChanged
 from services.common.routes import Deps
+from services.domain import figures
 
 from . import views
 from .repository import BackOfficeUnitOfWork
@@ -176,8 +178,9 @@ async def decision(uow: BackOfficeUnitOfWork, staff: Staff, decision_id: uuid.UU
     found = await uow.decisions.get(decision_id)
     if found is None:
         raise NotFound(f"no decision {decision_id}")
-    if not found.ticket_id:  # a catalogue change: the admins' own
-        require_role(staff, StaffRole.ADMIN)
+    if not found.ticket_id:  # off a ticket (a catalogue change, a work item): its sender's and the admins'
+        if found.user_id != staff.user_id:
+            require_role(staff, StaffRole.ADMIN)
         return found
     key = await uow.queries.ticket_key(found.ticket_id)
     if key is None or not staff.sees(key.shop_id):
@@ -238,6 +241,102 @@ async def dead_letter(uow: BackOfficeUnitOfWork, staff: Staff, dead_letter_id: u
     if found is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
     return found
+
+
+# ---------------------------------------------------------------- monitoring: work queue and dashboard
+SEES_EVERY_ITEM = (StaffRole.ADMIN, StaffRole.MANAGER)  # items with no shop (outages, dead letters) too
+WORK_ITEM_COMMANDS: dict[str, type[ad.AcknowledgeWorkItem] | type[ad.ResolveWorkItem]] = {
+    "acknowledge": ad.AcknowledgeWorkItem, "resolve": ad.ResolveWorkItem}
+AGE_BANDS = ((timedelta(hours=1), "under 1 h"), (timedelta(hours=4), "1–4 h"), (timedelta(hours=24), "4–24 h"))
+OLDEST_BAND = "over a day"
+DASHBOARD_DAYS = 7  # the default period: the last week of reporting days
+
+
+def _item_scope(staff: Staff) -> frozenset[str] | None:
+    return None if staff.role in SEES_EVERY_ITEM else staff.shops
+
+
+async def work_items(uow: BackOfficeUnitOfWork, staff: Staff, query: views.WorkItemFilter) -> list[views.WorkItem]:
+    """The work queue a person sees: admins and managers every item, others their shops' items."""
+    return await uow.queries.work_items(_item_scope(staff), query.owner, query.include_resolved, query.limit)
+
+
+async def change_work_item(uow: BackOfficeUnitOfWork, staff: Staff, action: str, item_id: uuid.UUID, note: str,
+                           now: datetime) -> uuid.UUID:
+    """Acknowledges or resolves an item, as a command monitoring applies (its answer, a
+    WorkItemChanged caused by the command or a CommandRejected naming it, settles the record).
+    The item's owner team may, and admins and managers may for any item."""
+    kind = WORK_ITEM_COMMANDS.get(action)
+    if kind is None:
+        raise NotFound(f"no work-item action {action}")
+    item = await uow.queries.work_item(item_id)
+    scope = _item_scope(staff)
+    if item is None or (scope is not None and item.shop_id not in scope):
+        raise NotFound(f"no work item {item_id}")
+    if staff.role not in SEES_EVERY_ITEM and item.owner != staff.role.value:
+        raise Forbidden(f"this item is for {item.owner}, not {staff.role.value}")
+    fields: dict[str, Any] = {"item_id": item_id, "order_id": item.order_id, "requested_by": staff.user_id}
+    if kind is ad.ResolveWorkItem:
+        fields["note"] = note
+    command = _command(kind, fields)
+    return await _submitted(uow, staff, command, item.order_id, item.ticket_id or "", now)
+
+
+def reporting_days(query: views.DashboardFilter, now: datetime, zone: str) -> tuple[date, date]:
+    """The query's days, or the last week of reporting days up to today in the reporting zone."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+    last = query.last_day or (today if query.first_day is None else query.first_day + timedelta(DASHBOARD_DAYS - 1))
+    first = query.first_day or last - timedelta(DASHBOARD_DAYS - 1)
+    if last < first:
+        raise InvalidDecision("to: is before from")
+    if (last - first).days > 366:
+        raise InvalidDecision("to: a dashboard covers at most a year")
+    return first, last
+
+
+async def dashboard(uow: BackOfficeUnitOfWork, staff: Staff, query: views.DashboardFilter, now: datetime,
+                    zone: str) -> views.Dashboard:
+    """The figures monitoring keeps, summed over the person's shops (or the one asked) and the
+    period; admins also see what belongs to no shop (dead letters, outages)."""
+    if query.shop is not None and not staff.sees(query.shop):
+        raise Forbidden("you are not assigned to this shop")
+    first, last = reporting_days(query, now, zone)
+    shops = frozenset({query.shop}) if query.shop else staff.shops
+    if staff.role is StaffRole.ADMIN and query.shop is None:
+        shops |= {""}  # monitoring's figures of no shop
+    found = figures.of(await uow.queries.counters(shops, first, last))
+    since = datetime.combine(first, time.min, ZoneInfo(zone))
+    until = datetime.combine(last + timedelta(days=1), time.min, ZoneInfo(zone))
+    queue = await uow.queries.work_items(_item_scope(staff) if query.shop is None else shops, None, False, 500)
+
+    def rate(name: str, value: figures.Rate) -> views.RateView:
+        return views.RateView(name=name, in_tickets=value.in_tickets, sold=value.sold, per_mille=value.per_mille)
+
+    def counts(pairs: dict[Any, int]) -> list[views.Count]:
+        named = {"/".join(key) if isinstance(key, tuple) else (key or "?"): n for key, n in pairs.items()}
+        return [views.Count(key=key, value=n) for key, n in sorted(named.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    return views.Dashboard(
+        shops=sorted(shop for shop in shops if shop), first_day=first, last_day=last, rate=rate("all", found.rate),
+        by_sku=[rate(name, value) for name, value in found.by_sku.items()],
+        by_category=[rate(name, value) for name, value in found.by_category.items()],
+        tickets_opened=found.tickets_opened, reasons=counts(found.reasons),
+        refunded=[views.Amount(currency=currency, cents=cents) for currency, cents in sorted(found.refunded.items())],
+        refunds_per_day=await uow.queries.refunds_per_day(shops, first, last),
+        refunds_completed=found.refunds_completed, refunds_failed=found.refunds_failed,
+        refunds_retried=found.refunds_retried, time_in_state=await uow.queries.time_in_state(shops, since, until),
+        sla_breaches=counts(found.sla_breaches), integration_errors=counts(found.integration_errors),
+        dead_letters=counts(found.dead_letters) if staff.role is StaffRole.ADMIN else [],
+        queue_ageing=queue_ageing(queue, now))
+
+
+def queue_ageing(items: list[views.WorkItem], now: datetime) -> list[views.Count]:
+    """Unresolved items by how long they have been open, youngest band first."""
+    bands = {label: 0 for _, label in AGE_BANDS} | {OLDEST_BAND: 0}
+    for item in items:
+        age = now - item.opened_at
+        bands[next((label for limit, label in AGE_BANDS if age < limit), OLDEST_BAND)] += 1
+    return [views.Count(key=label, value=n) for label, n in bands.items()]
 
 
 # ---------------------------------------------------------------- the workers' answers (Kafka)

@@ -1,4 +1,5 @@
-"""What the back office shows: the DOMAIN.md list columns, the ticket detail, the finance list.
+"""What the back office shows: the DOMAIN.md list columns, the ticket detail, the finance list,
+the work queue and the dashboard.
 
 Amounts stay integer cents with their currency; the page formats them. Nothing here carries a
 buyer's personal data beyond the account id (the platform keeps addresses and phone numbers)."""
@@ -6,7 +7,7 @@ buyer's personal data beyond the account id (the platform keeps addresses and ph
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -124,6 +125,32 @@ class Decision(View):
     outcome_at: datetime | None
 
 
+class BuyerFlag(View):
+    """Monitoring's serial-returner flag on the ticket's buyer in this shop, with the rule's inputs."""
+
+    flagged_at: datetime
+    reason: str
+    window_days: int
+    tickets_in_window: int
+    orders_in_window: int
+    max_tickets: int
+    max_rate_percent: int
+    min_orders: int
+
+
+class LineState(View):
+    """A line's after-sales state as the order page shows it (售后中 / 部分退款 / 已退款 …)."""
+
+    line_no: int
+    state: str
+    label: str
+    in_progress_units: int
+    refunded_units: int
+    refunded_cents: int
+    exchanged_units: int
+    repaired_units: int
+
+
 class TicketDetail(View):
     ticket: TicketSummary
     reason_code: str
@@ -150,6 +177,8 @@ class TicketDetail(View):
     refund: RefundState | None
     timeline: list[TimelineEntry]
     decisions: list[Decision]
+    buyer_flag: BuyerFlag | None = None
+    line_states: list[LineState] = Field(default_factory=list)
 
 
 class FinanceLine(View):
@@ -239,3 +268,95 @@ class TicketFilter(BaseModel):
     newest_first: bool = True
     page: int = Field(1, ge=1, le=500)
     page_size: int = Field(20, ge=1, le=100)
+
+
+class WorkItem(View):
+    """An alert as work (monitoring's work queue): who owns it, how old, how often seen."""
+
+    item_id: uuid.UUID
+    kind: str
+    severity: str
+    owner: str
+    state: str
+    order_id: str
+    ticket_id: str | None
+    shop_id: str | None
+    message: str
+    opened_at: datetime
+    last_seen_at: datetime
+    ack_due_at: datetime | None
+    occurrences: int
+    escalations: int
+    acknowledged_by: str | None
+    resolved_by: str | None
+    note: str
+
+
+class WorkItemFilter(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str | None = Field(None, max_length=32, pattern=r"^[a-z]+$")
+    include_resolved: bool = False
+    limit: int = Field(100, ge=1, le=500)
+
+
+class RateView(View):
+    name: str
+    in_tickets: int
+    sold: int
+    per_mille: int | None
+
+
+class Count(View):
+    key: str
+    value: int
+
+
+class Amount(View):
+    currency: str
+    cents: int
+
+
+class DayAmount(View):
+    day: date
+    currency: str
+    cents: int
+
+
+class StateTime(View):
+    status: str
+    tickets: int
+    p50_seconds: float
+    p95_seconds: float
+    max_seconds: float
+
+
+class Dashboard(View):
+    """The after-sales figures of the signed-in person's shops over a period of reporting days."""
+
+    shops: list[str]
+    first_day: date
+    last_day: date
+    rate: RateView
+    by_sku: list[RateView]
+    by_category: list[RateView]
+    tickets_opened: int
+    reasons: list[Count]  # "TYPE/REASON"
+    refunded: list[Amount]
+    refunds_per_day: list[DayAmount]
+    refunds_completed: int
+    refunds_failed: int
+    refunds_retried: int
+    time_in_state: list[StateTime]
+    sla_breaches: list[Count]
+    integration_errors: list[Count]
+    dead_letters: list[Count]  # admins only (a dead letter may name no shop)
+    queue_ageing: list[Count]  # open and acknowledged items by age band
+
+
+class DashboardFilter(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    first_day: date | None = Field(None, alias="from")
+    last_day: date | None = Field(None, alias="to")
+    shop: Ref | None = None

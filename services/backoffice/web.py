@@ -119,9 +119,9 @@ class Accepted(BaseModel):
 
 
 def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda: None,
-               cookie_secure: bool = True) -> FastAPI:
+               cookie_secure: bool = True, reporting_timezone: str = "Asia/Shanghai") -> FastAPI:
     """The app; ``units`` opens a unit of work per request, ``wake`` tells the outbox relay a
-    decision is waiting (it also polls)."""
+    decision is waiting (it also polls); the dashboard's days are ``reporting_timezone``'s."""
     api = FastAPI(title="After-sales back office", version="1",
                   description="Ticket lists and details, the finance list and decisions for ops, finance, "
                               "managers and admins. Decisions are accepted here and applied by the workers.")
@@ -290,8 +290,28 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
         async with units() as uow:
             return accepted(await service.replay_dead_letter(uow, person, dead_letter_id, clock()))
 
+    @router.get("/work-items", response_model=list[views.WorkItem], tags=["monitoring"])
+    async def work_items(person: Signed, query: Annotated[views.WorkItemFilter, Query()]) -> list[views.WorkItem]:
+        async with units() as uow:
+            return await service.work_items(uow, person, query)
+
+    @router.post("/work-items/{item_id}/{action}", status_code=202, response_model=Accepted, tags=["monitoring"],
+                 summary="The owner team (or an admin or manager) acknowledges or resolves a work item")
+    async def change_work_item(person: Signed, item_id: uuid.UUID,
+                               action: Annotated[str, Path(pattern="^(acknowledge|resolve)$")],
+                               body: Note | None = None) -> Accepted:
+        async with units() as uow:
+            return accepted(await service.change_work_item(uow, person, action, item_id,
+                                                           body.note if body else "", clock()))
+
+    @router.get("/dashboard", response_model=views.Dashboard, tags=["monitoring"])
+    async def dashboard(person: Signed, query: Annotated[views.DashboardFilter, Query()]) -> views.Dashboard:
+        async with units() as uow:
+            return await service.dashboard(uow, person, query, clock(), reporting_timezone)
+
     api.include_router(router)
-    api.include_router(create_pages(units, clock, wake=wake, cookie_secure=cookie_secure))
+    api.include_router(create_pages(units, clock, wake=wake, cookie_secure=cookie_secure,
+                                    reporting_timezone=reporting_timezone))
     _errors(api)
     return api
 
