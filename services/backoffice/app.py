@@ -8,11 +8,8 @@ flushes what was accepted)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Generator
 
-import uvicorn
-
+from services.common.metrics import EmbeddedServer, serve, stop_serving
 from services.common.routes import Deps
 from services.common.runtime import Worker, run_worker
 from services.common.settings import Settings
@@ -24,14 +21,6 @@ from .web import create_api
 NAME = "back-office"  # the producer the topic catalogue names for aftersales.decisions
 
 
-class _Server(uvicorn.Server):
-    """uvicorn inside FastStream's run: FastStream owns the signals and stops us."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 def build_worker(settings: Settings) -> Worker[BackOfficeUnitOfWork]:
     return Worker(NAME, settings, handlers.subscriptions(), unit_of_work=SqlBackOfficeUnitOfWork,
                   deps=Deps(settings), needs_schema=SCHEMA)
@@ -40,7 +29,7 @@ def build_worker(settings: Settings) -> Worker[BackOfficeUnitOfWork]:
 def run(settings: Settings) -> None:
     worker = build_worker(settings)
     app = worker.build_app()
-    serving: list[tuple[_Server, asyncio.Task[None]]] = []
+    serving: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []
 
     @app.after_startup
     async def serve_http() -> None:
@@ -48,15 +37,11 @@ def run(settings: Settings) -> None:
         api = create_api(ctx.uow, worker.deps.clock, wake=ctx.relay.wake,
                          cookie_secure=settings.backoffice_cookie_secure,
                          reporting_timezone=settings.reporting_timezone)
-        server = _Server(uvicorn.Config(api, host=settings.backoffice_host, port=settings.backoffice_port,
-                                        log_config=None, access_log=False, lifespan="off"))
-        serving.append((server, asyncio.create_task(server.serve())))
+        serving.append(await serve(api, settings.backoffice_host, settings.backoffice_port))
 
     @app.on_shutdown
     async def stop_http() -> None:
         for server, task in serving:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, settings.shutdown_grace_seconds)
+            await stop_serving(server, task, grace=settings.shutdown_grace_seconds)
 
     run_worker(worker, app)

@@ -86,6 +86,10 @@ class Producer:
             await self.replace()
             raise
 
+    async def ping(self) -> None:
+        """Raises unless the broker serves metadata to this producer now (readiness)."""
+        await self._current().client.fetch_all_metadata()
+
     async def replace(self) -> None:
         old, self._producer = self._producer, None
         self.replaced += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -27,7 +29,9 @@ INBOX_RETENTION = timedelta(days=8)  # > log.retention.hours=168 of the broker
 class OutboxRelay:
     def __init__(self, producer_name: str, sessions: async_sessionmaker[AsyncSession],
                  producer: Producer, *, batch: int = 500, poll_seconds: float = 0.5,
-                 consumer_group: str | None = None) -> None:
+                 consumer_group: str | None = None,
+                 on_published: Callable[[str, int], None] = lambda topic, n: None) -> None:
+        """``on_published(topic, n)``: ``n`` rows of ``topic`` are acknowledged by Kafka (for /metrics)."""
         self.producer_name = producer_name
         self.consumer_group = consumer_group or producer_name
         self._sessions = sessions
@@ -37,6 +41,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lock_key = zlib.crc32(f"outbox:{producer_name}".encode())
         self.relayed = 0
+        self._on_published = on_published
 
     def wake(self) -> None:
         self._wake.set()
@@ -79,6 +84,8 @@ class OutboxRelay:
                 update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
                 .values(published_at=func.now()))
         self.relayed += len(rows)
+        for topic, n in Counter(row.topic for row in rows).items():
+            self._on_published(topic, n)
         return len(rows)
 
     async def forget_processed(self, older_than: timedelta) -> None:
@@ -93,3 +100,12 @@ class OutboxRelay:
             await session.execute(delete(OutboxRow).where(
                 OutboxRow.producer == self.producer_name,
                 OutboxRow.published_at < datetime.now(UTC) - older_than))
+
+
+async def outbox_backlog(sessions: async_sessionmaker[AsyncSession], producer_name: str) -> tuple[int, datetime | None]:
+    """How many of the producer's rows wait, and when the oldest was written (the partial index
+    on unpublished rows keeps this cheap however long the outbox's history)."""
+    async with sessions() as session:
+        row = (await session.execute(select(func.count(), func.min(OutboxRow.created_at)).where(
+            OutboxRow.producer == producer_name, OutboxRow.published_at.is_(None)))).one()
+    return int(row[0]), row[1]

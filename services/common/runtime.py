@@ -53,11 +53,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -74,8 +76,9 @@ from .db import make_engine, make_session_factory
 from .failures import Failure, classify, content_hash, describe, safe_traceback
 from .kafka import Producer, read_at, wait_for_kafka
 from .logging import configure_logging, get_logger
+from .metrics import EmbeddedServer, Readiness, WorkerMetrics, health_app, serve, stop_serving
 from .migrations_check import require_schema
-from .outbox import OutboxRelay
+from .outbox import OutboxRelay, outbox_backlog
 from .quarantine import Quarantine
 from .routes import Deps, PeriodicJob, Route, Subscription, route
 from .settings import Settings
@@ -153,6 +156,8 @@ class Worker(Generic[U]):
         self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds,
                                        timeout=settings.commit_timeout_seconds)
         self.counts: Counter[str] = Counter()
+        self.metrics = WorkerMetrics(name)
+        self.readiness = Readiness(needs_assignment=bool(self.subscriptions))
         self._stopping = asyncio.Event()
         self._outage_since: float | None = None
         self._outage_alerted = False
@@ -183,8 +188,14 @@ class Worker(Generic[U]):
             raise Unprocessable("the message at the source offset is not the dead letter's original",
                                 code="NOT_REPLAYABLE")
         log.info("replaying", source_topic=cmd.source_topic, partition=cmd.partition, offset=cmd.offset)
-        self.counts["replayed"] += 1
+        self._count("replayed")
         await self.handle(record, sub)
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        """What became of consumed messages: in memory (tests, the bench) and in /metrics."""
+        if n:
+            self.counts[outcome] += n
+            self.metrics.outcomes.labels(outcome).inc(n)
 
     @property
     def processed(self) -> int:
@@ -212,6 +223,7 @@ class Worker(Generic[U]):
         app = FastStream(broker, logger=logging.getLogger("faststream.app"))
         stack = AsyncExitStack()
         tasks: list[asyncio.Task[None]] = []
+        serving: list[tuple[EmbeddedServer, asyncio.Task[None]]] = []  # metrics and health, while running
 
         @app.on_startup
         async def start() -> None:
@@ -223,6 +235,11 @@ class Worker(Generic[U]):
             tasks.append(asyncio.create_task(self._keep_running(self.offsets.run, "offset committer")))
             for job in self.background:
                 tasks.append(asyncio.create_task(self._keep_running(partial(self._run_job, job), job.name)))
+            if self.settings.metrics_port is not None:
+                tasks.append(asyncio.create_task(self._keep_running(self._observe_outbox, "outbox figures")))
+                serving.append(await serve(health_app(self.metrics, self._readiness(ctx)),
+                                           self.settings.metrics_host, self.settings.metrics_port))
+                log.info("metrics_serving", worker=self.name, port=self.settings.metrics_port)
 
         @app.on_shutdown
         async def flush_offsets() -> None:
@@ -231,6 +248,8 @@ class Worker(Generic[U]):
 
         @app.after_shutdown
         async def stop() -> None:
+            for server, task in serving:
+                await stop_serving(server, task, grace=self.settings.shutdown_grace_seconds)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -242,6 +261,23 @@ class Worker(Generic[U]):
             await stack.aclose()
 
         return app
+
+    def _readiness(self, ctx: Context[U]) -> Readiness:
+        async def database() -> None:
+            await require_schema(ctx.engine, self.needs_schema)  # answers, and with a schema this code accepts
+
+        async def broker() -> None:
+            await ctx.producer.ping()
+
+        self.readiness.checks = {"database_and_schema": database, "broker": broker}
+        return self.readiness
+
+    async def _observe_outbox(self) -> None:
+        """Every few seconds: how many of this worker's outbox rows wait, and since when."""
+        while True:
+            backlog, oldest = await outbox_backlog(self.context.sessions, self.name)
+            self.metrics.outbox(backlog, (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
+            await asyncio.sleep(self.settings.metrics_outbox_seconds)
 
     async def open(self, stack: AsyncExitStack) -> Context[U]:
         """Opens the worker's resources without consuming (for tools and tests driving ``handle``)."""
@@ -257,7 +293,8 @@ class Worker(Generic[U]):
         producer = await self._retrying("start: broker", lambda: self._started_producer())
         stack.push_async_callback(producer.stop)
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
-                            poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group)
+                            poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group,
+                            on_published=lambda topic, n: self.metrics.produced.labels(topic).inc(n))
         self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name, self.unit_of_work)
         if self.on_start is not None:
             await self._retrying("start", lambda: self.on_start(self.context))  # type: ignore[misc]
@@ -291,14 +328,17 @@ class Worker(Generic[U]):
                            auto_offset_reset="earliest", max_poll_interval_ms=300_000,
                            session_timeout_ms=self.settings.kafka_session_timeout_ms,
                            batch=True, max_records=self.settings.batch_max_records, batch_timeout_ms=50,
-                           title=self.name)
+                           title=self.name, listener=_Assignment(self))
         async def on_messages(msg: KafkaMessage) -> None:
             records: tuple[ConsumerRecord, ...] = msg.raw_message
             if self._stopping.is_set() or self.offsets.closed:
                 raise Stopping("worker is stopping: batch left uncommitted")
+            consumer = cast("AIOKafkaConsumer", msg.consumer)
+            self.metrics.fetched(records, lambda where: consumer.highwater(TopicPartition(*where)))
             try:
                 async with self.offsets.handling(msg):
-                    await self.handle_batch(records, by_topic)
+                    with self.metrics.timing("batch"):
+                        await self.handle_batch(records, by_topic)
             except (Stopping, asyncio.CancelledError):  # told to stop: leave the batch uncommitted
                 self.offsets.close()
                 raise
@@ -325,13 +365,13 @@ class Worker(Generic[U]):
             structlog.contextvars.bind_contextvars(ticket_id=ticket_id)
         handler = sub.by_type.get(envelope.type)
         if handler is None:
-            self.counts["not_for_this_worker"] += 1  # the topic carries it; this worker has no part in it
+            self._count("not_for_this_worker")  # the topic carries it; this worker has no part in it
             return
         digest = content_hash(record.value)
         for attempt in range(1, self.settings.conflict_attempts + 1):
             try:
                 await self._retrying("apply", lambda: self._apply(envelope, handler, digest))
-                self.counts["processed"] += 1
+                self._count("processed")
                 return
             except DomainError as err:
                 await self._refused(record, envelope, digest, err, sub)
@@ -412,9 +452,9 @@ class Worker(Generic[U]):
         except Exception as exc:
             log.info("batch_replayed_one_by_one", reason=describe(exc), size=len(records))
             return await self._one_by_one(records, by_topic)
-        self.counts["processed"] += applied
-        self.counts["duplicates"] += duplicates
-        self.counts["not_for_this_worker"] += len(records) - len(work)
+        self._count("processed", applied)
+        self._count("duplicates", duplicates)
+        self._count("not_for_this_worker", len(records) - len(work))
         if uow.published:
             ctx.relay.wake()
 
@@ -426,7 +466,7 @@ class Worker(Generic[U]):
         ctx = self.context
         async with ctx.uow() as uow:
             if not await uow.first_time(self.group, envelope.event_id, digest):
-                self.counts["duplicates"] += 1
+                self._count("duplicates")
                 log.info("duplicate_ignored")
                 return
             await handler.use_case(envelope, uow, self.deps)
@@ -455,7 +495,7 @@ class Worker(Generic[U]):
 
         try:
             await self._retrying("reject", write_rejection)
-            self.counts["rejected"] += 1
+            self._count("rejected")
         except Stopping:
             raise
         except Exception as exc:  # the rejection itself cannot be built or stored: the message is the cause
@@ -476,6 +516,7 @@ class Worker(Generic[U]):
                     raise
                 attempt += 1
                 self.counts["infrastructure_retries"] += 1
+                self.metrics.retries.labels(what).inc()
                 loop = asyncio.get_running_loop()
                 self._outage_since = self._outage_since or loop.time()
                 log.warning("infrastructure_retry", what=what, attempt=attempt, error=describe(exc))
@@ -514,6 +555,7 @@ class Worker(Generic[U]):
         alert = OpsAlert(kind=kind, severity=severity, message=message[:500], order_id=key)
         await self._retrying("alert", lambda: self.context.producer.send_and_wait(
             OPS_ALERTS.name, encode(new_envelope(alert, key=key, producer=self.name)), key=key.encode()))
+        self.metrics.produced.labels(OPS_ALERTS.name).inc()
 
     # ------------------------------------------------------------------ dead letters
     def build_dead_letter(self, record: ConsumerRecord, code: str, reason: str,
@@ -550,7 +592,7 @@ class Worker(Generic[U]):
     async def dead_letter(self, record: ConsumerRecord, code: str, reason: str, *,
                           envelope: Envelope[Any] | None = None, attempts: int = 1) -> None:
         if record.topic == DLQ.name:  # a dead letter of a dead letter would circle for ever
-            self.counts["dead_letter_unrecordable"] += 1
+            self._count("dead_letter_unrecordable")
             log.critical("dead_letter_not_recordable", code=code, reason=reason[:300])
             return
         try:
@@ -570,8 +612,10 @@ class Worker(Generic[U]):
         except Exception as exc:
             self._die("dead_letter_unsendable", exc)
             raise
-        self.counts["dead_lettered"] += 1
+        self._count("dead_lettered")
         self.counts[f"dead_lettered:{code}"] += 1
+        self.metrics.dead_letters.labels(code).inc()
+        self.metrics.produced.labels(DLQ.name).inc()
         log.warning("dead_lettered", code=code, reason=reason[:300])
 
     def _die(self, what: str, exc: BaseException) -> None:
@@ -590,10 +634,12 @@ class Worker(Generic[U]):
         pause = job.every
         while True:
             try:
-                done = await run_due(ctx.uow, job)
+                done = await run_due(ctx.uow, job, on_quarantined=lambda: self.metrics.job_failures.labels(
+                    job.name, "quarantined").inc())
                 pause = job.every
             except Exception as exc:
                 log.warning("periodic_job_paused", job=job.name, error=describe(exc))
+                self.metrics.job_failures.labels(job.name, "paused").inc()
                 done = 0
                 pause = min(max(pause * 2, job.every), self.settings.retry_backoff_max_seconds)
             if done:
@@ -601,7 +647,8 @@ class Worker(Generic[U]):
             await asyncio.sleep(pause)
 
 
-async def run_due(units: Callable[[], U], job: PeriodicJob[U]) -> int:
+async def run_due(units: Callable[[], U], job: PeriodicJob[U],
+                  on_quarantined: Callable[[], None] = lambda: None) -> int:
     """One tick of a periodic job: each due item in its own transaction (``units`` opens one).
     An item that fails for a reason of its own is quarantined (with an alert); an outage stops
     the tick (raised), leaving the items not yet done for the next one. Returns how many moved."""
@@ -622,8 +669,24 @@ async def run_due(units: Callable[[], U], job: PeriodicJob[U]) -> int:
             async with units() as uow:
                 await quarantine.park(uow, item, describe(exc))
                 await uow.commit()
+            on_quarantined()
             done += 1
     return done
+
+
+class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells readiness and /metrics which partitions this process holds in its group."""
+
+    def __init__(self, worker: Worker[Any]) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.worker.readiness.assignment_received = True
+        self.worker.metrics.assigned.set(len(assigned))
+        log.info("partitions_assigned", worker=self.worker.name, partitions=len(assigned))
 
 
 class OffsetCommitter:

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         description="How soon a work item of each severity must be acknowledged before it escalates")
     monitoring_tick_seconds: float = Field(
         5.0, description="How often monitoring escalates overdue work items and publishes changed figures")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve /metrics, /healthz and /readyz on this port (unset: off)")
+    metrics_host: str = Field("127.0.0.1", description="Where the metrics server listens (0.0.0.0 in a container)")
+    metrics_outbox_seconds: float = Field(5.0, gt=0, description="How often /metrics reads the outbox backlog")
     log_level: str = "INFO"
     log_json: bool = True
 
