@@ -267,7 +267,7 @@ async def main(settings: Settings, stay: bool = False) -> int:
     await demo_users(settings)
     everyone = (*ALL_WORKERS, "backoffice")
     procs = WorkerProcesses(everyone, Path(".local/logs/demo"),
-                            env={**DEMO_ENV, "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
+                            env={**DEMO_ENV, "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"}, metrics=True)
     procs.start()
     address = f"http://{settings.backoffice_host}:{settings.backoffice_port}"
     print(f"started {len(everyone)} processes: {', '.join(everyone)} (logs in .local/logs/demo)")
@@ -315,9 +315,15 @@ async def main(settings: Settings, stay: bool = False) -> int:
               f"{len(paid)} refunds paid, {yuan(sum(paid.values()))} in total, each refund id paid once by the "
               f"channel ({len(channel)} channel records; up to {requests} requests for one id); "
               f"{time.monotonic() - started:.1f} s")
-        print(f"\nBack office: {address} (the tickets above are in shops {', '.join(DEMO_SHOPS)})")
+        opened = sum(1 for r in results[:-1] if not isinstance(r, BaseException))
+        for line in await monitoring_summary(office, opened):
+            print(line)
+        print(f"\nBack office: {address} (the tickets above are in shops {', '.join(DEMO_SHOPS)}); "
+              f"dashboard {address}/dashboard, work items {address}/work-items")
         for role, (username, password) in DEMO_USERS.items():
             print(f"  {role.value:<9} {username} / {password}")
+        print("Each process serves /metrics, /healthz and /readyz on its own port: "
+              + ", ".join(f"{name} :{port}" for name, port in list(procs.metrics_ports.items())[:4]) + ", …")
         dead = procs.dead()
         if dead:
             print(f"workers that died: {dead}")
@@ -331,6 +337,41 @@ async def main(settings: Settings, stay: bool = False) -> int:
         await office.aclose()
         await redis.aclose()
         await engine.dispose()
+
+
+async def monitoring_summary(office: httpx.AsyncClient, tickets: int, timeout: float = 30) -> list[str]:
+    """What the monitoring worker counted, read from the back office's dashboard as an admin sees
+    it (every demo shop, and what belongs to no shop); waits until it has counted the flows."""
+    admin = await Desk(office, StaffRole.ADMIN).sign_in()
+    deadline = time.monotonic() + timeout
+    while True:
+        found = (await office.get("/api/dashboard", headers=admin.headers)).json()
+        if found["tickets_opened"] >= tickets or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    items = (await office.get("/api/work-items", headers=admin.headers)).json()
+    rate = found["rate"]["per_mille"]
+    reasons = ", ".join(f"{r['key']} {r['value']}" for r in found["reasons"][:4])
+    states = ", ".join(f"{t['status']} p50 {t['p50_seconds']:.1f}s / p95 {t['p95_seconds']:.1f}s"
+                       for t in sorted(found["time_in_state"], key=lambda t: -t["p95_seconds"])[:3])
+    owners: dict[str, int] = {}
+    for item in items:
+        owners[item["owner"]] = owners.get(item["owner"], 0) + 1
+    return [
+        f"\nMonitoring, the demo shops from {found['first_day']} to {found['last_day']} (reporting days; earlier "
+        "runs on this database count too):",
+        f"  {found['tickets_opened']} tickets opened; after-sales rate "
+        f"{'n/a' if rate is None else f'{rate / 10:.1f}%'} ({found['rate']['in_tickets']} of "
+        f"{found['rate']['sold']} units sold)",
+        f"  refunded {', '.join(yuan(a['cents']) for a in found['refunded']) or 'nothing'} in "
+        f"{found['refunds_completed']} refunds ({found['refunds_failed']} failed, {found['refunds_retried']} retried)",
+        f"  top reasons: {reasons or 'none'}",
+        f"  longest waits: {states or 'none yet'}",
+        f"  SLA breaches {sum(c['value'] for c in found['sla_breaches'])}, integration errors "
+        f"{sum(c['value'] for c in found['integration_errors'])}, dead letters "
+        f"{sum(c['value'] for c in found['dead_letters'])}",
+        f"  open work items: {len(items)} ({', '.join(f'{o} {n}' for o, n in sorted(owners.items())) or 'none'})",
+    ]
 
 
 async def _serving(office: httpx.AsyncClient, timeout: float = 60) -> None:

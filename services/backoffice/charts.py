@@ -44,7 +44,7 @@ def bars(title: str, rows: Sequence[Bar], *, empty: str = "nothing in this perio
         length = max(round(track * max(row.value, 0.0) / top), 1 if row.value > 0 else 0)
         colour = COLOURS[row.series % len(COLOURS)]
         parts.append(Markup(
-            '<text x="0" y="{ty}" font-size="13" fill="#1d2433">{label}</text>'
+            '<text x="0" y="{ty}" font-size="12" fill="#1d2433">{label}</text>'
             '<rect x="{x}" y="{y}" width="{length}" height="{bh}" rx="3" fill="{colour}"></rect>'
             '<text x="{vx}" y="{ty}" font-size="13" fill="#475467">{shown}</text>').format(
                 ty=y + BAR_HEIGHT - 6, label=_fit(row.label), x=LABEL_WIDTH, y=y, length=length, bh=BAR_HEIGHT,
@@ -53,6 +53,6 @@ def bars(title: str, rows: Sequence[Bar], *, empty: str = "nothing in this perio
     return Markup("").join(parts)
 
 
-def _fit(label: str, limit: int = 28) -> str:
+def _fit(label: str, limit: int = 26) -> str:
     """Cut to fit the label column (``Markup.format`` escapes it)."""
     return label if len(label) <= limit else label[: limit - 1] + "…"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,13 @@ from .settings import SERVICE_SASL_MECHANISM, read_kafka_passwords
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring")
 SIMULATORS = ("payment-channel", "wms", "erp", "marketing", "order-system")
 ALL_WORKERS = WORKERS + SIMULATORS
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick), for a process about to start."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def worker_of(process: str) -> str:
@@ -35,14 +43,17 @@ def principal_of(process: str) -> str:
 
 class WorkerProcesses:
     def __init__(self, workers: Iterable[str], log_dir: Path, env: dict[str, str] | None = None,
-                 replicas: int = 1) -> None:
-        """``replicas`` processes of each of the seven workers; simulators run once."""
+                 replicas: int = 1, metrics: bool = False) -> None:
+        """``replicas`` processes of each of the seven workers; simulators run once. With
+        ``metrics``, each process serves /metrics, /healthz and /readyz on a free port of its own
+        (``metrics_ports``), kept across restarts."""
         self.log_dir = log_dir
         self.env = {**os.environ, **(env or {})}
         self.names: list[str] = []
         for worker in workers:
             copies = replicas if worker in WORKERS else 1
             self.names += [worker] + [f"{worker}.{n}" for n in range(2, copies + 1)]
+        self.metrics_ports = {name: free_port() for name in self.names} if metrics else {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.exits: dict[str, int] = {}  # processes that ended without being told to
 
@@ -56,7 +67,12 @@ class WorkerProcesses:
             log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.procs[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and worker names
                 [sys.executable, "-m", "services.cli", "run", worker_of(name)], stdout=log,
-                stderr=subprocess.STDOUT, env={**self.env, **self._credentials(name)}, start_new_session=True)
+                stderr=subprocess.STDOUT, env={**self.env, **self._credentials(name), **self._metrics(name)},
+                start_new_session=True)
+
+    def _metrics(self, name: str) -> dict[str, str]:
+        port = self.metrics_ports.get(name)
+        return {} if port is None else {"AFTERSALES_METRICS_PORT": str(port)}
 
     def _credentials(self, name: str) -> dict[str, str]:
         """Each process signs in to Kafka as its own service (never as the admin that started it),

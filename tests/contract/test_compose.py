@@ -45,3 +45,12 @@ def test_each_worker_signs_in_to_kafka_as_its_own_service_on_a_secured_broker():
         assert env["AFTERSALES_KAFKA_USERNAME"] == principal_of(name)
         assert env["AFTERSALES_KAFKA_SECURITY_PROTOCOL"] != "PLAINTEXT"
     assert services["init"]["environment"]["AFTERSALES_KAFKA_USERNAME"] == "admin"
+
+
+def test_every_worker_serves_metrics_and_is_health_checked_on_its_readiness():
+    services = compose()["services"]
+    for name in WORKERS:
+        service = services[name]
+        assert service["environment"]["AFTERSALES_METRICS_PORT"] == "9100"
+        assert any("/readyz" in part for part in service["healthcheck"]["test"]), name
+    assert services["init"]["healthcheck"] == {"disable": True}

@@ -53,7 +53,7 @@ def back_office_process() -> tuple[WorkerProcesses, str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
-    procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV, replicas=2)
+    procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV, replicas=2, metrics=True)
     procs.start()
     yield procs
     dead = procs.dead()

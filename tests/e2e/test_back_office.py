@@ -15,6 +15,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from contracts import decisions as d
+from contracts.ops import OpsAlert, Severity
 from services.actors import Line, World
 from services.backoffice import service
 from services.backoffice.repository import SqlBackOfficeUnitOfWork
@@ -224,3 +225,43 @@ async def test_an_admin_edits_the_reasons_catalogue_and_intake_applies_it(
     async def gone() -> bool:
         return await listed() == []
     await eventually(gone, timeout=30)
+
+
+async def test_ops_acknowledges_a_work_item_monitoring_applies_it_and_the_dashboard_counts_the_ticket(
+        world: World, office: httpx.AsyncClient, sessions: Any, browser: Browser) -> None:
+    """An SLA alert becomes a work item in the monitoring process; ops take it in the back office
+    and monitoring's answer settles the decision; a second acknowledgement is refused with why;
+    the dashboard of the shop counts the ticket, and both pages render in Chromium."""
+    shop, ticket = await refund_asked(world)
+    await world.bus.publish(OpsAlert(kind="REVIEW_SLA_BREACHED", severity=Severity.WARNING,
+                                     message="not reviewed in time", order_id=ticket.order_id,
+                                     ticket_id=ticket.ticket_id), key=ticket.order_id, producer="scheduler")
+    ops = await signed_in(office, sessions, StaffRole.OPS, shop)
+
+    async def item() -> dict[str, Any] | None:
+        return next((i for i in (await office.get("/api/work-items", headers=ops)).json()
+                     if i["ticket_id"] == ticket.ticket_id), None)
+    found = await eventually(item, timeout=30)
+    assert (found["kind"], found["owner"], found["state"]) == ("REVIEW_SLA_BREACHED", "ops", "OPEN")
+
+    path = f"/api/work-items/{found['item_id']}/acknowledge"
+    taken = await outcome(office, ops, await office.post(path, headers=ops))
+    assert (taken["outcome"], taken["outcome_code"]) == ("APPLIED", "ACKNOWLEDGED")
+    again = await outcome(office, ops, await office.post(path, headers=ops))
+    assert (again["outcome"], again["outcome_code"]) == ("REFUSED", "WORK_ITEM_NOT_OPEN")
+    assert (await item() or {})["state"] == "ACKNOWLEDGED"
+
+    async def counted() -> bool:
+        figures = (await office.get("/api/dashboard", params={"shop": shop}, headers=ops)).json()
+        return bool(figures["tickets_opened"] == 1 and figures["rate"]["sold"] == 1)
+    await eventually(counted, timeout=30)
+
+    page = await sign_in_page(browser, office, sessions, StaffRole.OPS, shop)
+    await page.goto("/dashboard")
+    await expect(page.locator("#tickets-opened")).to_have_text("1")
+    await expect(page.locator("svg.chart").first).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    await page.goto("/work-items")
+    await expect(page.locator(f"tr[data-item='{found['item_id']}']")).to_contain_text("ACKNOWLEDGED")
+    await page.screenshot(path=str(SHOTS / "work-items.png"), full_page=True)

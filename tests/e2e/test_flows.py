@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from contracts import aftersales as c
@@ -13,6 +15,7 @@ from contracts import decisions as d
 from contracts import orders as o
 from contracts import warehouse as w
 from services.actors import Line
+from services.common.procs import worker_of
 from services.common.tables import ErpOrderRow, PaymentChannelRefund, ReceiptRow, RefundRow
 from tests.integration.helpers import eventually
 
@@ -417,3 +420,23 @@ async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, sc
     async with sessions() as session:
         refund = (await session.execute(select(RefundRow).where(RefundRow.order_id == oid))).scalar_one()
     assert refund.amount_cents == 3_333
+
+
+async def test_every_worker_process_is_ready_and_its_metrics_show_the_flows(world, workers):
+    """Each running process (two per worker, and the simulators) answers /healthz and /readyz on
+    its own port, and /metrics shows what it consumed; the flows above went through them."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        for name, port in workers.metrics_ports.items():
+            base = f"http://127.0.0.1:{port}"
+            assert (await http.get(f"{base}/healthz")).status_code == 200, name
+
+            async def ready(base: str = base) -> bool:
+                return (await http.get(f"{base}/readyz")).status_code == 200
+            await eventually(ready, timeout=30)
+        consumed: dict[str, float] = {}
+        for name, port in workers.metrics_ports.items():
+            scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            consumed[worker_of(name)] = consumed.get(worker_of(name), 0.0) + sum(
+                sample.value for family in text_string_to_metric_families(scraped)
+                for sample in family.samples if sample.name == "aftersales_messages_consumed_total")
+    assert all(consumed[worker] > 0 for worker in ("intake", "review", "finance", "monitoring")), consumed
