@@ -63,6 +63,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -82,6 +83,7 @@ from .outbox import OutboxRelay, outbox_backlog
 from .quarantine import Quarantine
 from .routes import Deps, PeriodicJob, Route, Subscription, route
 from .settings import Settings
+from .tracing import Tracing, tracer_provider
 from .uow import EventIdReused, UnitOfWork
 
 log = get_logger("runtime")
@@ -138,9 +140,11 @@ class Worker(Generic[U]):
                  unit_of_work: UnitOfWorkFactory[U], deps: Deps | None = None,
                  background: list[PeriodicJob[U]] | None = None,
                  on_start: Callable[[Context[U]], Awaitable[None]] | None = None,
-                 needs_schema: str | None = None, replayable: bool | None = None) -> None:
+                 needs_schema: str | None = None, replayable: bool | None = None,
+                 traces: TracerProvider | None = None) -> None:
         """``replayable``: whether the worker takes ReplayDeadLetter for its group; by default,
-        when the topic catalogue names it a consumer of the admin topic (a tool's worker never)."""
+        when the topic catalogue names it a consumer of the admin topic (a tool's worker never).
+        ``traces``: where spans go (by default an OTLP exporter when one is configured, else none)."""
         self.name = name
         self.needs_schema = needs_schema  # None: the head this code ships (simulators, tests)
         self.settings = settings
@@ -157,6 +161,7 @@ class Worker(Generic[U]):
                                        timeout=settings.commit_timeout_seconds)
         self.counts: Counter[str] = Counter()
         self.metrics = WorkerMetrics(name)
+        self.tracing = Tracing(traces or tracer_provider(settings, name), name, self.group)
         self.readiness = Readiness(needs_assignment=bool(self.subscriptions))
         self._stopping = asyncio.Event()
         self._outage_since: float | None = None
@@ -259,6 +264,7 @@ class Worker(Generic[U]):
                 except Exception as exc:  # rows stay pending: the next process relays them
                     log.warning("final_relay_skipped", error=describe(exc))
             await stack.aclose()
+            self.tracing.shutdown()
 
         return app
 
@@ -367,6 +373,11 @@ class Worker(Generic[U]):
         if handler is None:
             self._count("not_for_this_worker")  # the topic carries it; this worker has no part in it
             return
+        with self.tracing.handling(envelope, record.topic, record.partition, record.offset):
+            await self._handle_decoded(record, envelope, handler, sub)
+
+    async def _handle_decoded(self, record: ConsumerRecord, envelope: Envelope[Any], handler: Route[Any, U],
+                              sub: Subscription[U]) -> None:
         digest = content_hash(record.value)
         for attempt in range(1, self.settings.conflict_attempts + 1):
             try:
@@ -420,6 +431,7 @@ class Worker(Generic[U]):
         if len(records) == 1:
             return await self._one_by_one(records, by_topic)
         work: list[tuple[Envelope[Any], Route[Any, U], bytes]] = []
+        handled: list[ConsumerRecord] = []  # the record of each entry of ``work``
         for record in records:
             try:
                 envelope = decode(record.value)
@@ -431,6 +443,7 @@ class Worker(Generic[U]):
             handler = by_topic[record.topic].by_type.get(envelope.type)
             if handler is not None:
                 work.append((envelope, handler, content_hash(record.value)))
+                handled.append(record)
         digests: dict[Any, set[bytes]] = {}
         for envelope, _, digest in work:
             digests.setdefault(envelope.event_id, set()).add(digest)
@@ -443,10 +456,13 @@ class Worker(Generic[U]):
             async with ctx.uow() as uow:
                 fresh = await uow.first_time_many(self.group, {e.event_id: h for e, _, h in work})
                 duplicates = len(work) - len(fresh)
-                for envelope, handler, _ in work:
+                for (envelope, handler, _), record in zip(work, handled, strict=True):
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
-                        await handler.use_case(envelope, uow, self.deps)
+                        staged = len(uow.published)
+                        with self.tracing.handling(envelope, record.topic, record.partition, record.offset):
+                            await handler.use_case(envelope, uow, self.deps)
+                            self.tracing.published(uow.published[staged:])
                         applied += 1
                 await uow.commit()
         except Exception as exc:
@@ -471,6 +487,7 @@ class Worker(Generic[U]):
                 return
             await handler.use_case(envelope, uow, self.deps)
             await uow.commit()
+        self.tracing.published(uow.published)
         self._outage_over()
         if uow.published:
             ctx.relay.wake()

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
         None, ge=0, le=65535, description="Serve /metrics, /healthz and /readyz on this port (unset: off)")
     metrics_host: str = Field("127.0.0.1", description="Where the metrics server listens (0.0.0.0 in a container)")
     metrics_outbox_seconds: float = Field(5.0, gt=0, description="How often /metrics reads the outbox backlog")
+    otlp_endpoint: str | None = Field(
+        None, description="Export traces over OTLP/HTTP here (e.g. http://collector:4318/v1/traces); unset: none")
     log_level: str = "INFO"
     log_json: bool = True
 
