@@ -76,6 +76,47 @@ class RequestAfterSales(Contract):
                                   "(never later than when intake received it)")
 
 
+@message("QuoteAfterSales")
+class QuoteAfterSales(Contract):
+    """Before sending a request, the buyer asks what it would refund (seeds 002, 003); answered
+    with an AfterSalesQuoted, or a RequestRejected saying why the request would be refused.
+    Nothing is opened or held."""
+
+    request_id: uuid.UUID = Field(description="Names this quote; the answer carries it")
+    order_id: Id
+    buyer_id: Id
+    type: AfterSalesType
+    lines: list[RequestedLine] = Field(default_factory=list, max_length=200,
+                                       description="Empty only for CANCEL (whole order)")
+    reason_code: Id | None = Field(None, description="If chosen already: it must be one the type offers")
+
+
+class QuotedLine(Contract):
+    line_no: int
+    sku: Id
+    quantity: int = Field(ge=1)
+    list_price: Money = Field(description="Unit price × units, before any discount")
+    refund: Money = Field(description="Back to the payment route")
+    promotion: Money = Field(description="The shop's discount on these units: never paid, not refunded")
+    coupon: Money = Field(description="The coupon's share: not refunded as money")
+    virtual_currency: Money = Field(description="The virtual currency's share: not refunded as money")
+
+
+@message("AfterSalesQuoted")
+class AfterSalesQuoted(Contract):
+    """What a request would refund, computed by the same rules that open the ticket."""
+
+    request_id: uuid.UUID
+    order_id: Id
+    type: AfterSalesType
+    lines: list[QuotedLine]
+    shipping: Money = Field(description="Shipping refunded without a reviewer deciding")
+    shipping_if_reviewer_agrees: Money = Field(description="Shipping a reviewer may add")
+    total: Money = Field(description="Lines plus shipping: what the buyer would get back")
+    not_refunded: Money = Field(description="Promotions, coupon and virtual currency on these units")
+    quoted_at: AwareDatetime
+
+
 @message("WithdrawTicket")
 class WithdrawTicket(Contract):
     ticket_id: Id

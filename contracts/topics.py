@@ -43,8 +43,11 @@ ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
 ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close an order",
                        (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
 REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",
-                 (a.RequestAfterSales, a.WithdrawTicket, a.SubmitReturnShipment, a.ConfirmExchangeReceived),
+                 (a.RequestAfterSales, a.WithdrawTicket, a.SubmitReturnShipment, a.ConfirmExchangeReceived,
+                  a.QuoteAfterSales),
                  ("buyer-frontend",), ("intake",))
+QUOTES = Topic("aftersales.quotes", "What a request would refund, before the buyer sends it",
+               (a.AfterSalesQuoted,), ("intake",), ("buyer-frontend",))
 REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
                    (a.RequestRejected, a.CommandRejected),
                    ("intake", "review", "finance", "erp_sync", "scheduler", "monitoring"),
@@ -105,7 +108,7 @@ LINE_STATES = Topic("orders.line-after-sales", "Each order line's after-sales st
                     ("order-system",))
 
 CATALOGUE: tuple[Topic, ...] = (
-    ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, REJECTIONS, TICKETS, DECISIONS, ADMIN_COMMANDS, REFUND_COMMANDS,
+    ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, QUOTES, REJECTIONS, TICKETS, DECISIONS, ADMIN_COMMANDS, REFUND_COMMANDS,
     REFUND_RESULTS, WMS_COMMANDS, WMS_EVENTS, ERP_OUTBOUND, ERP_ACKS, OPS_ALERTS, SETTLEMENT,
     COMPENSATIONS, COMPENSATION_ACKS, DLQ, WORK_ITEMS, BUYER_FLAGS, DAILY_FIGURES, LINE_STATES,
 )

@@ -89,6 +89,17 @@ class World:
             lines=[c.RequestedLine(line_no=n, quantity=q) for n, q in lines], reason_code=reason,
             evidence=evidence or [], description=description), key=oid)
 
+    async def quote(self, oid: str, type_: str, lines: list[tuple[int, int]], *, reason: str | None = None,
+                    buyer: str = "buyer-1", timeout: float = 30.0) -> Envelope[Any]:
+        """Asks what a request would refund; the AfterSalesQuoted, or the RequestRejected saying why."""
+        request_id = uuid.uuid4()
+        await self.bus.publish(c.QuoteAfterSales(
+            request_id=request_id, order_id=oid, buyer_id=buyer, type=c.AfterSalesType(type_),
+            lines=[c.RequestedLine(line_no=n, quantity=q) for n, q in lines], reason_code=reason), key=oid)
+        return await self.watcher.wait_for(
+            oid, lambda e: e.type in ("AfterSalesQuoted", "RequestRejected")
+            and getattr(e.payload, "request_id", None) == request_id, timeout)
+
     async def opened(self, oid: str, timeout: float = 30.0) -> c.TicketView:
         """The ticket opened for the order (the first one not yet returned by this call)."""
         seen = self._seen_tickets

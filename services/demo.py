@@ -150,8 +150,11 @@ async def large_amount(w: World) -> tuple[str, c.TicketView, str]:
 
 async def return_with_erp(w: World) -> tuple[str, c.TicketView, str]:
     oid = await w.place_order([CASE], shop="shop-erp", state="COMPLETED")
+    quoted = (await w.quote(oid, "RETURN_AND_REFUND", [(1, 2)], reason="NO_LONGER_WANTED")).payload
     await w.request(oid, "RETURN_AND_REFUND", [(1, 2)], reason="NO_LONGER_WANTED")
     t = await w.opened(oid)
+    if t.refund_total.cents != quoted.total.cents:
+        raise RuntimeError(f"quoted {quoted.total.cents} but the ticket opened with {t.refund_total.cents}")
     await w.decide(d.ApproveTicket, t, "ops", "ops-li")
     await w.status(t, "AWAITING_RETURN")
     await w.watcher.wait_for(oid, lambda e: e.type == "ErpOrderAcknowledged")
@@ -159,7 +162,9 @@ async def return_with_erp(w: World) -> tuple[str, c.TicketView, str]:
     await w.status(t, "PENDING_REFUND")
     await w.decide(d.ApproveRefund, t, "finance", "fin-wang")
     await w.status(t, "COMPLETED")
-    return "Return and refund, merchant with ERP (receipt order acknowledged)", t, "COMPLETED"
+    return (f"Return and refund, merchant with ERP: quoted {yuan(quoted.total.cents)} before asking "
+            f"({yuan(quoted.not_refunded.cents)} of promotion not refunded), opened with that; receipt order "
+            "acknowledged"), t, "COMPLETED"
 
 
 async def return_mismatch(w: World, redis: Redis) -> tuple[str, c.TicketView, str]:

@@ -137,18 +137,23 @@ def assess(
     reason: Reason | None,
     policy: Policy,
     now: datetime,
+    *,
+    quoting: bool = False,
 ) -> list[PlannedLine]:
     """Checks every rule of a request and plans which units it takes and their refund cap.
 
-    Raises a named ``DomainError``; returns the planned lines when every rule holds.
+    Raises a named ``DomainError``; returns the planned lines when every rule holds. ``quoting``:
+    the buyer asks what they would be offered before sending the request, so the reason may not
+    be chosen yet and photos come with the request itself.
     """
     if request.buyer_id != order.buyer_id:
         raise errors.NotYourOrder("This order does not belong to you.")
     check_type_allowed(order, request.type, policy, now)
-    if reason is None or not reason.visible or request.type not in reason.types:
-        raise errors.ReasonNotAvailable("Please choose one of the offered reasons.")
-    if needs_evidence(reason.code, request.type) and not request.evidence:
-        raise errors.EvidenceRequired(f"Please add photos for the reason '{reason.label}'.")
+    if not (quoting and reason is None and not request.reason_code):
+        if reason is None or not reason.visible or request.type not in reason.types:
+            raise errors.ReasonNotAvailable("Please choose one of the offered reasons.")
+        if not quoting and needs_evidence(reason.code, request.type) and not request.evidence:
+            raise errors.EvidenceRequired(f"Please add photos for the reason '{reason.label}'.")
 
     wanted = request.lines
     if request.type == AfterSalesType.CANCEL:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from contracts import Envelope, decode
+from contracts import Envelope, Money, decode
 from contracts import admin as ad
 from contracts import aftersales as c
 from contracts import orders as o
@@ -27,8 +27,9 @@ from services.domain.eligibility import (
     claim_kind,
     may_become_allowed,
 )
-from services.domain.model import Actor, AfterSalesType, OrderState, Role
+from services.domain.model import MONEY_TYPES, Actor, AfterSalesType, OrderState, Role
 from services.domain.order import Applied, Order
+from services.domain.quote import quote
 from services.domain.reasons import LATE_PAYMENT
 from services.domain.ticket import Ticket, TicketLine
 
@@ -191,9 +192,7 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
         return "parked"
     now = deps.clock()
     policy = deps.settings.policy_for(order.shop_id)
-    claims = [Claim(ln.line_no, ln.positions, kind, ln.refund_cents)
-              for t in await uow.tickets.for_order(order.order_id) for ln in t.lines
-              if (kind := claim_kind(t.type, t.status, paid_in_full=ln.paid_in_full)) is not None]
+    claims = _claims(await uow.tickets.for_order(order.order_id))
     reason = await uow.reasons.get(ticket_type, req.reason_code)
     request = AfterSalesRequest(
         buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
@@ -221,6 +220,46 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
         uow.publish(o.CloseOrder(order_id=order.order_id, reason="cancelled by the buyer",
                                  ticket_id=ticket.ticket_id), key=order.order_id, cause=envelope)
     return "opened"
+
+
+def _claims(tickets: list[Ticket], *, money_only: bool = False) -> list[Claim]:
+    """The units the order's tickets hold (``money_only``: those of refund tickets)."""
+    return [Claim(ln.line_no, ln.positions, kind, ln.refund_cents) for t in tickets for ln in t.lines
+            if (not money_only or t.type in MONEY_TYPES)
+            and (kind := claim_kind(t.type, t.status, paid_in_full=ln.paid_in_full)) is not None]
+
+
+async def quote_after_sales(envelope: Envelope[c.QuoteAfterSales], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    """What a request would refund, by the rules that would open its ticket; nothing is opened or
+    held, so two quotes (or a quote and a request) never compete for units. A request that would
+    be refused is refused here with the same reason (→ RequestRejected)."""
+    req = envelope.payload
+    order = await uow.orders.get(req.order_id)
+    if order is None:
+        raise errors.OrderUnknown("We cannot find this order yet; please try again in a moment.")
+    ticket_type = AfterSalesType(req.type.value)
+    tickets = await uow.tickets.for_order(order.order_id)
+    reason = await uow.reasons.get(ticket_type, req.reason_code) if req.reason_code else None
+    request = AfterSalesRequest(buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code or "",
+                                lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines))
+    now = deps.clock()
+    planned = assess(order, request, _claims(tickets), reason, deps.settings.policy_for(order.shop_id), now,
+                     quoting=True)
+    offer = quote(order, ticket_type, planned, _claims(tickets, money_only=True),
+                  before_shipment=order.state == OrderState.PAID)
+
+    def money(cents: int) -> Money:
+        return Money(cents=cents, currency=offer.currency)
+    uow.publish(c.AfterSalesQuoted(
+        request_id=req.request_id, order_id=order.order_id, type=req.type,
+        lines=[c.QuotedLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity, list_price=money(ln.list_cents),
+                            refund=money(ln.refund_cents), promotion=money(ln.promotion_cents),
+                            coupon=money(ln.coupon_cents), virtual_currency=money(ln.points_cents))
+               for ln in offer.lines],
+        shipping=money(offer.shipping_cents),
+        shipping_if_reviewer_agrees=money(offer.shipping_if_reviewer_agrees_cents), total=money(offer.total_cents),
+        not_refunded=money(offer.not_refunded_cents), quoted_at=now),
+        key=order.order_id, cause=envelope)
 
 
 async def _ticket_of(uow: IntakeUnitOfWork, ticket_id: str, order_id: str) -> Ticket:

@@ -422,6 +422,23 @@ async def test_return_with_mismatch_continues_with_a_negotiated_amount(world, sc
     assert refund.amount_cents == 3_333
 
 
+async def test_the_buyer_is_quoted_what_the_ticket_then_refunds_and_an_impossible_quote_says_why(world):
+    kettles = Line("SKU-KETTLE", 2, 6_000, 10_000, coupon_cents=1_000, points_cents=600)
+    oid = await world.place_order([kettles], state="SHIPPED")
+    offered = (await world.quote(oid, "RETURN_AND_REFUND", [(1, 1)], reason="NO_LONGER_WANTED")).payload
+    assert offered.type == c.AfterSalesType.RETURN_AND_REFUND
+    (line,) = offered.lines
+    assert (line.refund.cents, line.coupon.cents, line.virtual_currency.cents, line.promotion.cents) == (
+        5_000, 500, 300, 200)
+    assert (offered.total.cents, offered.not_refunded.cents) == (5_000, 1_000)
+    await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+    ticket = await world.opened(oid)
+    assert ticket.refund_total.cents == offered.total.cents
+    refused = await world.quote(oid, "RETURN_AND_REFUND", [(1, 2)])
+    assert (refused.type, refused.payload.request_type, refused.payload.code) == (
+        "RequestRejected", "QuoteAfterSales", "UNITS_IN_ACTIVE_TICKET")
+
+
 async def test_every_worker_process_is_ready_and_its_metrics_show_the_flows(world, workers):
     """Each running process (two per worker, and the simulators) answers /healthz and /readyz on
     its own port, and /metrics shows what it consumed; the flows above went through them."""
