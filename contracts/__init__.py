@@ -1,6 +1,17 @@
 """Shared message contracts of the after-sales services: envelope, payloads, topic catalogue."""
 
-from . import admin, aftersales, decisions, erp, monitoring, ops, orders, payments, warehouse  # noqa: F401
+from . import (  # noqa: F401
+    admin,
+    aftersales,
+    decisions,
+    erp,
+    monitoring,
+    notifications,
+    ops,
+    orders,
+    payments,
+    warehouse,
+)
 from .envelope import (
     Contract,
     Envelope,

@@ -13,6 +13,7 @@ from . import aftersales as a
 from . import decisions as d
 from . import erp as e
 from . import monitoring as m
+from . import notifications as n
 from . import ops as o
 from . import orders as od
 from . import payments as p
@@ -34,7 +35,7 @@ class Topic:
 
 # Every process that consumes through the shared runtime: each may dead-letter and raise alerts.
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
-           "back-office",
+           "notifications", "back-office",
            "order-system", "payment-channel", "wms", "erp", "marketing")
 
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
@@ -55,7 +56,7 @@ REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),
-                ("review", "finance", "warehouse", "erp_sync", "back-office", "monitoring"))
+                ("review", "finance", "warehouse", "erp_sync", "back-office", "monitoring", "notifications"))
 DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
@@ -107,10 +108,15 @@ LINE_STATES = Topic("orders.line-after-sales", "Each order line's after-sales st
                     "order page, whenever it changes", (m.LineAfterSalesChanged,), ("monitoring",),
                     ("order-system",))
 
+NOTIFICATIONS = Topic("buyer.notifications", "What the buyer is told about their after-sales request, as a "
+                      "template key and its values", (n.BuyerNotification,), ("notifications",),
+                      ("buyer-frontend", "messaging"))
+
 CATALOGUE: tuple[Topic, ...] = (
     ORDER_EVENTS, ORDER_COMMANDS, REQUESTS, QUOTES, REJECTIONS, TICKETS, DECISIONS, ADMIN_COMMANDS, REFUND_COMMANDS,
     REFUND_RESULTS, WMS_COMMANDS, WMS_EVENTS, ERP_OUTBOUND, ERP_ACKS, OPS_ALERTS, SETTLEMENT,
     COMPENSATIONS, COMPENSATION_ACKS, DLQ, WORK_ITEMS, BUYER_FLAGS, DAILY_FIGURES, LINE_STATES,
+    NOTIFICATIONS,
 )
 
 

@@ -47,6 +47,7 @@ WORKERS = {
     "scheduler": "services.scheduler.app",
     "dead_letters": "services.dead_letters.app",
     "monitoring": "services.monitoring.app",
+    "notifications": "services.notifications.app",
     "backoffice": "services.backoffice.app",
     "payment-channel": "services.simulators.payment",
     "wms": "services.simulators.wms",

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,6 +53,7 @@ PHOTO = ["oss://evidence/photo-1.jpg"]
 
 
 DEMO_SHOPS = ["shop-1", "shop-fast", "shop-erp"]
+FINAL_NOTICES = {"REFUNDED", "COMPLETED", "CLOSED", "REJECTED"}  # what the buyer hears when a ticket ends
 DEMO_USERS = {role: (f"{role.value}-demo", f"{role.value}-demo-password") for role in StaffRole}
 
 
@@ -311,6 +313,17 @@ async def main(settings: Settings, stay: bool = False) -> int:
                     print(f"  - {line}")
             paid = {e.payload.refund_id: e.payload.amount.cents
                     for msgs in watcher.by_key.values() for _, e in msgs if e.type == "RefundSucceeded"}
+            for result in results[:-1]:  # each finished ticket's last notice follows its last move by a hop
+                if not isinstance(result, BaseException):
+                    done = cast(tuple[str, c.TicketView, str], result)[1]
+                    await watcher.wait_for(done.order_id, partial(_told_the_end, done.ticket_id), timeout=15)
+            told: dict[str, int] = {}
+            for msgs in watcher.by_key.values():
+                for _, e in msgs:
+                    if e.type == "BuyerNotification":
+                        told[str(e.payload.template)] = told.get(str(e.payload.template), 0) + 1
+            print(f"\nBuyers were told (buyer.notifications): {sum(told.values())} notices: "
+                  + ", ".join(f"{template} {n}" for template, n in sorted(told.items())))
         async with make_session_factory(engine)() as session:
             channel = (await session.execute(select(PaymentChannelRefund).where(
                 PaymentChannelRefund.refund_id.in_(list(paid))))).scalars().all()
@@ -377,6 +390,11 @@ async def monitoring_summary(office: httpx.AsyncClient, tickets: int, timeout: f
         f"{sum(c['value'] for c in found['dead_letters'])}",
         f"  open work items: {len(items)} ({', '.join(f'{o} {n}' for o, n in sorted(owners.items())) or 'none'})",
     ]
+
+
+def _told_the_end(ticket_id: str, envelope: Any) -> bool:
+    return bool(envelope.type == "BuyerNotification" and envelope.payload.ticket_id == ticket_id
+                and str(envelope.payload.template) in FINAL_NOTICES)
 
 
 async def _serving(office: httpx.AsyncClient, timeout: float = 60) -> None:

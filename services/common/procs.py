@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .settings import SERVICE_SASL_MECHANISM, read_kafka_passwords
 
-WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring")
+WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
+           "notifications")
 SIMULATORS = ("payment-channel", "wms", "erp", "marketing", "order-system")
 ALL_WORKERS = WORKERS + SIMULATORS
 

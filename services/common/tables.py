@@ -580,6 +580,22 @@ class MonitoringLineRow(Base):
 
 
 # ---------------------------------------------------------------- ownership
+class BuyerDeadlineRow(Base):
+    """A deadline the buyer must meet (notifications reminds of it once, ahead of time)."""
+
+    __tablename__ = "buyer_deadlines"
+    ticket_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(String(64))
+    buyer_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    deadline_at: Mapped[datetime] = mapped_column(TZ)
+    remind_at: Mapped[datetime] = mapped_column(TZ)
+    reminded_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+
+    __table_args__ = (Index("ix_buyer_deadlines_due", "remind_at", postgresql_where=text("reminded_at IS NULL")),)
+
+
 OWNERS: dict[str, str] = {
     "orders": "intake", "parked_order_events": "intake", "reasons": "intake",
     "refunds": "finance", "refund_ledger": "finance", "compensations": "finance", "finance_orders": "finance",
@@ -589,6 +605,7 @@ OWNERS: dict[str, str] = {
     "monitoring_orders": "monitoring", "monitoring_tickets": "monitoring", "monitoring_state_times": "monitoring",
     "monitoring_counters": "monitoring", "monitoring_dirty_days": "monitoring", "monitoring_work_items": "monitoring",
     "monitoring_buyer_flags": "monitoring", "monitoring_lines": "monitoring",
+    "buyer_deadlines": "notifications",
     "backoffice_users": "backoffice", "backoffice_sessions": "backoffice", "backoffice_decisions": "backoffice",
     "sim_payment_refunds": "simulators", "sim_order_payments": "simulators", "sim_order_line_labels": "simulators",
 }

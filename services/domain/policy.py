@@ -34,6 +34,7 @@ class Policy:
     serial_returner_max_tickets: int = 5
     serial_returner_max_rate_percent: int = 50
     serial_returner_min_orders: int = 4
+    buyer_reminder_before: timedelta = timedelta(hours=24)  # remind a buyer this long before their deadline
 
     def with_overrides(self, overrides: dict[str, Any]) -> Policy:
         """Applies per-shop overrides; durations in seconds (``name`` or ``name_seconds``) or days

@@ -30,6 +30,9 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
         return _value(next(a for a in typing.get_args(annotation) if a is not type(None)), metadata)
     if origin is list:
         return [_value(typing.get_args(annotation)[0], [])]
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return {_value(key, []): _value(value, [])}
     if annotation is Money:
         return Money(cents=1999)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

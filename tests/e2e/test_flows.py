@@ -90,6 +90,12 @@ async def test_return_and_refund_with_erp_acknowledged(world, sessions):
         receipts = (await session.execute(select(ReceiptRow).where(ReceiptRow.order_id == oid))).scalars().all()
     assert [(r.receipt_type, r.inspection, r.lines) for r in receipts] == [
         ("RETURN_RECEIPT", "PASSED", [{"sku": "SKU-MUG", "quantity": 2}])]
+    # the buyer was told each step that was theirs to know, in order, once
+    await world.watcher.wait_for(oid, lambda e: e.type == "BuyerNotification" and e.payload.template == "REFUNDED")
+    told = [e.payload for e in world.watcher.messages(oid, "BuyerNotification")]
+    assert [n.template for n in told] == ["OPENED", "RETURN_APPROVED", "GOODS_RECEIVED", "REFUNDED"]
+    assert "deadline" in told[1].params
+    assert told[3].params["amount"] == f"{t.refund_total.cents // 100}.{t.refund_total.cents % 100:02d} CNY"
 
 
 async def test_return_with_mismatch_sent_back_closes_without_refund(world, scenario, sessions):

@@ -42,6 +42,7 @@ from services.erp_sync.repository import ErpUnitOfWork
 from services.finance.repository import FinanceUnitOfWork, PaidOrder
 from services.intake.repository import IntakeUnitOfWork
 from services.monitoring.repository import MonitoringUnitOfWork, OrderFacts, TrackedTicket
+from services.notifications.repository import BuyerDeadline, NotificationsUnitOfWork
 from services.review.repository import ReviewUnitOfWork
 from services.scheduler.repository import SchedulerUnitOfWork, UnpaidOrder
 from services.warehouse.repository import Receipt, WarehouseUnitOfWork
@@ -96,6 +97,7 @@ class State:
     staff_sessions: dict[bytes, tuple[str, datetime]] = field(default_factory=dict)
     decisions: dict[uuid.UUID, views.Decision] = field(default_factory=dict)
     monitoring: MonitoringTables = field(default_factory=lambda: MonitoringTables())
+    buyer_deadlines: dict[str, BuyerDeadline] = field(default_factory=dict)
     next_id: int = 1
 
 
@@ -775,3 +777,37 @@ class FakeMonitoring:
 class FakeMonitoringUnitOfWork(FakeUnitOfWork, MonitoringUnitOfWork):
     def _open(self, state: State) -> None:
         self.monitoring = FakeMonitoring(state)
+
+
+class FakeDeadlines:
+    """The buyer deadlines notifications keeps (``buyer_deadlines``)."""
+
+    def __init__(self, state: State) -> None:
+        self.rows = state.buyer_deadlines
+
+    async def get(self, ticket_id: str) -> BuyerDeadline | None:
+        found = self.rows.get(ticket_id)
+        return None if found is None else replace(found)
+
+    async def save(self, deadline: BuyerDeadline) -> None:
+        self.rows[deadline.ticket_id] = replace(deadline)
+
+    async def forget(self, ticket_id: str) -> None:
+        self.rows.pop(ticket_id, None)
+
+    async def reminders_due(self, now: datetime, skip: Any) -> list[DueItem]:
+        due = sorted((d for d in self.rows.values() if d.reminded_at is None and d.remind_at <= now < d.deadline_at),
+                     key=lambda d: d.remind_at)
+        return [DueItem(d.ticket_id, d.order_id) for d in due]
+
+    async def mark_reminded(self, ticket_id: str, deadline_at: datetime, now: datetime) -> bool:
+        found = self.rows.get(ticket_id)
+        if found is None or found.deadline_at != deadline_at or found.reminded_at is not None:
+            return False
+        found.reminded_at = now
+        return True
+
+
+class FakeNotificationsUnitOfWork(FakeUnitOfWork, NotificationsUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.deadlines = FakeDeadlines(state)

@@ -27,6 +27,7 @@ from services.erp_sync import handlers as erp_handlers
 from services.finance import handlers as finance_handlers
 from services.intake import handlers as intake_handlers
 from services.monitoring import handlers as monitoring_handlers
+from services.notifications import handlers as notification_handlers
 from services.review import handlers as review_handlers
 from services.warehouse import handlers as warehouse_handlers
 from tests.unit import fakes
@@ -53,6 +54,7 @@ WORKERS: dict[str, tuple[dict[str, Route[Any, Any]], Callable[[fakes.FakeDatabas
     "dead_letters": (_routes(dead_letter_handlers.subscriptions()), fakes.FakeDeadLetterUnitOfWork),
     "scheduler": ({}, fakes.FakeSchedulerUnitOfWork),
     "monitoring": (_routes(monitoring_handlers.subscriptions()), fakes.FakeMonitoringUnitOfWork),
+    "notifications": (_routes(notification_handlers.subscriptions()), fakes.FakeNotificationsUnitOfWork),
 }
 
 

@@ -1,0 +1,1 @@
+"""The notifications worker: tells buyers what happens to their after-sales requests."""
