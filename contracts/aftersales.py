@@ -183,6 +183,16 @@ OpenTicketStatus = Annotated[TicketStatus | UnknownMember, OPEN_ENUM]
 """Open: every consumer acts on a few statuses only, so a new status must not send its messages to the DLQ."""
 
 
+class ReturnAddress(Contract):
+    """Where the buyer sends goods back (seeds 000, 003): the shop's return desk and its contact,
+    with packaging requirements. The shop's address, not the buyer's: it may be told to the buyer."""
+
+    recipient: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=1, max_length=32)
+    address: str = Field(min_length=1, max_length=300)
+    instructions: str = Field("", max_length=500, description="Packaging and labelling requirements")
+
+
 class TicketView(Contract):
     """The state of a ticket after a change, so consumers need no lookup."""
 
@@ -203,6 +213,7 @@ class TicketView(Contract):
     reason_code: str = ""
     return_carrier: str | None = None
     return_waybill: str | None = None
+    return_address: ReturnAddress | None = Field(None, description="Given at approval of a return or exchange")
     applied_at: AwareDatetime
     deadline_at: AwareDatetime | None = None
 

@@ -96,6 +96,8 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             else:
                 problems += enum_problems
     for path, (_, required) in after.items():
-        if path not in before and required:
+        parent = path.rpartition(".")[0]
+        # a required field inside a new object is new only with it: the object's own requiredness counts
+        if path not in before and required and (not parent or parent in before):
             problems.append(f"new required field {path}")
     return problems

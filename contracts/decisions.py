@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .aftersales import Actor
+from .aftersales import Actor, ReturnAddress
 from .envelope import Contract, Id, message
 
 
@@ -18,9 +18,11 @@ class Decision(Contract):
 
 @message("ApproveTicket")
 class ApproveTicket(Decision):
-    """Ops approves (同意)."""
+    """Ops approves (同意). For a return or exchange the buyer is told where to send the goods:
+    ``return_address``, or the shop's default (AFTERSALES_RETURN_ADDRESSES) when it is left out."""
 
     note: str = Field(default="", max_length=500)
+    return_address: ReturnAddress | None = None
 
 
 @message("RejectTicket")

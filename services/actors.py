@@ -4,6 +4,7 @@ orders, a buyer sending requests, ops/finance/manager deciding. Used by the demo
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import orders as o
 from services.common.bus import Bus, Watcher
+
+# the shops' return desk in the demo, chaos and fuzz runs (AFTERSALES_RETURN_ADDRESSES)
+RETURN_DESK = json.dumps({"*": {"recipient": "Returns desk", "phone": "400-820-0000",
+                                "address": "No. 8 Logistics Park, Hangzhou",
+                                "instructions": "Original box, all accessories"}})
 
 
 def order_id() -> str:

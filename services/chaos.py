@@ -40,6 +40,7 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import orders as o
 
+from .actors import RETURN_DESK
 from .common.bus import Bus
 from .common.db import make_engine, make_session_factory
 from .common.failures import Failure, classify
@@ -55,6 +56,7 @@ log = get_logger("chaos")
 ROOT = Path(__file__).resolve().parents[1]
 SHOP, ERP_SHOP = "shop-chaos", "shop-chaos-erp"
 ENV = {
+    "AFTERSALES_RETURN_ADDRESSES": RETURN_DESK,
     "AFTERSALES_SHOP_POLICIES": json.dumps({SHOP: {"payment_timeout_days": 1},
                                             ERP_SHOP: {"payment_timeout_days": 1, "has_erp": True}}),
     "AFTERSALES_REFUND_RETRY_BASE_SECONDS": "2",  # resends span > 60 s: longer than any outage here
@@ -229,7 +231,7 @@ async def _react(change: Envelope[Any], flow: Flow, sender: Bus, redis: Redis) -
     if status in TERMINAL:
         return False
     if status == c.TicketStatus.PENDING_REVIEW and event.from_status != status:
-        await sender.publish(d.ApproveTicket(**ids, actor=OPS), key=oid)
+        await sender.publish(d.ApproveTicket(ticket_id=view.ticket_id, order_id=oid, actor=OPS), key=oid)
     elif status == c.TicketStatus.PENDING_REFUND:
         await sender.publish(d.ApproveRefund(**ids, actor=FINANCE), key=oid)
     elif status == c.TicketStatus.AWAITING_RETURN:

@@ -22,7 +22,7 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import orders as o
 from contracts.topics import CATALOGUE
-from services.actors import Line, World, projection_probe
+from services.actors import RETURN_DESK, Line, World, projection_probe
 from services.backoffice import service as back_office
 from services.backoffice.repository import SqlBackOfficeUnitOfWork
 from services.backoffice.staff import StaffRole
@@ -34,6 +34,7 @@ from services.common.tables import PaymentChannelRefund
 from services.simulators.scenarios import set_scenario
 
 DEMO_ENV = {
+    "AFTERSALES_RETURN_ADDRESSES": RETURN_DESK,
     "AFTERSALES_SHOP_POLICIES": json.dumps({
         "shop-erp": {"has_erp": True},
         "shop-fast": {"finance_auto_approve_refund_only": True},

@@ -41,7 +41,7 @@ from contracts.topics import (
     WMS_EVENTS,
 )
 
-from .actors import projection_probe
+from .actors import RETURN_DESK, projection_probe
 from .common.bus import Bus
 from .common.db import make_engine, make_session_factory
 from .common.kafka import ensure_topics
@@ -51,6 +51,7 @@ from .harness import Check, Recorder, print_checks, wait_for_no_lag
 
 SHOP = "shop-fuzz"
 ENV = {
+    "AFTERSALES_RETURN_ADDRESSES": RETURN_DESK,
     "AFTERSALES_SHOP_POLICIES": json.dumps({SHOP: {"finance_auto_approve_refund_only": True,
                                                    "payment_timeout_days": 1}}),
     "AFTERSALES_PARKED_REQUEST_WAIT_SECONDS": "20",  # valid requests may outrun their facts under load

@@ -8,6 +8,7 @@ DATABASE_URL and REDIS_URL (``./dev test`` starts it and sets them).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,9 @@ import pytest_asyncio
 from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# where buyers send goods back in every test shop (a return is approved only with an address)
+RETURN_DESK = json.dumps({"*": {"recipient": "Returns desk", "phone": "400-000-0000",
+                                "address": "Returns warehouse, 1 Test Road", "instructions": "Original box"}})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -66,7 +70,7 @@ def stack_env() -> Iterator[dict[str, str]]:
 def settings(stack_env: dict[str, str]) -> Settings:
     os.environ.update(stack_env)
     return Settings(max_attempts=3, retry_backoff_seconds=0.05, outbox_poll_seconds=0.1,
-                    scheduler_tick_seconds=0.2, log_json=True, log_level="WARNING")
+                    scheduler_tick_seconds=0.2, log_json=True, log_level="WARNING", return_addresses=RETURN_DESK)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -38,7 +38,7 @@ from services.domain.line_state import LABELS, LineState
 from . import views
 from .staff import Staff, StaffRole
 
-SCHEMA = "0008"  # the back office's own tables, the ticket-list indexes, sign-in lockout; monitoring's tables it reads
+SCHEMA = "0010"  # its own tables, the ticket-list indexes, sign-in lockout, monitoring's tables, the return address
 
 # tickets ops approved that finance sees (DOMAIN.md: "only tickets that ops approved")
 FINANCE_STATUSES = ("PENDING_REFUND", "PENDING_MANAGER", "REFUNDING", "REFUND_FAILED", "COMPLETED")
@@ -296,7 +296,7 @@ class QueryRepository:
             refund=None if refund is None else views.RefundState(
                 refund_id=refund.refund_id, status=refund.status, amount_cents=refund.amount_cents,
                 attempts=refund.attempts, last_error=refund.last_error, completed_at=refund.completed_at),
-            buyer_flag=await self._buyer_flag(ticket.shop_id, ticket.buyer_id),
+            buyer_flag=await self._buyer_flag(ticket.shop_id, ticket.buyer_id), return_address=ticket.return_address,
             line_states=await self._line_states(ticket.order_id, {ln["line_no"] for ln in ticket.lines}),
             timeline=[views.TimelineEntry(at=a.at, from_status=a.from_status, to_status=a.to_status,
                                           actor_role=a.actor_role, actor_id=a.actor_id, action=a.action,

@@ -178,6 +178,7 @@ class TicketDetail(View):
     timeline: list[TimelineEntry]
     decisions: list[Decision]
     buyer_flag: BuyerFlag | None = None
+    return_address: dict[str, str] | None = None  # where the buyer was told to send the goods
     line_states: list[LineState] = Field(default_factory=list)
 
 

@@ -72,6 +72,19 @@ class Note(Body):
     note: views.Text = Field("", max_length=500)
 
 
+class ReturnDesk(Body):
+    recipient: views.Text = Field(min_length=1, max_length=64)
+    phone: views.Text = Field(min_length=1, max_length=32)
+    address: views.Text = Field(min_length=1, max_length=300)
+    instructions: views.Text = Field("", max_length=500)
+
+
+class Approval(Body):
+    note: views.Text = Field("", max_length=500)
+    return_address: ReturnDesk | None = Field(
+        None, description="Where the buyer sends the goods back; the shop's return desk when left out")
+
+
 class Reason(Body):
     reason: views.Text = Field(min_length=1, max_length=500)
 
@@ -199,7 +212,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
                              response_model=Accepted, summary=summary, tags=["decisions"],
                              name=f"decide_{path.replace('-', '_')}")
 
-    decide("approve", d.ApproveTicket, Note, "Ops approves")
+    decide("approve", d.ApproveTicket, Approval, "Ops approves (a return: with the address the goods go back to)")
     decide("reject", d.RejectTicket, Reason, "Ops (or a manager, for a large amount) rejects, with a reason")
     decide("refund-amount", d.AdjustRefundAmount, RefundAmount, "Ops lowers the refund, with a reason")
     decide("refund-flags", d.SetRefundFlags, RefundFlags, "Ops sets coupon, virtual currency, shipping refund")

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
 
     policy: str = Field("{}", description="JSON overrides of the default policy for every shop")
     shop_policies: str = Field("{}", description='JSON {"shop_id": {overrides}}')
+    return_addresses: str = Field(
+        "{}", description='JSON {"shop_id" or "*": {"recipient", "phone", "address", "instructions"}}: where '
+                          'buyers send goods back when ops approve without giving one ("*": every other shop)')
 
     @model_validator(mode="after")
     def _policies_are_valid(self) -> Settings:
@@ -120,6 +123,7 @@ class Settings(BaseSettings):
         self.policy_for("")
         for shop in self.shops_with_overrides():
             self.policy_for(shop)
+        _ = self._return_addresses
         _ = self.payment_keys
         return self
 
@@ -134,6 +138,21 @@ class Settings(BaseSettings):
     def policy_for(self, shop_id: str) -> Policy:
         overrides = self._shop_overrides.get(shop_id)
         return self._default_policy.with_overrides(overrides) if overrides else self._default_policy
+
+    @cached_property
+    def _return_addresses(self) -> dict[str, dict[str, str]]:
+        found = _json_object(self.return_addresses, "AFTERSALES_RETURN_ADDRESSES")
+        for shop, address in found.items():
+            if not isinstance(address, dict) or not all(
+                    isinstance(address.get(key), str) and address[key] for key in ("recipient", "phone", "address")):
+                raise ValueError(f"AFTERSALES_RETURN_ADDRESSES[{shop!r}] needs recipient, phone and address")
+        return found
+
+    def return_address_for(self, shop_id: str) -> dict[str, str] | None:
+        """The shop's return desk, or the one for every shop ("*"), or None."""
+        found = self._return_addresses.get(shop_id) or self._return_addresses.get("*")
+        return None if found is None else {key: str(found.get(key, "")) for key in
+                                           ("recipient", "phone", "address", "instructions")}
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some settings changed (policy caches are rebuilt, unlike ``model_copy``)."""

@@ -148,6 +148,7 @@ class TicketRow(Base):
     intercept: Mapped[str] = mapped_column(String(32), default="NONE")
     return_carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
     return_waybill: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    return_address: Mapped[dict[str, str] | None] = mapped_column(JSONB, nullable=True)
     close_reason: Mapped[str] = mapped_column(String(500), default="")
     deadline_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     deadline_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)

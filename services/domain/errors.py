@@ -79,6 +79,12 @@ class ReasonRequired(DomainError):
     code = "REASON_REQUIRED"
 
 
+class ReturnAddressMissing(DomainError):
+    """A return approved with no address to send the goods to (none given, none configured)."""
+
+    code = "RETURN_ADDRESS_MISSING"
+
+
 class RefundExceedsPaid(DomainError):
     code = "REFUND_EXCEEDS_PAID"
 

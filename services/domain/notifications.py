@@ -41,6 +41,7 @@ class Move:
     refund_cents: int  # lines and shipping, what went back to the payment route
     currency: str
     deadline_at: datetime | None
+    return_address: dict[str, str] | None = None  # the shop's return desk (recipient, phone, address, …)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def on_move(move: Move) -> Notice | None:
     """What the buyer is told of a transition, or None when it is not theirs to know."""
     before, after = move.from_status, move.to_status
     if after == TicketStatus.AWAITING_RETURN and before in _REVIEWING:
-        return Notice("RETURN_APPROVED", _deadline(move))
+        return Notice("RETURN_APPROVED", {**_deadline(move), **{f"return_{key}": value for key, value in
+                                                                 (move.return_address or {}).items() if value}})
     if before in _REVIEWING and after in _APPROVED_TO and before != TicketStatus.PENDING_MANAGER:
         return Notice("APPROVED", {"type": move.type.value})
     if before == TicketStatus.PENDING_MANAGER and after in _APPROVED_TO:

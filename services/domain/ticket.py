@@ -96,6 +96,7 @@ class Ticket:
     intercept: InterceptState = InterceptState.NONE
     return_carrier: str | None = None
     return_waybill: str | None = None
+    return_address: dict[str, str] | None = None  # the shop's return desk, given at approval
     close_reason: str = ""
     deadline_at: datetime | None = None
     deadline_kind: str | None = None
@@ -167,12 +168,18 @@ class Ticket:
                 and self.applied_at - self.paid_at <= policy.auto_approve_refund_within)
 
     # ------------------------------------------------------------- ops review
-    def approve(self, actor: Actor, now: datetime, policy: Policy, note: str = "") -> None:
+    def approve(self, actor: Actor, now: datetime, policy: Policy, note: str = "",
+                return_address: dict[str, str] | None = None) -> None:
+        """``return_address``: where the goods go back, needed when the buyer must send them."""
         self._require(actor, {Role.OPS, Role.SYSTEM}, "approve")
         self._require_status({S.PENDING_REVIEW}, "approve")
+        if self.type in GOODS_BACK_TYPES and not self.goods_received and not return_address:
+            raise errors.ReturnAddressMissing(
+                "Give a return address: the buyer must be told where to send the goods, and the shop has none set.")
         self.ops_reviewer_id = actor.id
         self.reviewed_at = now
         if self.type in GOODS_BACK_TYPES and not self.goods_received:
+            self.return_address = dict(return_address or {})
             self._move(S.AWAITING_RETURN, actor, now, "approve", note, policy)
         else:
             self._route_money(actor, now, policy, "approve", note)

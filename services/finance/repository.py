@@ -28,7 +28,7 @@ from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
-SCHEMA = "0005"  # finance_orders with their currency: the oldest schema finance runs on (see migrations_check)
+SCHEMA = "0010"  # tickets carry the return address given at approval: the oldest schema this worker runs on
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ async def ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Notific
         type=AfterSalesType(view.type.value), from_status=str(event.from_status), to_status=str(event.to_status),
         actor_role=event.actor.role.value, reason=event.reason,
         refund_cents=view.refund_total.cents + view.shipping_refund.cents, currency=view.refund_total.currency,
-        deadline_at=view.deadline_at))
+        deadline_at=view.deadline_at,
+        return_address=view.return_address.model_dump() if view.return_address else None))
     if notice is not None:
         _tell(uow, view, notice, envelope)
     await _track(uow, deps, view, str(event.to_status))

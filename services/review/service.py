@@ -115,8 +115,11 @@ def _amounts(lines: list[d.LineAmount]) -> dict[int, int]:
 
 
 async def approve(envelope: Envelope[d.ApproveTicket], uow: ReviewUnitOfWork, deps: Deps) -> None:
-    note = envelope.payload.note
-    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.approve(actor, now, policy, note))
+    """Ops approve; a return goes to the address they gave, or to the shop's return desk."""
+    cmd = envelope.payload
+    given = cmd.return_address.model_dump() if cmd.return_address else None
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.approve(
+        actor, now, policy, cmd.note, given or deps.settings.return_address_for(t.shop_id)))
 
 
 async def reject(envelope: Envelope[d.RejectTicket], uow: ReviewUnitOfWork, deps: Deps) -> None:

@@ -54,6 +54,19 @@ def test_a_new_required_field_is_breaking_and_an_optional_one_is_not():
     assert breaking_changes(OLD, required) == ["new required field c"]
 
 
+
+def test_a_new_optional_object_may_have_required_fields_but_a_new_one_in_an_old_object_breaks():
+    desk = {"type": "object", "required": ["street"], "properties": {"street": {"type": "string"}}}
+    optional = _with(d={"anyOf": [desk, {"type": "null"}]})
+    assert breaking_changes(OLD, optional) == []
+    required = dict(optional, required=["a", "d"])
+    assert breaking_changes(OLD, required) == ["new required field d"]
+    grown = json.loads(json.dumps(OLD))
+    grown["$defs"]["M"]["properties"]["currency"] = {"type": "string"}
+    grown["$defs"]["M"]["required"] = ["cents", "currency"]
+    assert breaking_changes(OLD, grown) == ["new required field m.currency"]
+
+
 ENUMS = {"type": "object", "required": ["closed", "open"], "properties": {
     "closed": {"$ref": "#/$defs/Kind"},
     "open": {"anyOf": [{"$ref": "#/$defs/Status"}, {"type": "string"}], "x-open-enum": True}},

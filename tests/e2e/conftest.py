@@ -19,6 +19,7 @@ from services.common.bus import Bus, Watcher
 from services.common.procs import ALL_WORKERS, WorkerProcesses
 from services.common.settings import Settings
 from services.simulators.scenarios import clear_scenario, set_scenario
+from tests.conftest import RETURN_DESK
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +31,7 @@ E2E_ENV = {
         "shop-return-clock": {"return_window_seconds": 2},
         "shop-confirm-clock": {"reshipped_auto_confirm_seconds": 2},
     }),
+    "AFTERSALES_RETURN_ADDRESSES": RETURN_DESK,
     "AFTERSALES_REFUND_RETRY_BASE_SECONDS": "1",
     "AFTERSALES_REFUND_MAX_ATTEMPTS": "3",
     "AFTERSALES_ERP_RETRY_BASE_SECONDS": "0.5",

@@ -95,6 +95,7 @@ async def test_return_and_refund_with_erp_acknowledged(world, sessions):
     told = [e.payload for e in world.watcher.messages(oid, "BuyerNotification")]
     assert [n.template for n in told] == ["OPENED", "RETURN_APPROVED", "GOODS_RECEIVED", "REFUNDED"]
     assert "deadline" in told[1].params
+    assert told[1].params["return_address"] == "Returns warehouse, 1 Test Road"  # the shop's return desk
     assert told[3].params["amount"] == f"{t.refund_total.cents // 100}.{t.refund_total.cents % 100:02d} CNY"
 
 

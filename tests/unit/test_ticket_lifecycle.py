@@ -22,11 +22,12 @@ BUYER = Actor(Role.BUYER, "B1")
 WH = Actor(Role.WAREHOUSE, "wh-1")
 P = Policy()
 NOW = T0 + timedelta(hours=2)
+DESK = {"recipient": "Returns desk", "phone": "400-000-0000", "address": "1 Test Road", "instructions": ""}
 
 
 def test_refund_only_goes_from_review_to_finance_to_completed():
     t = ticket()
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     assert t.status == S.PENDING_REFUND
     t.approve_refund(FIN, NOW, P)
     assert t.status == S.REFUNDING
@@ -38,16 +39,16 @@ def test_refund_only_goes_from_review_to_finance_to_completed():
 
 def test_finance_can_send_back_and_ops_can_re_approve():
     t = ticket()
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.send_back(FIN, NOW, P, "missing call note")
     assert t.status == S.PENDING_REVIEW
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     assert t.status == S.PENDING_REFUND
 
 
 def test_the_same_person_cannot_review_and_approve_the_money():
     t = ticket()
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     with pytest.raises(errors.MakerCheckerViolation):
         t.approve_refund(Actor(Role.FINANCE, "ops-1"), NOW, P)
     assert t.status == S.PENDING_REFUND
@@ -55,7 +56,7 @@ def test_the_same_person_cannot_review_and_approve_the_money():
 
 def test_large_amounts_need_a_manager_between_ops_and_finance():
     t = ticket(refund=600_000, cap=600_000)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     assert t.status == S.PENDING_MANAGER
     with pytest.raises(errors.IllegalTransition):
         t.approve_refund(FIN, NOW, P)
@@ -67,11 +68,11 @@ def test_large_amounts_need_a_manager_between_ops_and_finance():
 
 def test_finance_approval_may_be_automatic_by_policy():
     t = ticket()
-    t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
+    t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True), return_address=DESK)
     assert t.status == S.REFUNDING
     assert t.finance_reviewer_id == "system"
     small = ticket()
-    small.approve(OPS, NOW, Policy(finance_auto_approve_below_cents=10_000))
+    small.approve(OPS, NOW, Policy(finance_auto_approve_below_cents=10_000), return_address=DESK)
     assert small.status == S.REFUNDING
 
 
@@ -102,7 +103,7 @@ def test_nobody_may_raise_the_refund_above_the_cap_and_lowering_needs_a_reason()
 def test_roles_are_enforced(actor, method):
     t = ticket()
     if method == "approve_refund":
-        t.approve(OPS2, NOW, P)
+        t.approve(OPS2, NOW, P, return_address=DESK)
     with pytest.raises(errors.NotPermitted):
         getattr(t, method)(actor, NOW, P)
 
@@ -120,7 +121,7 @@ def test_illegal_transitions_change_nothing():
 def returned(status_after: str) -> Ticket:
     """A return approved and shipped back by the buyer, then moved to ``status_after``."""
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     if status_after == "AWAITING_RETURN":
         return t
     t.submit_return_shipment(Actor(Role.BUYER, "B1"), NOW, P, "SF", "SF1")
@@ -159,9 +160,9 @@ def test_a_receipt_the_ticket_does_not_expect_is_recorded_with_an_alert(case):
 
 def test_a_second_approval_is_an_illegal_transition():
     t = ticket()
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     with pytest.raises(errors.IllegalTransition):
-        t.approve(OPS2, NOW, P)
+        t.approve(OPS2, NOW, P, return_address=DESK)
 
 
 def test_buyer_can_withdraw_before_money_moves_but_not_after():
@@ -169,7 +170,7 @@ def test_buyer_can_withdraw_before_money_moves_but_not_after():
     t.withdraw(BUYER, NOW, P)
     assert t.status == S.CLOSED
     paid = ticket()
-    paid.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
+    paid.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True), return_address=DESK)
     with pytest.raises(errors.IllegalTransition):
         paid.withdraw(BUYER, NOW, P)
     other = ticket()
@@ -179,7 +180,7 @@ def test_buyer_can_withdraw_before_money_moves_but_not_after():
 
 def test_return_and_refund_flow_with_passed_inspection():
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     assert t.status == S.AWAITING_RETURN
     assert t.deadline_at == NOW + timedelta(days=7)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
@@ -194,7 +195,7 @@ def test_return_and_refund_flow_with_passed_inspection():
     (Inspection.PASSED, {"SKU-A": 3})])
 def test_inspection_mismatch_goes_to_intervention(result, received):
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.record_inspection(WH, NOW, P, result, received)
     assert t.status == S.INTERVENTION
@@ -203,7 +204,7 @@ def test_inspection_mismatch_goes_to_intervention(result, received):
 
 def test_intervention_negotiates_an_amount_or_sends_goods_back():
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.record_inspection(WH, NOW, P, Inspection.DAMAGED_BY_BUYER, {"SKU-A": 2})
     with pytest.raises(errors.AmountAboveCap):
@@ -212,7 +213,7 @@ def test_intervention_negotiates_an_amount_or_sends_goods_back():
     assert t.status == S.PENDING_REFUND
     assert t.refund_total_cents == 3000
     back = ticket(AfterSalesType.RETURN_AND_REFUND)
-    back.approve(OPS, NOW, P)
+    back.approve(OPS, NOW, P, return_address=DESK)
     back.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     back.record_inspection(WH, NOW, P, Inspection.WRONG_ITEM, {"SKU-A": 2})
     back.resolve_intervention(OPS2, NOW, P, send_back=True, amounts={}, note="not our item")
@@ -224,7 +225,7 @@ def test_intervention_negotiates_an_amount_or_sends_goods_back():
 @pytest.mark.parametrize("ending", ["withdrawn", "rejected after a send-back"])
 def test_a_ticket_whose_goods_are_in_the_warehouse_ends_only_by_sending_them_back(ending):
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
     assert t.status == S.PENDING_REFUND
@@ -243,14 +244,14 @@ def test_a_ticket_whose_goods_are_in_the_warehouse_ends_only_by_sending_them_bac
 
 def test_a_ticket_closed_before_the_goods_came_back_ends_at_once():
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.withdraw(BUYER, NOW, P)
     assert t.status == S.CLOSED
 
 
 def test_exchange_flow_completes_on_buyer_confirmation_or_after_ten_days():
     t = ticket(AfterSalesType.EXCHANGE, refund=0, cap=0)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
     assert t.status == S.AWAITING_RESHIPMENT
@@ -264,7 +265,7 @@ def test_exchange_flow_completes_on_buyer_confirmation_or_after_ten_days():
 
 def test_repair_flow():
     t = ticket(AfterSalesType.REPAIR, refund=0, cap=0)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
     assert t.status == S.IN_REPAIR
@@ -295,7 +296,7 @@ def test_intercept_success_approves_and_failure_leaves_it_to_a_person():
 
 def test_waiting_for_the_buyers_return_times_out_and_closes():
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.on_deadline(NOW + timedelta(days=6), P)
     assert t.status == S.AWAITING_RETURN
     t.on_deadline(NOW + timedelta(days=7), P)
@@ -305,7 +306,7 @@ def test_waiting_for_the_buyers_return_times_out_and_closes():
 
 def test_overdue_receipt_raises_an_alert_and_goes_to_intervention():
     t = ticket(AfterSalesType.RETURN_AND_REFUND)
-    t.approve(OPS, NOW, P)
+    t.approve(OPS, NOW, P, return_address=DESK)
     t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
     t.on_deadline(NOW + timedelta(days=14), P)
     assert t.status == S.INTERVENTION
@@ -337,7 +338,7 @@ def test_every_waiting_state_has_a_deadline(status):
 
 def test_refund_failure_alerts_and_finance_can_retry():
     t = ticket()
-    t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True))
+    t.approve(OPS, NOW, Policy(finance_auto_approve_refund_only=True), return_address=DESK)
     t.refund_failed(NOW, P, "declined")
     assert t.status == S.REFUND_FAILED
     assert t.alerts[0].severity == "CRITICAL"
@@ -367,7 +368,7 @@ def test_no_sequence_of_decisions_refunds_more_than_the_cap(steps):
     for action, amount in steps:
         try:
             if action == "approve":
-                t.approve(OPS, NOW, P)
+                t.approve(OPS, NOW, P, return_address=DESK)
             elif action == "adjust":
                 t.adjust_refund(OPS, NOW, P, {1: amount}, "agreed")
             elif action == "finance_approve":
@@ -398,7 +399,7 @@ def test_no_sequence_of_decisions_refunds_more_than_the_cap(steps):
 def test_finance_sends_a_ticket_to_the_manager_when_the_whole_order_reaches_the_threshold():
     policy = Policy(large_amount_threshold_cents=10_000)
     t = ticket(refund=6_000, cap=6_000)
-    t.approve(OPS, NOW, policy)
+    t.approve(OPS, NOW, policy, return_address=DESK)
     t.approve_refund(FIN, NOW, policy)
     assert t.status == S.REFUNDING
     assert not t.check_order_total(NOW, policy, 9_999)
@@ -407,3 +408,12 @@ def test_finance_sends_a_ticket_to_the_manager_when_the_whole_order_reaches_the_
     t.approve_large_amount(Actor(Role.MANAGER, "mgr-1"), NOW, policy)
     t.approve_refund(FIN, NOW, policy)
     assert not t.check_order_total(NOW, policy, 10_000)  # the manager has approved it
+
+
+def test_a_return_needs_an_address_for_the_goods_and_keeps_the_one_it_was_approved_with() -> None:
+    t = ticket(type_=AfterSalesType.RETURN_AND_REFUND)
+    with pytest.raises(errors.ReturnAddressMissing):
+        t.approve(OPS, NOW, P)
+    assert t.status == S.PENDING_REVIEW
+    t.approve(OPS, NOW, P, return_address=DESK)
+    assert (t.status, t.return_address) == (S.AWAITING_RETURN, DESK)

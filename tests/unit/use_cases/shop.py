@@ -30,6 +30,7 @@ from services.monitoring import handlers as monitoring_handlers
 from services.notifications import handlers as notification_handlers
 from services.review import handlers as review_handlers
 from services.warehouse import handlers as warehouse_handlers
+from tests.conftest import RETURN_DESK
 from tests.unit import fakes
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -67,7 +68,8 @@ class Shop:
         self.now = T0
         self.db = fakes.FakeDatabase(lambda: self.now)
         self.settings = Settings(policy=json.dumps(policy or {}), shop_policies=json.dumps(shop_policies or {}),
-                                 **{"payment_signing_keys": CHANNEL_KEYS, **settings})
+                                 **{"payment_signing_keys": CHANNEL_KEYS, "return_addresses": RETURN_DESK,
+                                    **settings})
         self.deps = Deps(self.settings, lambda: self.now)
         self.placed: dict[str, o.OrderPlaced] = {}
 

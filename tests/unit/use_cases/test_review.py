@@ -213,3 +213,31 @@ async def test_a_decision_for_an_unknown_ticket_is_refused_by_name() -> None:
     with pytest.raises(errors.TicketUnknown):
         await shop.deliver("review", d.ApproveTicket(ticket_id="T-nope", order_id=order_id,
                                                      actor=c.Actor(role=c.Role.OPS, id="ops-1")), key=order_id)
+
+
+async def test_a_return_is_approved_with_the_shops_return_desk_or_the_address_ops_give() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="COMPLETED")
+    ticket_id = await shop.ask(order_id, "RETURN_AND_REFUND")
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.AWAITING_RETURN
+    assert shop.ticket(ticket_id).return_address["recipient"] == "Returns desk"  # the shop's ("*") desk
+    assert shop.last("TicketStatusChanged").ticket.return_address.address == "Returns warehouse, 1 Test Road"
+
+    other = await shop.ask(await shop.order(state="COMPLETED"), "EXCHANGE", reason="WRONG_SPEC_CHOSEN")
+    given = c.ReturnAddress(recipient="Li Lei", phone="138-0000-0000", address="Hall B, 9 Port Road",
+                            instructions="Keep the seal intact")
+    await shop.decide(d.ApproveTicket, other, "ops", "ops-1", return_address=given)
+    assert shop.ticket(other).return_address == given.model_dump()
+
+
+async def test_a_return_with_no_address_given_or_configured_is_refused_and_stays_in_review() -> None:
+    shop = Shop(return_addresses="{}")
+    order_id = await shop.order(state="COMPLETED")
+    ticket_id = await shop.ask(order_id, "RETURN_AND_REFUND")
+    with pytest.raises(errors.ReturnAddressMissing):
+        await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REVIEW
+    refund_only = await shop.ask(await shop.order(), "REFUND_ONLY")
+    await shop.decide(d.ApproveTicket, refund_only, "ops", "ops-1")  # no goods come back: no address needed
+    assert shop.ticket(refund_only).status != TicketStatus.PENDING_REVIEW
