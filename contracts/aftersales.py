@@ -114,6 +114,8 @@ class AfterSalesQuoted(Contract):
     shipping_if_reviewer_agrees: Money = Field(description="Shipping a reviewer may add")
     total: Money = Field(description="Lines plus shipping: what the buyer would get back")
     not_refunded: Money = Field(description="Promotions, coupon and virtual currency on these units")
+    virtual_currency_returned: bool = Field(
+        False, description="The shop gives the virtual currency back with the refund (not as money)")
     quoted_at: AwareDatetime
 
 

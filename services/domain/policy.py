@@ -35,6 +35,9 @@ class Policy:
     serial_returner_max_rate_percent: int = 50
     serial_returner_min_orders: int = 4
     buyer_reminder_before: timedelta = timedelta(hours=24)  # remind a buyer this long before their deadline
+    # the virtual currency (gold coins) paid with goes back with the refund (seed 004); a shop that
+    # returns it only when agreed (seed 003) sets False, and ops may still give it back per ticket
+    return_virtual_currency: bool = True
 
     def with_overrides(self, overrides: dict[str, Any]) -> Policy:
         """Applies per-shop overrides; durations in seconds (``name`` or ``name_seconds``) or days

@@ -9,8 +9,10 @@ line it shows, for the units asked about:
 - ``refund``: what goes back to the payment route (the ticket's cap: what those units were paid,
   less what a compensation already paid back);
 - ``promotion``: the shop's discounts on those units; the buyer never paid it, nothing comes back;
-- ``coupon`` and ``points``: the coupon's and the virtual currency's share of those units; not
-  refunded as money (a person may give them back when reviewing, DOMAIN.md's refund flags).
+- ``coupon`` and ``points``: the coupon's and the virtual currency's share of those units; never
+  refunded as money. The virtual currency goes back through the marketing system when the shop's
+  policy says so (``Policy.return_virtual_currency``, seed 004's default), the coupon when a
+  reviewer agrees (DOMAIN.md's refund flags).
 
 Each of paid, promotion, coupon and points is split over the line's units like a paid amount
 (``refunds.unit_amount``: the odd cents to the last units), the way finance splits them, so the

@@ -144,6 +144,8 @@ class Ticket:
         """Records the request, sets the first deadline; a cancel completes at once."""
         self._record(self.status, buyer, self.applied_at, "open", self.reason_code, None,
                      self.refund_total_cents)
+        if self.has_money:
+            self.refund_virtual_currency = policy.return_virtual_currency
         if self.type == AfterSalesType.CANCEL:
             self._move(S.COMPLETED, SYSTEM, self.applied_at, "cancel", "unpaid order cancelled", policy)
         else:

@@ -243,8 +243,8 @@ async def quote_after_sales(envelope: Envelope[c.QuoteAfterSales], uow: IntakeUn
     request = AfterSalesRequest(buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code or "",
                                 lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines))
     now = deps.clock()
-    planned = assess(order, request, _claims(tickets), reason, deps.settings.policy_for(order.shop_id), now,
-                     quoting=True)
+    policy = deps.settings.policy_for(order.shop_id)
+    planned = assess(order, request, _claims(tickets), reason, policy, now, quoting=True)
     offer = quote(order, ticket_type, planned, _claims(tickets, money_only=True),
                   before_shipment=order.state == OrderState.PAID)
 
@@ -258,7 +258,8 @@ async def quote_after_sales(envelope: Envelope[c.QuoteAfterSales], uow: IntakeUn
                for ln in offer.lines],
         shipping=money(offer.shipping_cents),
         shipping_if_reviewer_agrees=money(offer.shipping_if_reviewer_agrees_cents), total=money(offer.total_cents),
-        not_refunded=money(offer.not_refunded_cents), quoted_at=now),
+        not_refunded=money(offer.not_refunded_cents),
+        virtual_currency_returned=ticket_type in MONEY_TYPES and policy.return_virtual_currency, quoted_at=now),
         key=order.order_id, cause=envelope)
 
 

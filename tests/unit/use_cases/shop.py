@@ -113,7 +113,7 @@ class Shop:
 
     # ------------------------------------------------------------ the order system and the buyer
     async def order(self, *, state: str = "SHIPPED", quantity: int = 2, paid: int = 10_000, shipping: int = 800,
-                    shop_id: str = "shop-1", coupon: int = 0, finance_sees_it: bool = True,
+                    shop_id: str = "shop-1", coupon: int = 0, points: int = 0, finance_sees_it: bool = True,
                     currency: str = "CNY") -> str:
         order_id = f"O-{uuid.uuid4().hex[:8]}"
         placed = self.now - timedelta(days=1)
@@ -124,7 +124,7 @@ class Shop:
         facts: list[Contract] = [o.OrderPlaced(
             order_id=order_id, shop_id=shop_id, buyer_id="buyer-1", placed_at=placed,
             lines=[o.OrderLine(line_no=1, sku="SKU-1", quantity=quantity, unit_price=money(paid // quantity),
-                               paid=money(paid), coupon_deduction=money(coupon))],
+                               paid=money(paid), coupon_deduction=money(coupon), points_deduction=money(points))],
             shipping_fee=money(shipping))]
         if state != "PENDING_PAYMENT":
             facts.append(o.OrderPaid(order_id=order_id, paid_at=placed + timedelta(minutes=1)))

@@ -418,3 +418,20 @@ async def test_a_key_rotates_by_id_results_signed_by_the_old_and_the_new_key_bot
             amount=Money.cny(refund.amount_cents), channel_ref="PAY-1", settled_at=shop.now), *key),
             key=refund.order_id, producer="payment-channel")
         assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+
+
+async def test_the_virtual_currency_paid_with_goes_back_with_the_refund_unless_the_shop_says_otherwise() -> None:
+    """Seed 004: the gold coins used to pay are returned with the paid amount (the default); seed
+    003: a shop may return them only when agreed, ops then giving them back per ticket."""
+    shop = Shop(shop_policies={"shop-strict": {"return_virtual_currency": False}})
+    for shop_id in ("shop-1", "shop-strict"):
+        ticket_id = await shop.ask(await shop.order(quantity=2, paid=10_000, points=600, shop_id=shop_id))
+        assert shop.ticket(ticket_id).refund_virtual_currency is (shop_id == "shop-1")
+        assert shop.last("TicketOpened").ticket.refund_virtual_currency is (shop_id == "shop-1")
+        await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+        await shop.decide(d.ApproveRefund, ticket_id, "finance", "fin-1")
+        await shop.tell_finance_of_last_transition()
+        await answer(shop, ticket_id)
+    (given_back,) = shop.sent("ReturnCompensation")  # the strict shop's buyer got the cash only
+    assert (given_back.virtual_currency.cents, given_back.coupon.cents) == (300, 0)
+    assert shop.ticket(given_back.ticket_id).shop_id == "shop-1"

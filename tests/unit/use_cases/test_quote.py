@@ -57,6 +57,7 @@ async def test_the_quote_shows_refund_and_what_is_not_refunded_and_the_ticket_op
             line.promotion.cents) == (6_000, 5_000, 500, 300, 200)
     assert (offered.shipping.cents, offered.shipping_if_reviewer_agrees.cents) == (0, SHIPPING)
     assert (offered.total.cents, offered.not_refunded.cents) == (5_000, 1_000)
+    assert offered.virtual_currency_returned  # seed 004's default: the coins go back with the refund
     assert shop.db.state.tickets == {}  # a quote opens nothing
 
     ticket_id = await shop.ask(order_id, quantity=1)
