@@ -237,3 +237,4 @@ class TicketStatusChanged(Contract):
     reason: str = ""
     amount_before: Money | None = None
     amount_after: Money | None = None
+    action: str = Field("", max_length=64, description="What was done (approve, inspection, repair_progress, …)")

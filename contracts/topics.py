@@ -80,8 +80,8 @@ WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, 
                      (w.ExpectReturn, w.ShipAfterSales, w.ReturnGoodsToBuyer, w.InterceptShipment,
                       w.ReleaseIntercept),
                      ("warehouse", "review"), ("wms",))
-WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results",
-                   (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult),
+WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results, repair progress",
+                   (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult, w.RepairProgress),
                    ("wms",), ("warehouse", "review"))
 ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs, "
                      "and their cancels", (e.ErpOrderRequested, e.CancelErpOrder), ("erp_sync",), ("erp",))

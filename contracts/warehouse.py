@@ -71,6 +71,26 @@ class ShipAfterSales(Contract):
     lines: list[SkuQuantity] = Field(min_length=1)
 
 
+class RepairStep(StrEnum):
+    DIAGNOSED = "DIAGNOSED"
+    WAITING_FOR_PARTS = "WAITING_FOR_PARTS"
+    REPAIRED = "REPAIRED"
+    CANNOT_REPAIR = "CANNOT_REPAIR"  # a person offers the buyer a refund or an exchange instead
+
+
+@message("RepairProgress")
+class RepairProgress(Contract):
+    """The warehouse or service centre reports how a repair is going (seed 000): each step is a
+    visible line of the ticket's timeline and a notice to the buyer."""
+
+    ticket_id: Id
+    order_id: Id
+    step: RepairStep
+    note: str = Field("", max_length=300)
+    operator: Id
+    at: AwareDatetime
+
+
 @message("ReturnGoodsToBuyer")
 class ReturnGoodsToBuyer(Contract):
     """Ship the buyer's own returned goods back (the ticket ended without a refund: withdrawn,

@@ -179,7 +179,7 @@ def announce(uow: TicketWork | UnitOfWork, ticket: Ticket, cause: Envelope[Any] 
         uow.publish(c.TicketStatusChanged(
             ticket=snapshot, from_status=c.TicketStatus(t.from_status.value),
             to_status=c.TicketStatus(t.to_status.value), actor=_actor_contract(t.actor),
-            reason=t.reason[:500],
+            reason=t.reason[:500], action=t.action[:64],
             amount_before=None if t.amount_before_cents is None else _money(ticket, t.amount_before_cents),
             amount_after=None if t.amount_after_cents is None else _money(ticket, t.amount_after_cents),
         ), key=ticket.order_id, cause=cause)

@@ -42,6 +42,7 @@ class Move:
     currency: str
     deadline_at: datetime | None
     return_address: dict[str, str] | None = None  # the shop's return desk (recipient, phone, address, …)
+    action: str = ""  # what was done (TicketStatusChanged.action): tells a repair's progress from a move
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def on_move(move: Move) -> Notice | None:
         return Notice("APPROVED", {"type": move.type.value})
     if before == TicketStatus.PENDING_MANAGER and after in _APPROVED_TO:
         return None  # the buyer was told when ops approved; the manager's step is internal
+    if move.action == "repair_progress":
+        step, _, note = move.reason.partition(": ")
+        return Notice("REPAIR_PROGRESS", {"step": step, "note": note[:200]})
     if before == TicketStatus.AWAITING_RECEIPT and after in _CHECKED_TO:
         return Notice("GOODS_RECEIVED", {})
     if after == TicketStatus.COMPLETED and move.type in MONEY_TYPES:

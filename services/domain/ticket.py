@@ -413,6 +413,18 @@ class Ticket:
         else:
             self._move(S.IN_REPAIR, actor, now, "intervention_negotiated", note, policy)
 
+    def record_repair_progress(self, actor: Actor, now: datetime, policy: Policy, step: str, note: str) -> None:
+        """A step of the repair, on the timeline (``repair_progress``: "STEP: note"). An item that
+        cannot be repaired goes to a person, who offers the buyer another way (intervention)."""
+        self._require(actor, {Role.WAREHOUSE}, "report repair progress")
+        self._require_status({S.IN_REPAIR}, "report repair progress")
+        if step == "CANNOT_REPAIR":
+            self.alerts.append(Alert("REPAIR_IMPOSSIBLE", "WARNING",
+                                     f"Ticket {self.ticket_no}: cannot be repaired; offer a refund or an exchange"))
+            self._move(S.INTERVENTION, actor, now, "repair_progress", f"{step}: {note}".strip(": "), policy)
+            return
+        self._record(S.IN_REPAIR, actor, now, "repair_progress", f"{step}: {note}".strip(": "))
+
     def record_reshipment(self, actor: Actor, now: datetime, policy: Policy, carrier: str, waybill: str) -> None:
         self._require(actor, {Role.WAREHOUSE}, "record the after-sales shipment")
         self._require_status({S.AWAITING_RESHIPMENT, S.IN_REPAIR, S.SENDING_BACK}, "record the after-sales shipment")

@@ -35,7 +35,7 @@ async def ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Notific
         actor_role=event.actor.role.value, reason=event.reason,
         refund_cents=view.refund_total.cents + view.shipping_refund.cents, currency=view.refund_total.currency,
         deadline_at=view.deadline_at,
-        return_address=view.return_address.model_dump() if view.return_address else None))
+        return_address=view.return_address.model_dump() if view.return_address else None, action=event.action))
     if notice is not None:
         _tell(uow, view, notice, envelope)
     await _track(uow, deps, view, str(event.to_status))

@@ -35,7 +35,8 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
             return  # the goods are 'still on their way': someone else will answer
         if scenario == "pass" and rng.random() < settings.sim_wms_mismatch_rate:
             scenario = "DAMAGED_BY_BUYER"
-        inspection = w.Inspection.PASSED if scenario == "pass" else w.Inspection(scenario)
+        # an inspection scenario names the outcome; any other (a repair's) receives the goods as passed
+        inspection = w.Inspection(scenario) if scenario in w.Inspection.__members__ else w.Inspection.PASSED
         lines = list(cmd.lines)
         if inspection == w.Inspection.FEWER_UNITS:
             lines = [w.SkuQuantity(sku=ln.sku, quantity=max(ln.quantity - 1, 0)) for ln in lines]
@@ -46,6 +47,17 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
 
     async def on_ship(envelope: Envelope[Any], uow: SqlUnitOfWork, deps: Deps) -> None:
         cmd: w.ShipAfterSales | w.ReturnGoodsToBuyer = envelope.payload
+        if isinstance(cmd, w.ShipAfterSales) and cmd.shipment_type == w.ShipmentType.REPAIR_SHIPMENT:
+            # the service centre reports its steps before the repaired item leaves
+            steps = ((w.RepairStep.DIAGNOSED, "worn contact replaced"), (w.RepairStep.REPAIRED, "tested for 30 min"))
+            if await scenarios.get(redis, "wms", cmd.order_id, "pass") == "cannot_repair":
+                steps = ((w.RepairStep.DIAGNOSED, "board burnt"), (w.RepairStep.CANNOT_REPAIR, "no spare board"))
+            for step, note in steps:
+                uow.publish(w.RepairProgress(ticket_id=cmd.ticket_id, order_id=cmd.order_id, step=step, note=note,
+                                             operator="svc-op-2", at=datetime.now(UTC)), key=cmd.order_id,
+                            cause=envelope)
+            if steps[-1][0] == w.RepairStep.CANNOT_REPAIR:
+                return  # nothing to send back yet: a person decides with the buyer
         uow.publish(w.AfterSalesDispatched(
             shipment_id=cmd.shipment_id, ticket_id=cmd.ticket_id, order_id=cmd.order_id, carrier="SF",
             waybill=f"SF{uuid.uuid4().int % 10**12:012d}", operator="wh-op-3",

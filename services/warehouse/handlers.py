@@ -17,5 +17,6 @@ def subscriptions() -> list[Subscription[WarehouseUnitOfWork]]:
                                route(c.TicketStatusChanged, service.on_ticket_changed)]),
         Subscription(WMS_EVENTS, [route(w.GoodsReceived, service.on_goods_received),  # impossible ones: DLQ
                                   route(w.AfterSalesDispatched, service.on_dispatched),
-                                  route(w.InterceptResult, service.on_intercept_result)]),
+                                  route(w.InterceptResult, service.on_intercept_result),
+                                  route(w.RepairProgress, service.on_repair_progress)]),
     ]

@@ -119,6 +119,16 @@ async def on_dispatched(envelope: Envelope[w.AfterSalesDispatched], uow: Warehou
     await save_and_announce(uow, ticket, envelope)
 
 
+async def on_repair_progress(envelope: Envelope[w.RepairProgress], uow: WarehouseUnitOfWork, deps: Deps) -> None:
+    msg = envelope.payload
+    ticket = await uow.tickets.get(msg.ticket_id)
+    if ticket is None or ticket.order_id != msg.order_id:
+        raise Unprocessable(f"RepairProgress for unknown ticket {msg.ticket_id}", code="UNKNOWN_TICKET")
+    ticket.record_repair_progress(actor_from(c.Actor(role=c.Role.WAREHOUSE, id=msg.operator)), msg.at,
+                                  deps.settings.policy_for(ticket.shop_id), msg.step.value, msg.note)
+    await save_and_announce(uow, ticket, envelope)
+
+
 async def on_intercept_result(envelope: Envelope[w.InterceptResult], uow: WarehouseUnitOfWork, deps: Deps) -> None:
     """Records the WMS's answer. It may arrive before this worker consumed the ticket's opening
     (the WMS answers review's request): the ticket exists, so the record is made from the answer."""

@@ -166,6 +166,29 @@ async def test_repair_to_completion(world):
     await world.status(t, "RESHIPPED")
     await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
     await world.status(t, "COMPLETED")
+    # the service centre's steps are on the timeline and the buyer heard of each, in order
+    steps = [e.payload.reason for e in world.watcher.messages(oid, "TicketStatusChanged")
+             if e.payload.action == "repair_progress"]
+    assert steps == ["DIAGNOSED: worn contact replaced", "REPAIRED: tested for 30 min"]
+    await world.watcher.wait_for(oid, lambda e: e.type == "BuyerNotification" and e.payload.template == "COMPLETED")
+    told = [(n.payload.template, n.payload.params.get("step"))
+            for n in world.watcher.messages(oid, "BuyerNotification")]
+    assert told[-4:] == [("REPAIR_PROGRESS", "DIAGNOSED"), ("REPAIR_PROGRESS", "REPAIRED"), ("RESHIPPED", None),
+                         ("COMPLETED", None)]
+
+
+async def test_an_item_that_cannot_be_repaired_goes_to_a_person_with_an_alert(world, scenario):
+    oid = await world.place_order([LAMP], state="COMPLETED")
+    await scenario("wms", oid, "cannot_repair")
+    await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
+    t = await world.opened(oid)
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.ship_back(t, "SF", "SF3")
+    moved = await world.status(t, "INTERVENTION")
+    assert (moved.payload.action, moved.payload.reason) == ("repair_progress", "CANNOT_REPAIR: no spare board")
+    await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "REPAIR_IMPOSSIBLE")
+    await world.watcher.wait_for(oid, lambda e: e.type == "BuyerNotification"
+                                 and e.payload.params.get("step") == "CANNOT_REPAIR")
 
 
 async def test_an_instant_refund_whose_goods_were_dispatched_pays_nothing_and_goes_back_to_review(world, scenario):

@@ -417,3 +417,23 @@ def test_a_return_needs_an_address_for_the_goods_and_keeps_the_one_it_was_approv
     assert t.status == S.PENDING_REVIEW
     t.approve(OPS, NOW, P, return_address=DESK)
     assert (t.status, t.return_address) == (S.AWAITING_RETURN, DESK)
+
+
+def test_repair_progress_is_on_the_timeline_and_an_impossible_repair_goes_to_a_person() -> None:
+    t = ticket(AfterSalesType.REPAIR, refund=0, cap=0)
+    t.approve(OPS, NOW, P, return_address=DESK)
+    with pytest.raises(errors.IllegalTransition):
+        t.record_repair_progress(WH, NOW, P, "DIAGNOSED", "too early")  # nothing to repair yet
+    t.submit_return_shipment(BUYER, NOW, P, "SF", "SF1")
+    t.record_inspection(WH, NOW, P, Inspection.PASSED, {"SKU-A": 2})
+    t.changes.clear()
+    t.record_repair_progress(WH, NOW, P, "WAITING_FOR_PARTS", "board ordered")
+    assert t.status == S.IN_REPAIR
+    (step,) = t.changes
+    assert (step.from_status, step.to_status, step.action, step.reason) == (
+        S.IN_REPAIR, S.IN_REPAIR, "repair_progress", "WAITING_FOR_PARTS: board ordered")
+    with pytest.raises(errors.DomainError):
+        t.record_repair_progress(OPS, NOW, P, "REPAIRED", "")  # the warehouse reports, nobody else
+    t.record_repair_progress(WH, NOW, P, "CANNOT_REPAIR", "no spare board")
+    assert t.status == S.INTERVENTION
+    assert [a.kind for a in t.alerts] == ["REPAIR_IMPOSSIBLE"]

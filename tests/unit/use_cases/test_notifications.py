@@ -111,3 +111,12 @@ def test_each_move_tells_the_buyer_what_is_theirs_to_know() -> None:
                                           to_status=after.value, actor_role=who, reason="why", refund_cents=100,
                                           currency="CNY", deadline_at=None))
         assert (notice.template if notice else None) == expected, (ticket_type, before, after, who)
+
+
+def test_a_repairs_progress_is_told_step_by_step() -> None:
+    for to, reason, step in ((S.IN_REPAIR, "DIAGNOSED: worn contact", "DIAGNOSED"),
+                             (S.INTERVENTION, "CANNOT_REPAIR: no spare board", "CANNOT_REPAIR")):
+        notice = rules.on_move(rules.Move(type=AfterSalesType.REPAIR, from_status="IN_REPAIR", to_status=to.value,
+                                          actor_role="warehouse", reason=reason, refund_cents=0, currency="CNY",
+                                          deadline_at=None, action="repair_progress"))
+        assert notice == rules.Notice("REPAIR_PROGRESS", {"step": step, "note": reason.partition(": ")[2]})
