@@ -31,6 +31,7 @@ from services.common.db import make_engine, make_session_factory
 from services.common.procs import ALL_WORKERS, WorkerProcesses
 from services.common.settings import Settings
 from services.common.tables import PaymentChannelRefund
+from services.domain.figures import per_mille_text
 from services.simulators.scenarios import set_scenario
 
 DEMO_ENV = {
@@ -380,7 +381,7 @@ async def monitoring_summary(office: httpx.AsyncClient, tickets: int, timeout: f
         f"\nMonitoring, the demo shops from {found['first_day']} to {found['last_day']} (reporting days; earlier "
         "runs on this database count too):",
         f"  {found['tickets_opened']} tickets opened; after-sales rate "
-        f"{'n/a' if rate is None else f'{rate / 10:.1f}%'} ({found['rate']['in_tickets']} of "
+        f"{per_mille_text(rate)} ({found['rate']['in_tickets']} of "
         f"{found['rate']['sold']} units sold)",
         f"  refunded {', '.join(yuan(a['cents']) for a in found['refunded']) or 'nothing'} in "
         f"{found['refunds_completed']} refunds ({found['refunds_failed']} failed, {found['refunds_retried']} retried)",

@@ -24,6 +24,8 @@ from markupsafe import Markup
 
 from contracts import decisions as d
 from contracts.aftersales import AfterSalesType, TicketStatus
+from services.domain.figures import duration_text as duration
+from services.domain.figures import per_mille_text as per_mille
 
 from . import charts, service, views
 from .repository import BackOfficeUnitOfWork
@@ -63,9 +65,6 @@ def money(cents: int | None, currency: str) -> str:
 
 def when(at: datetime | None) -> str:
     return "—" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-
 
 
 def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], datetime], *,
@@ -215,10 +214,6 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
     return router
 
 
-def per_mille(value: int | None) -> str:
-    return "n/a" if value is None else f"{value // 10}.{value % 10}%"
-
-
 def dashboard_charts(found: views.Dashboard) -> dict[str, Markup]:
     """The dashboard's pictures; the page shows each chart's figures in a table beside it."""
     money_by_day = [charts.Bar(f"{row.day.isoformat()} {row.currency}", row.cents, money(row.cents, row.currency))
@@ -239,15 +234,6 @@ def dashboard_charts(found: views.Dashboard) -> dict[str, Markup]:
             charts.Bar(c.key, c.value, str(c.value), series=index) for index, c in enumerate(found.queue_ageing)],
             empty="no open work items"),
     }
-
-
-def duration(seconds: float) -> str:
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours >= 48:
-        return f"{hours // 24}d{hours % 24:02d}h"
-    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
 def age(at: datetime, now: datetime) -> str:

@@ -430,8 +430,7 @@ class Worker(Generic[U]):
         ctx = self.context
         if len(records) == 1:
             return await self._one_by_one(records, by_topic)
-        work: list[tuple[Envelope[Any], Route[Any, U], bytes]] = []
-        handled: list[ConsumerRecord] = []  # the record of each entry of ``work``
+        work: list[tuple[Envelope[Any], Route[Any, U], bytes, ConsumerRecord]] = []
         for record in records:
             try:
                 envelope = decode(record.value)
@@ -442,10 +441,9 @@ class Worker(Generic[U]):
                 return await self._one_by_one(records, by_topic)
             handler = by_topic[record.topic].by_type.get(envelope.type)
             if handler is not None:
-                work.append((envelope, handler, content_hash(record.value)))
-                handled.append(record)
+                work.append((envelope, handler, content_hash(record.value), record))
         digests: dict[Any, set[bytes]] = {}
-        for envelope, _, digest in work:
+        for envelope, _, digest, _ in work:
             digests.setdefault(envelope.event_id, set()).add(digest)
         if any(len(d) > 1 for d in digests.values()):  # one id, two contents: let the inbox judge each
             return await self._one_by_one(records, by_topic)
@@ -454,9 +452,9 @@ class Worker(Generic[U]):
         applied = 0
         try:
             async with ctx.uow() as uow:
-                fresh = await uow.first_time_many(self.group, {e.event_id: h for e, _, h in work})
+                fresh = await uow.first_time_many(self.group, {e.event_id: h for e, _, h, _ in work})
                 duplicates = len(work) - len(fresh)
-                for (envelope, handler, _), record in zip(work, handled, strict=True):
+                for envelope, handler, _, record in work:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped
                         staged = len(uow.published)

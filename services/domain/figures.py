@@ -47,8 +47,25 @@ class Rate:
         return (self.in_tickets * 2000 + self.sold) // (2 * self.sold)
 
     def __str__(self) -> str:
-        shown = self.per_mille
-        return "n/a" if shown is None else f"{shown // 10}.{shown % 10}%"
+        return per_mille_text(self.per_mille)
+
+
+def per_mille_text(per_mille: int | None) -> str:
+    """A rate in ‰ as people read it (``667`` → ``66.7%``); ``n/a`` when nothing was sold."""
+    return "n/a" if per_mille is None else f"{per_mille // 10}.{per_mille % 10}%"
+
+
+def duration_text(seconds: float) -> str:
+    """A time in state or an age as people read it: ``95`` → ``1m35s``, ``93600`` → ``1d02h``."""
+    whole = round(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 @dataclass

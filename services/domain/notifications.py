@@ -97,10 +97,15 @@ def _deadline(move: Move) -> dict[str, str]:
     return {} if move.deadline_at is None else {"deadline": move.deadline_at.isoformat()}
 
 
-def reminder_due(status: str, deadline_at: datetime | None, reminded: bool, now: datetime,
-                 before: timedelta) -> str | None:
+def remind_at(deadline_at: datetime, before: timedelta) -> datetime:
+    """When the buyer is reminded of a deadline (``Policy.buyer_reminder_before`` ahead of it)."""
+    return deadline_at - before
+
+
+def reminder_due(status: str, deadline_at: datetime, reminder_at: datetime, reminded: bool,
+                 now: datetime) -> str | None:
     """The reminder template when the buyer's deadline is near and they were not reminded yet."""
     template = BUYER_DEADLINES.get(TicketStatus(status)) if status in TicketStatus.__members__ else None
-    if template is None or deadline_at is None or reminded:
+    if template is None or reminded:
         return None
-    return template if deadline_at - before <= now < deadline_at else None
+    return template if reminder_at <= now < deadline_at else None

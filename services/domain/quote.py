@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from .eligibility import Claim, ClaimKind, PlannedLine
 from .model import MONEY_TYPES, AfterSalesType
 from .order import Order
-from .refunds import cap_for_positions, proportional_share, shipping_refund
+from .refunds import proportional_share, shipping_refund
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,6 @@ class QuotedLine:
     promotion_cents: int
     coupon_cents: int
     points_cents: int
-    paid_back_already_cents: int  # a compensation on these units came first
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,6 @@ def quote(order: Order, ticket_type: AfterSalesType, planned: Iterable[PlannedLi
         line = order.line(plan.line_no)
         if line is None:  # assess checked every line; a plan of another order is a caller's bug
             raise ValueError(f"line {plan.line_no} is not on order {order.order_id}")
-        worth = cap_for_positions(line.paid_cents, line.quantity, plan.positions)
         coupon = proportional_share(line.coupon_cents, line.quantity, plan.positions)
         points = proportional_share(line.points_cents, line.quantity, plan.positions)
         promotion = proportional_share(max(line.unit_price_cents * line.quantity - line.paid_cents
@@ -92,8 +90,7 @@ def quote(order: Order, ticket_type: AfterSalesType, planned: Iterable[PlannedLi
         lines.append(QuotedLine(
             line_no=plan.line_no, sku=plan.sku, quantity=plan.quantity,
             list_cents=line.unit_price_cents * plan.quantity,
-            refund_cents=refund, promotion_cents=promotion, coupon_cents=coupon, points_cents=points,
-            paid_back_already_cents=worth - plan.cap_cents if money else 0))
+            refund_cents=refund, promotion_cents=promotion, coupon_cents=coupon, points_cents=points))
         if money:
             covered.setdefault(plan.line_no, set()).update(plan.positions)
     whole_order = all(len(covered.get(line.line_no, ())) >= line.quantity for line in order.lines)

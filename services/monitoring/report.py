@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from services.domain.figures import Rate
+from services.domain.figures import duration_text as duration
 from services.domain.work_queue import WorkItem
 
 from .service import Stats
@@ -15,19 +16,6 @@ from .service import Stats
 def money(cents: int, currency: str) -> str:
     sign, cents = ("-", -cents) if cents < 0 else ("", cents)
     return f"{sign}{currency} {cents // 100:,}.{cents % 100:02d}"
-
-
-def duration(seconds: float) -> str:
-    """``95 s`` → ``1m35s``: time in state as people read it."""
-    whole = round(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _rate(rate: Rate) -> dict[str, Any]:

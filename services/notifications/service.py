@@ -61,7 +61,7 @@ async def _track(uow: NotificationsUnitOfWork, deps: Deps, view: c.TicketView, s
         return  # the same deadline again: its reminder (sent or not) stands
     before = deps.settings.policy_for(view.shop_id).buyer_reminder_before
     await uow.deadlines.save(BuyerDeadline(view.ticket_id, view.ticket_no, view.order_id, view.buyer_id, status,
-                                           deadline_at, deadline_at - before))
+                                           deadline_at, rules.remind_at(deadline_at, before)))
 
 
 def remind(deps: Deps) -> PeriodicJob[NotificationsUnitOfWork]:
@@ -74,8 +74,8 @@ def remind(deps: Deps) -> PeriodicJob[NotificationsUnitOfWork]:
         now = deps.clock()
         if deadline is None:
             return False
-        template = rules.reminder_due(deadline.status, deadline.deadline_at, deadline.reminded_at is not None, now,
-                                      deadline.deadline_at - deadline.remind_at)
+        template = rules.reminder_due(deadline.status, deadline.deadline_at, deadline.remind_at,
+                                      deadline.reminded_at is not None, now)
         if template is None or not await uow.deadlines.mark_reminded(deadline.ticket_id, deadline.deadline_at, now):
             return False
         uow.publish(n.BuyerNotification(

@@ -14,7 +14,7 @@ from services.domain import notifications as rules
 from services.domain.model import AfterSalesType, TicketStatus
 from services.notifications import service
 
-from .shop import Shop
+from .shop import T0, Shop
 
 
 def view(ticket_id: str, status: c.TicketStatus, *, deadline: object = None, type_: str = "RETURN_AND_REFUND",
@@ -22,7 +22,7 @@ def view(ticket_id: str, status: c.TicketStatus, *, deadline: object = None, typ
     line = c.TicketLineView(line_no=1, sku="SKU-1", quantity=1, cap=Money.cny(refund), refund=Money.cny(refund))
     return c.TicketView(ticket_id=ticket_id, ticket_no=f"AS{ticket_id[:6]}", order_id=f"O-{ticket_id[:6]}",
                         shop_id="shop-1", buyer_id="buyer-1", type=c.AfterSalesType(type_), status=status,
-                        lines=[line], refund_total=Money.cny(refund), applied_at=Shop().now,
+                        lines=[line], refund_total=Money.cny(refund), applied_at=T0,
                         deadline_at=deadline)  # type: ignore[arg-type]
 
 
