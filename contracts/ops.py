@@ -25,9 +25,16 @@ class OpsAlert(Contract):
     ticket_id: Id | None = None
 
 
+class SettlementKind(StrEnum):
+    REFUND = "REFUND"  # goods back or stopped, their money refunded
+    COMPENSATION = "COMPENSATION"  # money back while the goods stay with the buyer (折价补偿)
+
+
 @message("SettlementAdjusted")
 class SettlementAdjusted(Contract):
-    """The merchant's settlement is reduced by a completed refund."""
+    """The merchant's settlement is reduced by a completed refund: the refund itself, the same
+    part of the platform's subsidy taken back and of its fee given back: the settlement changes
+    by ``fee_given_back - refund - subsidy_taken_back``."""
 
     ticket_id: Id
     order_id: Id
@@ -35,6 +42,9 @@ class SettlementAdjusted(Contract):
     refund: Money
     settlement_before: Money
     settlement_after: Money
+    subsidy_taken_back: Money = Money(cents=0)
+    fee_given_back: Money = Money(cents=0)
+    kind: SettlementKind = SettlementKind.REFUND
 
 
 @message("ReturnCompensation")

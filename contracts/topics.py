@@ -35,12 +35,12 @@ class Topic:
 
 # Every process that consumes through the shared runtime: each may dead-letter and raise alerts.
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
-           "notifications", "back-office",
+           "notifications", "settlement", "back-office",
            "order-system", "payment-channel", "wms", "erp", "marketing")
 
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
                      (od.OrderPlaced, od.OrderPaid, od.OrderShipped, od.OrderCompleted, od.OrderClosed),
-                     ("order-system",), ("intake", "finance", "order-system", "monitoring"))
+                     ("order-system",), ("intake", "finance", "order-system", "monitoring", "settlement"))
 ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close an order",
                        (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
 REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",
@@ -56,7 +56,8 @@ REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with
 TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition",
                 (a.TicketOpened, a.TicketStatusChanged),
                 ("intake", "review", "finance", "warehouse", "scheduler"),
-                ("review", "finance", "warehouse", "erp_sync", "back-office", "monitoring", "notifications"))
+                ("review", "finance", "warehouse", "erp_sync", "back-office", "monitoring", "notifications",
+                 "settlement"))
 DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
@@ -90,7 +91,8 @@ ERP_ACKS = Topic("erp.acks", "ERP acknowledgements of orders and cancels",
 OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors, "
                    "outages, parked items, dead-letter counts)",
                    (o.OpsAlert, o.DeadLetterSummary), WORKERS, ("ops", "monitoring"))
-SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by completed refunds",
+SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by completed refunds (fee and "
+                   "subsidy recomputed in proportion)",
                    (o.SettlementAdjusted,), ("finance",), ("settlement", "monitoring"))
 COMPENSATIONS = Topic("marketing.compensations", "Coupons and virtual currency to give back",
                       (o.ReturnCompensation,), ("finance",), ("marketing",))

@@ -37,6 +37,8 @@ app.add_typer(kafka_app, name="kafka", help="Kafka users and ACLs from the topic
 app.add_typer(user_app, name="user", help="People who sign in to the back office")
 alerts_app = typer.Typer(no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts", help="Work items (alerts as work): list, acknowledge, resolve")
+settlement_app = typer.Typer(no_args_is_help=True)
+app.add_typer(settlement_app, name="settlement", help="Merchants' settlement statements")
 
 WORKERS = {
     "intake": "services.intake.app",
@@ -48,6 +50,7 @@ WORKERS = {
     "dead_letters": "services.dead_letters.app",
     "monitoring": "services.monitoring.app",
     "notifications": "services.notifications.app",
+    "settlement": "services.settlement.app",
     "backoffice": "services.backoffice.app",
     "payment-channel": "services.simulators.payment",
     "wms": "services.simulators.wms",
@@ -543,6 +546,45 @@ def alerts_resolve(item_id: str, by: str = typer.Option(..., help="who resolved 
 
     _work_item_change(lambda uow, deps: service.resolve_item(uow, uuid.UUID(item_id), by, note[:500],
                                                              datetime.now(UTC)))
+
+
+@settlement_app.command("statement")
+def settlement_statement(shop: str = typer.Option(..., help="the merchant's shop"),
+                         cycle: str = typer.Option(None, help="a day (2026-12-05), an ISO week (2026-W49) or a "
+                                                   "month (2026-12); default: the shop's cycle (policy) of today"),
+                         as_json: bool = typer.Option(False, "--json")) -> None:
+    """One shop's settlement statement: each order entered in the cycle (paid + subsidy - fee),
+    each refund and compensation (subsidy and fee recomputed in proportion), the totals, the day
+    it is paid (T+n) and the orders held back (after-sales open, not completed)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from services.common.db import make_engine, make_session_factory
+    from services.common.routes import Deps
+    from services.domain.settlement import CyclePeriod
+    from services.settlement import report, service
+    from services.settlement.repository import SqlSettlementUnitOfWork
+
+    settings = Settings()
+    try:
+        if cycle:
+            period = CyclePeriod.parse(cycle)
+        else:
+            today = datetime.now(UTC).astimezone(ZoneInfo(settings.reporting_timezone)).date()
+            period = CyclePeriod.containing(settings.policy_for(shop).settlement_cycle, today)
+    except ValueError as wrong:
+        raise typer.BadParameter(str(wrong)) from None
+
+    async def go() -> service.Statement:
+        engine = make_engine(settings)
+        try:
+            async with SqlSettlementUnitOfWork(make_session_factory(engine), "settlement") as uow:
+                return await service.statement(uow, Deps(settings), shop, period)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(go())
+    typer.echo(json.dumps(report.as_dict(found), ensure_ascii=False, indent=2) if as_json else report.as_text(found))
 
 
 def _quiet_driver_clients() -> None:

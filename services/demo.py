@@ -287,6 +287,7 @@ async def main(settings: Settings, stay: bool = False) -> int:
         async with Bus(settings, "demo") as bus, Watcher(settings, [t.name for t in CATALOGUE]) as watcher:
             world = World(bus, watcher, projection_probe(make_session_factory(engine)))
             await _serving(office)
+            await procs.ready()  # every process consumes before the first flow starts
             flows: list[Callable[[], Awaitable[tuple[str, c.TicketView, str]]]] = [
                 lambda: cancel_unpaid(world), lambda: instant_refund(world), lambda: two_step_refund(world, office),
                 lambda: large_amount(world), lambda: return_with_erp(world),
@@ -326,6 +327,8 @@ async def main(settings: Settings, stay: bool = False) -> int:
                         told[str(e.payload.template)] = told.get(str(e.payload.template), 0) + 1
             print(f"\nBuyers were told (buyer.notifications): {sum(told.values())} notices: "
                   + ", ".join(f"{template} {n}" for template, n in sorted(told.items())))
+            adjustments = [e.event_id for msgs in watcher.by_key.values() for _, e in msgs
+                           if e.type == "SettlementAdjusted"]
         async with make_session_factory(engine)() as session:
             channel = (await session.execute(select(PaymentChannelRefund).where(
                 PaymentChannelRefund.refund_id.in_(list(paid))))).scalars().all()
@@ -337,6 +340,8 @@ async def main(settings: Settings, stay: bool = False) -> int:
               f"{time.monotonic() - started:.1f} s")
         opened = sum(1 for r in results[:-1] if not isinstance(r, BaseException))
         for line in await monitoring_summary(office, opened):
+            print(line)
+        for line in await settlement_summary(make_session_factory(engine), settings, adjustments):
             print(line)
         print(f"\nBack office: {address} (the tickets above are in shops {', '.join(DEMO_SHOPS)}); "
               f"dashboard {address}/dashboard, work items {address}/work-items")
@@ -392,6 +397,49 @@ async def monitoring_summary(office: httpx.AsyncClient, tickets: int, timeout: f
         f"{sum(c['value'] for c in found['dead_letters'])}",
         f"  open work items: {len(items)} ({', '.join(f'{o} {n}' for o, n in sorted(owners.items())) or 'none'})",
     ]
+
+
+async def settlement_summary(sessions: Any, settings: Settings, adjustments: list[Any],
+                             timeout: float = 30) -> list[str]:
+    """Today's settlement statement of each demo shop, once the settlement worker has recorded
+    every refund finance settled in the flows (``aftersales settlement statement`` prints the same)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+
+    from services.common.routes import Deps
+    from services.common.tables import SettlementEntryRow
+    from services.domain.figures import money_text
+    from services.domain.settlement import CyclePeriod
+    from services.settlement import service as settlement
+    from services.settlement.repository import SqlSettlementUnitOfWork
+
+    deadline = time.monotonic() + timeout
+    while True:
+        async with sessions() as session:
+            recorded = (await session.execute(select(func.count()).select_from(SettlementEntryRow).where(
+                SettlementEntryRow.entry_id.in_(adjustments)))).scalar_one()
+        if recorded >= len(adjustments) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    out = [f"\nSettlement ({recorded} of the {len(adjustments)} refunds settled in the flows recorded), today's "
+           "statements (aftersales settlement statement --shop S):"]
+    today = datetime.now(UTC).astimezone(ZoneInfo(settings.reporting_timezone)).date()
+    for shop in DEMO_SHOPS:
+        period = CyclePeriod.containing(settings.policy_for(shop).settlement_cycle, today)
+        async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+            found = await settlement.statement(uow, Deps(settings), shop, period)
+        kinds: dict[str, int] = {}
+        for entry in found.entries:
+            kinds[entry.kind.value] = kinds.get(entry.kind.value, 0) + 1
+        totals = "; ".join(f"net {money_text(t.net_cents, t.currency)} (paid {money_text(t.paid_cents, t.currency)},"
+                           f" subsidy {money_text(t.subsidy_cents, t.currency)}, fee "
+                           f"{money_text(t.fee_cents, t.currency)}, given back "
+                           f"{money_text(t.refunded_cents, t.currency)})" for t in found.totals) or "nothing entered"
+        out.append(f"  {shop} {period.label}, payable {found.payable_on.isoformat()}: "
+                   f"{', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'no lines'}; {totals}; "
+                   f"{len(found.held)} order(s) held back")
+    return out
 
 
 def _told_the_end(ticket_id: str, envelope: Any) -> bool:

@@ -4,6 +4,8 @@ each its own process and group member, as it would in production."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -13,10 +15,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
+
 from .settings import SERVICE_SASL_MECHANISM, read_kafka_passwords
 
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
-           "notifications")
+           "notifications", "settlement")
 SIMULATORS = ("payment-channel", "wms", "erp", "marketing", "order-system")
 ALL_WORKERS = WORKERS + SIMULATORS
 
@@ -85,6 +89,23 @@ class WorkerProcesses:
         password = read_kafka_passwords(path)[principal]
         return {"AFTERSALES_KAFKA_USERNAME": principal, "AFTERSALES_KAFKA_PASSWORD": password,
                 "AFTERSALES_KAFKA_SASL_MECHANISM": SERVICE_SASL_MECHANISM}
+
+    async def ready(self, timeout: float = 120.0) -> None:
+        """Waits until every process with a metrics port answers /readyz (its database, broker and
+        group assignment are there): whoever drives the processes starts once they consume, not
+        while a slow start on a busy machine still holds the first messages back."""
+        deadline = time.monotonic() + timeout
+        waiting = dict(self.metrics_ports)
+        async with httpx.AsyncClient(timeout=2) as http:
+            while waiting:
+                for name, port in list(waiting.items()):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                            del waiting[name]
+                if waiting and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout:.0f} s: {', '.join(sorted(waiting))}")
+                if waiting:
+                    await asyncio.sleep(0.2)
 
     def kill(self, name: str) -> None:
         """Hard kill, as a crash would: no graceful shutdown, no final commits."""

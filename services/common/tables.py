@@ -237,6 +237,8 @@ class RefundLedgerRow(Base):
     shipping_fee_cents: Mapped[int] = mapped_column(BigInteger)
     shipping_refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     settlement_cents: Mapped[int] = mapped_column(BigInteger)
+    # refunds already taken off the settlement: the subsidy and fee shares are recomputed from it
+    settled_refund_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
     close_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -597,6 +599,48 @@ class BuyerDeadlineRow(Base):
     __table_args__ = (Index("ix_buyer_deadlines_due", "remind_at", postgresql_where=text("reminded_at IS NULL")),)
 
 
+# ---------------------------------------------------------------- settlement
+class SettlementOrderRow(Base):
+    """An order as the settlement worker knows it until it enters a statement (``domain.settlement``);
+    the columns fill in as the order's facts arrive, in whatever order the topics deliver them."""
+
+    __tablename__ = "settlement_orders"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
+    paid_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # known from OrderPlaced
+    subsidy_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    fee_cents: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    paid: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    closed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    open_tickets: Mapped[list[str]] = mapped_column(JSONB, server_default="[]")
+    entered_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    __table_args__ = (Index("ix_settlement_orders_held", "shop_id", postgresql_where=text("entered_on IS NULL")),)
+
+
+class SettlementEntryRow(Base):
+    """One line of a merchant's statements: an order's settlement or an adjustment of it. An
+    adjustment that arrives before its order is entered waits (``entered_on`` NULL) and enters
+    with it."""
+
+    __tablename__ = "settlement_entries"
+    entry_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    shop_id: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_cents: Mapped[int] = mapped_column(BigInteger)
+    subsidy_cents: Mapped[int] = mapped_column(BigInteger)
+    fee_cents: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(TZ)
+    entered_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    __table_args__ = (Index("ix_settlement_entries_statement", "shop_id", "entered_on"),)
+
+
 OWNERS: dict[str, str] = {
     "orders": "intake", "parked_order_events": "intake", "reasons": "intake",
     "refunds": "finance", "refund_ledger": "finance", "compensations": "finance", "finance_orders": "finance",
@@ -607,6 +651,7 @@ OWNERS: dict[str, str] = {
     "monitoring_counters": "monitoring", "monitoring_dirty_days": "monitoring", "monitoring_work_items": "monitoring",
     "monitoring_buyer_flags": "monitoring", "monitoring_lines": "monitoring",
     "buyer_deadlines": "notifications",
+    "settlement_orders": "settlement", "settlement_entries": "settlement",
     "backoffice_users": "backoffice", "backoffice_sessions": "backoffice", "backoffice_decisions": "backoffice",
     "sim_payment_refunds": "simulators", "sim_order_payments": "simulators", "sim_order_line_labels": "simulators",
 }

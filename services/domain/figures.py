@@ -55,6 +55,12 @@ def per_mille_text(per_mille: int | None) -> str:
     return "n/a" if per_mille is None else f"{per_mille // 10}.{per_mille % 10}%"
 
 
+def money_text(cents: int, currency: str) -> str:
+    """An amount as a terminal prints it: ``-12345, "CNY"`` → ``-CNY 123.45``."""
+    sign, cents = ("-", -cents) if cents < 0 else ("", cents)
+    return f"{sign}{currency} {cents // 100:,}.{cents % 100:02d}"
+
+
 def duration_text(seconds: float) -> str:
     """A time in state or an age as people read it: ``95`` → ``1m35s``, ``93600`` → ``1d02h``."""
     whole = round(seconds)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+from enum import Enum
 from typing import Any
+
+from .settlement import SettlementCycle
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class Policy:
     # the virtual currency (gold coins) paid with goes back with the refund (seed 004); a shop that
     # returns it only when agreed (seed 003) sets False, and ops may still give it back per ticket
     return_virtual_currency: bool = True
+    # the merchant's statements (seed 004): daily, weekly or monthly cycles, paid T+n (n ≥ 1)
+    settlement_cycle: SettlementCycle = SettlementCycle.DAILY
+    settlement_delay_days: int = 1
 
     def with_overrides(self, overrides: dict[str, Any]) -> Policy:
         """Applies per-shop overrides; durations in seconds (``name`` or ``name_seconds``) or days
@@ -64,6 +70,12 @@ def _number(name: str, value: Any) -> float:
 
 
 def _typed_like(name: str, current: Any, value: Any) -> Any:
+    if isinstance(current, Enum):
+        try:
+            return type(current)(value)
+        except ValueError:
+            allowed = ", ".join(str(member.value) for member in type(current))
+            raise ValueError(f"policy setting {name!r} must be one of {allowed}, not {value!r}") from None
     if isinstance(current, timedelta):
         return timedelta(seconds=_number(name, value))
     if isinstance(current, bool):

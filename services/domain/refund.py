@@ -61,6 +61,11 @@ class Refund:
         return self.goods_cents + self.shipping_cents
 
     @property
+    def moves_units(self) -> bool:
+        """False for a compensation (折价补偿): money back while the goods stay with the buyer."""
+        return any(ln.units for ln in self.lines)
+
+    @property
     def amounts(self) -> dict[int, tuple[int, int]]:
         """line_no → (cents, units), the shape the ledger reserves."""
         return {ln.line_no: (ln.cents, ln.units) for ln in self.lines}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .settlement import Amounts, refund_adjustment
+
 
 def unit_amount(line_paid_cents: int, line_quantity: int, position: int) -> int:
     """What unit ``position`` (0-based) of a line is worth."""
@@ -57,7 +59,7 @@ def proportional_share(total_cents: int, line_quantity: int, positions: Iterable
 
 def settlement(paid_cents: int, platform_subsidy_cents: int, platform_fee_cents: int) -> int:
     """What the merchant is settled for an order."""
-    return paid_cents + platform_subsidy_cents - platform_fee_cents
+    return Amounts(paid_cents, platform_subsidy_cents, platform_fee_cents).net_cents
 
 
 class LedgerLine:
@@ -97,20 +99,24 @@ class RefundLedger:
 
     def __init__(self, lines: dict[int, LedgerLine], shipping_fee_cents: int,
                  shipping_refunded_cents: int = 0, *, order_id: str = "", settlement_cents: int = 0,
-                 close_requested: bool = False) -> None:
+                 settled_refund_cents: int = 0, close_requested: bool = False) -> None:
         self.order_id = order_id
         self.lines = lines
         self.shipping_fee_cents = shipping_fee_cents
         self.shipping_refunded_cents = shipping_refunded_cents
         self.settlement_cents = settlement_cents
+        self.settled_refund_cents = settled_refund_cents
         self.close_requested = close_requested
 
-    def settle(self, refunded_cents: int) -> tuple[int, int]:
-        """A completed refund comes off the merchant's settlement; returns (before, after), never
-        below zero in what is reported (the stored figure may go negative: the merchant owes it)."""
+    def settle(self, order: Amounts, refund_cents: int) -> tuple[Amounts, int, int]:
+        """A completed refund comes off the merchant's settlement, the platform's subsidy and fee
+        recomputed in proportion (``domain.settlement``); returns the adjustment and the settlement
+        before and after it."""
+        adjustment = refund_adjustment(order, self.settled_refund_cents, refund_cents)
         before = self.settlement_cents
-        self.settlement_cents -= refunded_cents
-        return max(before, 0), max(self.settlement_cents, 0)
+        self.settled_refund_cents += refund_cents
+        self.settlement_cents += adjustment.net_cents
+        return adjustment, before, self.settlement_cents
 
     def request_close(self) -> bool:
         """Whether the order should now be closed: every unit refunded, not asked for before."""

@@ -28,7 +28,7 @@ from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
-SCHEMA = "0010"  # tickets carry the return address given at approval: the oldest schema this worker runs on
+SCHEMA = "0011"  # the ledger keeps the refunds settled: the oldest schema this worker runs on
 
 
 @dataclass(frozen=True)
@@ -196,13 +196,15 @@ class LedgerRepository:
                 order_id=order_id, lines=lines, shipping_fee_cents=order.shipping_fee_cents,
                 shipping_refunded_cents=0,
                 settlement_cents=settlement(paid, order.platform_subsidy_cents, order.platform_fee_cents),
+                settled_refund_cents=0,
                 close_requested=False).on_conflict_do_nothing())
             row = await self._row(order_id)
             if row is None:  # inserted or found just above, under the lock
                 raise LookupError(f"ledger of order {order_id} vanished")
         return RefundLedger({int(k): LedgerLine(**v) for k, v in row.lines.items()},
                             row.shipping_fee_cents, row.shipping_refunded_cents, order_id=order_id,
-                            settlement_cents=row.settlement_cents, close_requested=row.close_requested)
+                            settlement_cents=row.settlement_cents, settled_refund_cents=row.settled_refund_cents,
+                            close_requested=row.close_requested)
 
     async def save(self, ledger: RefundLedger) -> None:
         row = await self.session.get(RefundLedgerRow, ledger.order_id)  # in the identity map: no query
@@ -211,6 +213,7 @@ class LedgerRepository:
         row.lines = {str(k): v.as_dict() for k, v in ledger.lines.items()}
         row.shipping_refunded_cents = ledger.shipping_refunded_cents
         row.settlement_cents = ledger.settlement_cents
+        row.settled_refund_cents = ledger.settled_refund_cents
         row.close_requested = ledger.close_requested
 
 

@@ -18,7 +18,14 @@ from typing import Any
 
 from contracts import Envelope, Money
 from contracts import aftersales as c
-from contracts.ops import CompensationAcknowledged, OpsAlert, ReturnCompensation, SettlementAdjusted, Severity
+from contracts.ops import (
+    CompensationAcknowledged,
+    OpsAlert,
+    ReturnCompensation,
+    SettlementAdjusted,
+    SettlementKind,
+    Severity,
+)
 from contracts.orders import CloseOrder, OrderPlaced
 from contracts.payments import ExecuteRefund, RefundFailed, RefundSucceeded
 from contracts.signing import signature_valid
@@ -33,6 +40,7 @@ from services.domain.errors import RefundExceedsPaid
 from services.domain.model import TicketStatus
 from services.domain.refund import Compensation, Refund, RefundStatus
 from services.domain.refunds import RefundLedger, proportional_share, shipping_refund
+from services.domain.settlement import Amounts
 from services.domain.ticket import Ticket
 
 from .repository import FinanceUnitOfWork, PaidOrder
@@ -175,11 +183,16 @@ async def _completed(uow: FinanceUnitOfWork, ticket: Ticket, refund: Refund, led
         return Money(cents=cents, currency=ticket.currency)
 
     if refund.amount_cents:
-        before, after = ledger.settle(refund.amount_cents)
+        order = await uow.orders.get(ticket.order_id)
+        adjustment, before, after = ledger.settle(
+            Amounts(order.paid_cents, order.platform_subsidy_cents, order.platform_fee_cents), refund.amount_cents)
         uow.publish(SettlementAdjusted(
             ticket_id=ticket.ticket_id, order_id=ticket.order_id, shop_id=ticket.shop_id,
-            refund=money(refund.amount_cents), settlement_before=money(before),
-            settlement_after=money(after)), key=ticket.order_id, cause=cause)
+            refund=money(refund.amount_cents), settlement_before=money(max(before, 0)),
+            settlement_after=money(max(after, 0)), subsidy_taken_back=money(-adjustment.subsidy_cents),
+            fee_given_back=money(-adjustment.fee_cents),
+            kind=SettlementKind.REFUND if refund.moves_units else SettlementKind.COMPENSATION),
+            key=ticket.order_id, cause=cause)
     if ledger.request_close():
         uow.publish(CloseOrder(order_id=ticket.order_id, reason="all units refunded",
                                ticket_id=ticket.ticket_id), key=ticket.order_id, cause=cause)

@@ -8,14 +8,10 @@ from typing import Any
 
 from services.domain.figures import Rate
 from services.domain.figures import duration_text as duration
+from services.domain.figures import money_text as money
 from services.domain.work_queue import WorkItem
 
 from .service import Stats
-
-
-def money(cents: int, currency: str) -> str:
-    sign, cents = ("-", -cents) if cents < 0 else ("", cents)
-    return f"{sign}{currency} {cents // 100:,}.{cents % 100:02d}"
 
 
 def _rate(rate: Rate) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def back_office_process() -> tuple[WorkerProcesses, str]:
 async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
     procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV, replicas=2, metrics=True)
     procs.start()
+    await procs.ready()
     yield procs
     dead = procs.dead()
     procs.stop()

@@ -14,9 +14,10 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import orders as o
 from contracts import warehouse as w
+from contracts.ops import SettlementKind
 from services.actors import Line
 from services.common.procs import worker_of
-from services.common.tables import ErpOrderRow, PaymentChannelRefund, ReceiptRow, RefundRow
+from services.common.tables import ErpOrderRow, PaymentChannelRefund, ReceiptRow, RefundRow, SettlementEntryRow
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -42,6 +43,31 @@ async def test_walking_skeleton_refund_only_before_shipment_completes(world):
     await world.watcher.wait_for(oid, lambda e: e.type == "OrderClosed")
     assert {"TicketOpened", "InterceptShipment", "ExecuteRefund", "SettlementAdjusted", "CloseOrder"} <= set(
         types_for(world, oid))
+
+
+async def test_an_order_enters_the_settlement_once_and_a_full_refund_nets_it_to_zero(world, sessions):
+    """Refunded in full before shipment (10,000 + 600 shipping): finance gives back the whole
+    fee (the demo order system charges paid // 50 = 200), and the settlement worker enters the
+    order when it closes, with its refund: the two lines net to zero."""
+    oid = await world.place_order([MUG], shop="shop-fast", shipping_cents=600)
+    await world.request(oid, "REFUND_ONLY", [(1, 3)])
+    ticket = await world.opened(oid)
+    await world.status(ticket, "COMPLETED")
+    adjusted = await world.watcher.wait_for(oid, lambda e: e.type == "SettlementAdjusted")
+    assert (adjusted.payload.refund.cents, adjusted.payload.fee_given_back.cents, adjusted.payload.kind) == (
+        10_600, 200, SettlementKind.REFUND)
+
+    async def entries() -> list[tuple[str, int, int, bool]]:
+        async with sessions() as session:
+            rows = (await session.execute(select(SettlementEntryRow).where(
+                SettlementEntryRow.order_id == oid))).scalars().all()
+        return sorted((r.kind, r.paid_cents, r.fee_cents, r.entered_on is not None) for r in rows)
+
+    async def entered() -> bool:
+        return len(await entries()) == 2 and all(done for *_, done in await entries())
+
+    await eventually(entered, timeout=60)
+    assert await entries() == [("ORDER", 10_600, 200, True), ("REFUND", -10_600, -200, True)]
 
 
 async def test_cancel_of_an_unpaid_order(world):

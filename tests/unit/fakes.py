@@ -35,6 +35,7 @@ from services.domain.reasons import DEFAULT_REASONS, Reason
 from services.domain.refund import Compensation, Refund, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 from services.domain.serial_returner import ReturnerFlag
+from services.domain.settlement import EntryKind, SettlementOrder, StatementEntry
 from services.domain.shipment import Shipment, ShipmentStatus
 from services.domain.ticket import Ticket, Transition
 from services.domain.work_queue import ItemState, WorkItem
@@ -45,6 +46,7 @@ from services.monitoring.repository import MonitoringUnitOfWork, OrderFacts, Tra
 from services.notifications.repository import BuyerDeadline, NotificationsUnitOfWork
 from services.review.repository import ReviewUnitOfWork
 from services.scheduler.repository import SchedulerUnitOfWork, UnpaidOrder
+from services.settlement.repository import Entry, SettlementUnitOfWork
 from services.warehouse.repository import Receipt, WarehouseUnitOfWork
 
 PRINCIPALS = set(principals())
@@ -98,6 +100,8 @@ class State:
     decisions: dict[uuid.UUID, views.Decision] = field(default_factory=dict)
     monitoring: MonitoringTables = field(default_factory=lambda: MonitoringTables())
     buyer_deadlines: dict[str, BuyerDeadline] = field(default_factory=dict)
+    settlement_orders: dict[str, SettlementOrder] = field(default_factory=dict)
+    settlement_entries: dict[uuid.UUID, tuple[Entry, date | None]] = field(default_factory=dict)
     next_id: int = 1
 
 
@@ -811,3 +815,49 @@ class FakeDeadlines:
 class FakeNotificationsUnitOfWork(FakeUnitOfWork, NotificationsUnitOfWork):
     def _open(self, state: State) -> None:
         self.deadlines = FakeDeadlines(state)
+
+
+class FakeSettlementOrders:
+    """The orders settlement waits to enter (``settlement_orders``)."""
+
+    def __init__(self, state: State) -> None:
+        self.rows = state.settlement_orders
+
+    async def get(self, order_id: str) -> SettlementOrder:
+        return copy.deepcopy(self.rows.setdefault(order_id, SettlementOrder(order_id)))
+
+    async def save(self, order: SettlementOrder, entered_on: date | None = None) -> None:
+        self.rows[order.order_id] = copy.deepcopy(order)
+
+    async def held(self, shop_id: str) -> list[SettlementOrder]:
+        return [copy.deepcopy(o) for _, o in sorted(self.rows.items())
+                if o.shop_id == shop_id and o.amounts is not None and o.held_because()]
+
+
+class FakeEntries:
+    """The lines of the merchants' statements (``settlement_entries``)."""
+
+    def __init__(self, state: State) -> None:
+        self.rows = state.settlement_entries
+
+    async def add(self, entry: Entry, entered_on: date | None) -> bool:
+        if entry.entry_id in self.rows:
+            return False
+        self.rows[entry.entry_id] = (entry, entered_on)
+        return True
+
+    async def enter_waiting(self, order_id: str, entered_on: date) -> None:
+        for entry_id, (entry, day) in list(self.rows.items()):
+            if entry.order_id == order_id and day is None:
+                self.rows[entry_id] = (entry, entered_on)
+
+    async def statement(self, shop_id: str, first: date, last: date) -> list[StatementEntry]:
+        found = [(day, entry) for entry, day in self.rows.values()
+                 if entry.shop_id == shop_id and day is not None and first <= day <= last]
+        found.sort(key=lambda f: (f[0], f[1].order_id, f[1].kind is not EntryKind.ORDER, f[1].occurred_at))
+        return [StatementEntry(day, e.order_id, e.ticket_id, e.kind, e.currency, e.amounts) for day, e in found]
+
+
+class FakeSettlementUnitOfWork(FakeUnitOfWork, SettlementUnitOfWork):
+    def _open(self, state: State) -> None:
+        self.orders, self.entries = FakeSettlementOrders(state), FakeEntries(state)

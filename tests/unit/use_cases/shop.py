@@ -29,6 +29,7 @@ from services.intake import handlers as intake_handlers
 from services.monitoring import handlers as monitoring_handlers
 from services.notifications import handlers as notification_handlers
 from services.review import handlers as review_handlers
+from services.settlement import handlers as settlement_handlers
 from services.warehouse import handlers as warehouse_handlers
 from tests.conftest import RETURN_DESK
 from tests.unit import fakes
@@ -56,6 +57,7 @@ WORKERS: dict[str, tuple[dict[str, Route[Any, Any]], Callable[[fakes.FakeDatabas
     "scheduler": ({}, fakes.FakeSchedulerUnitOfWork),
     "monitoring": (_routes(monitoring_handlers.subscriptions()), fakes.FakeMonitoringUnitOfWork),
     "notifications": (_routes(notification_handlers.subscriptions()), fakes.FakeNotificationsUnitOfWork),
+    "settlement": (_routes(settlement_handlers.subscriptions()), fakes.FakeSettlementUnitOfWork),
 }
 
 
@@ -114,7 +116,7 @@ class Shop:
     # ------------------------------------------------------------ the order system and the buyer
     async def order(self, *, state: str = "SHIPPED", quantity: int = 2, paid: int = 10_000, shipping: int = 800,
                     shop_id: str = "shop-1", coupon: int = 0, points: int = 0, finance_sees_it: bool = True,
-                    currency: str = "CNY") -> str:
+                    currency: str = "CNY", subsidy: int = 0, fee: int = 0) -> str:
         order_id = f"O-{uuid.uuid4().hex[:8]}"
         placed = self.now - timedelta(days=1)
 
@@ -125,7 +127,7 @@ class Shop:
             order_id=order_id, shop_id=shop_id, buyer_id="buyer-1", placed_at=placed,
             lines=[o.OrderLine(line_no=1, sku="SKU-1", quantity=quantity, unit_price=money(paid // quantity),
                                paid=money(paid), coupon_deduction=money(coupon), points_deduction=money(points))],
-            shipping_fee=money(shipping))]
+            shipping_fee=money(shipping), platform_subsidy=money(subsidy), platform_fee=money(fee))]
         if state != "PENDING_PAYMENT":
             facts.append(o.OrderPaid(order_id=order_id, paid_at=placed + timedelta(minutes=1)))
         if state in ("SHIPPED", "COMPLETED"):

@@ -10,7 +10,7 @@ import pytest
 from contracts import Money
 from contracts import decisions as d
 from contracts import orders as o
-from contracts.ops import CompensationAcknowledged, Severity
+from contracts.ops import CompensationAcknowledged, SettlementKind, Severity
 from contracts.payments import RefundFailed, RefundSucceeded
 from contracts.signing import signed
 from services.common.runtime import Unprocessable, run_due
@@ -227,6 +227,30 @@ async def compensated(shop: Shop, order_id: str, cents: int) -> str:
     await answer(shop, ticket_id)
     assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
     return ticket_id
+
+
+async def test_each_settled_refund_takes_back_its_share_of_subsidy_and_gives_back_its_share_of_fee() -> None:
+    """Paid 24,700 (23,900 + 800 shipping), subsidy 2,470, fee 1,235: settled 25,935. A 5,000
+    compensation keeps 19,700/24,700: subsidy 1,970 (500 back), fee 985 (250 back). Refunding the
+    rest of the unit, 18,900, keeps the 800 shipping: subsidy 80 (1,890 more), fee 40 (945 more);
+    what is left settles at 800 + 80 - 40 = 840, to the cent."""
+    shop = Shop()
+    order_id = await shop.order(quantity=1, paid=23_900, subsidy=2_470, fee=1_235)
+    await compensated(shop, order_id, 5_000)
+    first = shop.last("SettlementAdjusted")
+    assert (first.kind, first.refund.cents, first.subsidy_taken_back.cents, first.fee_given_back.cents) == (
+        SettlementKind.COMPENSATION, 5_000, 500, 250)
+    assert (first.settlement_before.cents, first.settlement_after.cents) == (25_935, 20_685)
+
+    rest = await shop.ask(order_id, quantity=1)
+    await shop.decide(d.ApproveTicket, rest, "ops", "ops-1")
+    await shop.decide(d.ApproveRefund, rest, "finance", "fin-1")
+    await shop.tell_finance_of_last_transition()
+    await answer(shop, rest)
+    second = shop.last("SettlementAdjusted")
+    assert (second.kind, second.refund.cents, second.subsidy_taken_back.cents, second.fee_given_back.cents) == (
+        SettlementKind.REFUND, 18_900, 1_890, 945)
+    assert (second.settlement_before.cents, second.settlement_after.cents) == (20_685, 840)
 
 
 async def test_a_compensation_leaves_the_order_open_and_the_rest_of_the_unit_refundable() -> None:

@@ -1,0 +1,1 @@
+"""The settlement worker: the merchant's statements (``domain.settlement``)."""

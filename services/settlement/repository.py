@@ -1,0 +1,129 @@
+"""The settlement worker's data: the orders it waits to enter (``uow.orders``) and the lines of
+the merchants' statements (``uow.entries``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.tables import SettlementEntryRow, SettlementOrderRow
+from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.domain.settlement import Amounts, EntryKind, SettlementOrder, StatementEntry
+
+SCHEMA = "0011"  # settlement_orders, settlement_entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A statement line to record: an order's settlement or an adjustment of it."""
+
+    entry_id: uuid.UUID
+    order_id: str
+    shop_id: str
+    ticket_id: str | None
+    kind: EntryKind
+    currency: str
+    amounts: Amounts
+    occurred_at: datetime
+
+
+class SettlementOrders(Protocol):
+    async def get(self, order_id: str) -> SettlementOrder:
+        """Locked; a new, empty one for an order not seen yet (facts arrive in any order)."""
+
+    async def save(self, order: SettlementOrder, entered_on: date | None = None) -> None: ...
+
+    async def held(self, shop_id: str) -> list[SettlementOrder]:
+        """The shop's orders with something to settle that are not in a statement yet."""
+
+
+class Entries(Protocol):
+    async def add(self, entry: Entry, entered_on: date | None) -> bool:
+        """False when the line is there already; ``entered_on`` None: it waits for its order."""
+
+    async def enter_waiting(self, order_id: str, entered_on: date) -> None:
+        """The order entered: the adjustments that waited for it enter with it."""
+
+    async def statement(self, shop_id: str, first: date, last: date) -> list[StatementEntry]: ...
+
+
+class SettlementUnitOfWork(UnitOfWork):
+    orders: SettlementOrders
+    entries: Entries
+
+
+class SqlSettlementUnitOfWork(SqlUnitOfWork, SettlementUnitOfWork):
+    def _open(self, session: AsyncSession) -> None:
+        self.orders = SettlementOrderRepository(session)
+        self.entries = EntryRepository(session)
+
+
+def _order(row: SettlementOrderRow) -> SettlementOrder:
+    amounts = None if row.paid_cents is None else Amounts(row.paid_cents, row.subsidy_cents, row.fee_cents)
+    return SettlementOrder(row.order_id, row.shop_id, row.currency, amounts, row.paid, row.completed, row.closed,
+                           set(row.open_tickets), row.entered_on is not None)
+
+
+class SettlementOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, order_id: str) -> SettlementOrder:
+        await self.session.execute(insert(SettlementOrderRow).values(order_id=order_id).on_conflict_do_nothing())
+        row = (await self.session.execute(select(SettlementOrderRow).where(SettlementOrderRow.order_id == order_id)
+                                          .with_for_update().execution_options(populate_existing=True))).scalar_one()
+        return _order(row)
+
+    async def save(self, order: SettlementOrder, entered_on: date | None = None) -> None:
+        amounts = order.amounts
+        values: dict[str, object] = dict(
+            shop_id=order.shop_id, currency=order.currency, paid=order.paid, completed=order.completed,
+            closed=order.closed, open_tickets=sorted(order.open_tickets))
+        if amounts is not None:
+            values.update(paid_cents=amounts.paid_cents, subsidy_cents=amounts.subsidy_cents,
+                          fee_cents=amounts.fee_cents)
+        if entered_on is not None:
+            values["entered_on"] = entered_on
+        await self.session.execute(update(SettlementOrderRow).where(SettlementOrderRow.order_id == order.order_id)
+                                   .values(**values))
+
+    async def held(self, shop_id: str) -> list[SettlementOrder]:
+        row = SettlementOrderRow
+        found = (await self.session.execute(select(row).where(
+            row.shop_id == shop_id, row.entered_on.is_(None), row.paid_cents.is_not(None))
+            .order_by(row.order_id))).scalars().all()
+        return [order for order in map(_order, found) if order.held_because()]
+
+
+class EntryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, entry: Entry, entered_on: date | None) -> bool:
+        amounts = entry.amounts
+        done = await self.session.execute(insert(SettlementEntryRow).values(
+            entry_id=entry.entry_id, order_id=entry.order_id, shop_id=entry.shop_id, ticket_id=entry.ticket_id,
+            kind=entry.kind.value, currency=entry.currency, paid_cents=amounts.paid_cents,
+            subsidy_cents=amounts.subsidy_cents, fee_cents=amounts.fee_cents, occurred_at=entry.occurred_at,
+            entered_on=entered_on).on_conflict_do_nothing().returning(SettlementEntryRow.entry_id))
+        return done.first() is not None
+
+    async def enter_waiting(self, order_id: str, entered_on: date) -> None:
+        row = SettlementEntryRow
+        await self.session.execute(update(row).where(row.order_id == order_id, row.entered_on.is_(None))
+                                   .values(entered_on=entered_on))
+
+    async def statement(self, shop_id: str, first: date, last: date) -> list[StatementEntry]:
+        row = SettlementEntryRow
+        in_cycle = select(row).where(row.shop_id == shop_id, row.entered_on >= first, row.entered_on <= last)
+        found = (await self.session.execute(in_cycle.order_by(  # each order's entry before its adjustments
+            row.entered_on, row.order_id, row.kind != EntryKind.ORDER.value, row.occurred_at))).scalars().all()
+        return [StatementEntry(r.entered_on, r.order_id, r.ticket_id, EntryKind(r.kind), r.currency,
+                               Amounts(r.paid_cents, r.subsidy_cents, r.fee_cents))
+                for r in found if r.entered_on is not None]

@@ -1,0 +1,115 @@
+"""The settlement worker on Kafka and PostgreSQL: the hand-computed two days give their
+statements through the production runtime, the same messages delivered again change nothing,
+and ``aftersales settlement statement`` prints them in a process of its own, as finance runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from contracts import encode
+from services.common.bus import Bus
+from services.common.routes import Deps, Subscription
+from services.common.runtime import Worker
+from services.common.settings import Settings
+from services.domain.settlement import CyclePeriod
+from services.settlement import handlers, service
+from services.settlement.repository import SqlSettlementUnitOfWork
+from tests.unit.use_cases.settlement_cycle import (
+    DAY_1,
+    EXPECTED_DAY_1,
+    EXPECTED_DAY_1_TOTALS,
+    EXPECTED_HELD,
+    EXPECTED_WEEK_TOTALS,
+    Cycle,
+    cycle,
+)
+
+from .helpers import eventually, new_topic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def settlement_on(topic: str, name: str, settings: Settings) -> Worker[SqlSettlementUnitOfWork]:
+    """Settlement's own routes, read from one test topic, under a consumer name of the test's own."""
+    routes = [r for sub in handlers.subscriptions() for r in sub.routes]
+    return Worker(name, settings, [Subscription(topic, routes)], unit_of_work=SqlSettlementUnitOfWork,
+                  deps=Deps(settings), replayable=False)
+
+
+async def week_totals(sessions: Any, settings: Settings, shop_id: str) -> tuple[int, ...] | None:
+    async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+        found = await service.statement(uow, Deps(settings, lambda: datetime.now(UTC)), shop_id,
+                                        CyclePeriod.parse("2026-W46"))
+    if not found.totals:
+        return None
+    (only,) = found.totals
+    return (only.orders, only.paid_cents, only.subsidy_cents, only.fee_cents, only.refunded_cents, only.net_cents)
+
+
+async def send(settings: Settings, topic: str, days: Cycle) -> None:
+    async with Bus(settings) as bus:
+        for _, envelope in days.messages:
+            await bus.send_raw(topic, encode(envelope), key=envelope.key)
+
+
+async def aftersales(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "AFTERSALES_LOG_LEVEL": "WARNING"})
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return int(process.returncode or 0), out.decode(), err.decode()
+
+
+async def test_the_statements_of_the_hand_computed_days_and_the_command_that_prints_them(stack, sessions):
+    topic = await new_topic(stack, partitions=1)  # one partition: a later marker read means all before it was
+    days = cycle()
+    app = settlement_on(topic, f"t-settlement-{uuid.uuid4().hex[:6]}", stack).build_app()
+    await app.start()
+    try:
+        await send(stack, topic, days)
+
+        async def settled() -> bool:
+            return await week_totals(sessions, stack, days.shop_id) == EXPECTED_WEEK_TOTALS
+
+        await eventually(settled, timeout=30)
+        await send(stack, topic, days)  # every fact again
+        marker = cycle()
+        await send(stack, topic, marker)
+
+        async def marker_settled() -> bool:
+            return await week_totals(sessions, stack, marker.shop_id) == EXPECTED_WEEK_TOTALS
+
+        await eventually(marker_settled, timeout=30)
+    finally:
+        await app.stop()
+    assert await week_totals(sessions, stack, days.shop_id) == EXPECTED_WEEK_TOTALS
+
+    code, out, err = await aftersales("settlement", "statement", "--shop", days.shop_id, "--cycle",
+                                      DAY_1.isoformat(), "--json")
+    assert code == 0, err
+    printed = json.loads(out)
+    name = {order_id: n for n, order_id in days.orders.items()}
+    assert [(e["kind"], name[e["order_id"]], e["paid_cents"], e["subsidy_cents"], e["fee_cents"], e["net_cents"])
+            for e in printed["entries"]] == EXPECTED_DAY_1
+    (totals,) = printed["totals"]
+    assert tuple(totals[k] for k in ("orders", "paid_cents", "subsidy_cents", "fee_cents", "refunded_cents",
+                                     "net_cents")) == EXPECTED_DAY_1_TOTALS
+    assert (printed["payable_on"], [(name[h["order_id"]], h["why"]) for h in printed["held"]]) == (
+        "2026-11-11", EXPECTED_HELD)
+
+    code, text, err = await aftersales("settlement", "statement", "--shop", days.shop_id, "--cycle", "2026-W46")
+    assert code == 0, err
+    assert "weekly cycle 2026-W46 (2026-11-09 .. 2026-11-15), payable on 2026-11-16" in text
+    assert "3 order(s)" in text
+    assert "net CNY 101.38" in text
+    code, _, err = await aftersales("settlement", "statement", "--shop", days.shop_id, "--cycle", "2026-W60")
+    assert code == 2
+    assert "2026-W60" in err
