@@ -52,9 +52,20 @@ class Actor(Contract):
     id: Id
 
 
+class ExchangeVariant(Contract):
+    """Another variant of the same product the buyer wants instead (seed 004, 选错型号: the wrong
+    size or model was chosen), with its list price as the product catalogue gives it: the buyer
+    front end offers only the product's own variants."""
+
+    sku: Id
+    unit_price: Money
+
+
 class RequestedLine(Contract):
     line_no: int = Field(ge=1, le=1000)
     quantity: int = Field(ge=1, le=10_000)
+    exchange_for: ExchangeVariant | None = Field(default=None, description="An exchange only: the variant to "
+                                                 "ship instead of the same sku")
 
 
 @message("RequestAfterSales")
@@ -179,6 +190,8 @@ class TicketLineView(Contract):
     quantity: int
     cap: Money = Field(description="Most that may be refunded for these units")
     refund: Money = Field(description="Amount to refund (cap, or lowered by the reviewer)")
+    exchange_sku: Id | None = Field(default=None, description="An exchange to another variant: the sku shipped "
+                                    "instead of ``sku`` (which comes back)")
 
 
 OpenTicketStatus = Annotated[TicketStatus | UnknownMember, OPEN_ENUM]
@@ -216,6 +229,7 @@ class TicketView(Contract):
     return_carrier: str | None = None
     return_waybill: str | None = None
     return_address: ReturnAddress | None = Field(None, description="Given at approval of a return or exchange")
+    reissue: bool = Field(False, description="Ops chose to send the units again (补发) instead of a refund")
     applied_at: AwareDatetime
     deadline_at: AwareDatetime | None = None
 

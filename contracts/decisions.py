@@ -67,6 +67,14 @@ class ResolveIntervention(Decision):
     note: str = Field(min_length=1, max_length=500)
 
 
+@message("ReissueMissingUnits")
+class ReissueMissingUnits(Decision):
+    """Ops sends the ticket's units again (补发: they were missing from the parcel) instead of
+    refunding them; nothing is refunded, the buyer confirms the new parcel as for an exchange."""
+
+    note: str = Field(min_length=1, max_length=500, description="What was missing; shown on the timeline")
+
+
 @message("ApproveRefund")
 class ApproveRefund(Decision):
     """Finance approves the amount (财务审核)."""

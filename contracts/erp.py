@@ -14,6 +14,7 @@ from .warehouse import SkuQuantity
 class ErpOrderKind(StrEnum):
     RETURN_RECEIPT = "RETURN_RECEIPT"
     EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
+    REISSUE_SHIPMENT = "REISSUE_SHIPMENT"  # 补发: missing units sent again
 
 
 @message("ErpOrderRequested")

@@ -27,6 +27,7 @@ class NotificationTemplate(StrEnum):
     GOODS_SENT_BACK = "GOODS_SENT_BACK"  # no refund; your goods are on their way back to you
     CLOSED = "CLOSED"  # ended, and why (withdrawn, timed out, …)
     REPAIR_PROGRESS = "REPAIR_PROGRESS"  # diagnosed, waiting for parts, repaired, or cannot be repaired
+    REISSUE_APPROVED = "REISSUE_APPROVED"  # the missing items are sent again, instead of a refund
     RETURN_DEADLINE_REMINDER = "RETURN_DEADLINE_REMINDER"  # send the goods back before the deadline
     CONFIRM_RECEIPT_REMINDER = "CONFIRM_RECEIPT_REMINDER"  # confirm receipt, or it is confirmed for you
 

@@ -61,7 +61,7 @@ TICKETS = Topic("aftersales.tickets", "Ticket opened and every ticket transition
 DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions from the back office",
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
-                   d.RetryRefund),
+                   d.RetryRefund, d.ReissueMissingUnits),
                   ("back-office",), ("review",))
 ADMIN_COMMANDS = Topic("aftersales.admin-commands",
                        "Admins' and staff's commands from the back office: the reasons catalogue (intake), "

@@ -20,6 +20,7 @@ class ReceiptType(StrEnum):
 class ShipmentType(StrEnum):
     EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
     REPAIR_SHIPMENT = "REPAIR_SHIPMENT"
+    REISSUE_SHIPMENT = "REISSUE_SHIPMENT"  # 补发: units missing from the buyer's parcel, sent again
 
 
 class Inspection(StrEnum):

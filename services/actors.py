@@ -89,10 +89,15 @@ class World:
 
     async def request(self, oid: str, type_: str, lines: list[tuple[int, int]], *, reason: str = "NO_LONGER_WANTED",
                       buyer: str = "buyer-1", evidence: list[str] | None = None,
-                      description: str = "", request_id: uuid.UUID | None = None) -> Envelope[Any]:
+                      description: str = "", request_id: uuid.UUID | None = None,
+                      variants: dict[int, tuple[str, int]] | None = None) -> Envelope[Any]:
+        """``variants``: line → (sku, list price in cents) an exchange ships instead."""
+        chosen = {n: c.ExchangeVariant(sku=sku, unit_price=Money.cny(cents))
+                  for n, (sku, cents) in (variants or {}).items()}
         return await self.bus.publish(c.RequestAfterSales(
             request_id=request_id or uuid.uuid4(), order_id=oid, buyer_id=buyer, type=c.AfterSalesType(type_),
-            lines=[c.RequestedLine(line_no=n, quantity=q) for n, q in lines], reason_code=reason,
+            lines=[c.RequestedLine(line_no=n, quantity=q, exchange_for=chosen.get(n)) for n, q in lines],
+            reason_code=reason,
             evidence=evidence or [], description=description), key=oid)
 
     async def quote(self, oid: str, type_: str, lines: list[tuple[int, int]], *, reason: str | None = None,

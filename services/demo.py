@@ -139,6 +139,20 @@ async def two_step_refund(w: World, office: httpx.AsyncClient) -> tuple[str, c.T
             "ops re-approves"), t, "COMPLETED"
 
 
+async def reissue(w: World, office: httpx.AsyncClient) -> tuple[str, c.TicketView, str]:
+    """补发 (seed 000): the buyer says a pair of socks was missing; ops sends it again from the back
+    office instead of refunding it, and the buyer confirms the new parcel."""
+    ops = await Desk(office, StaffRole.OPS).sign_in()
+    oid = await w.place_order([SOCKS], shop="shop-erp", state="SHIPPED")
+    await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="MISSING_ITEM", evidence=PHOTO)
+    t = await w.opened(oid)
+    await ops.decide(t, "reissue", note="one pack missing from the parcel")
+    await w.status(t, "RESHIPPED")
+    await w.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await w.status(t, "COMPLETED")
+    return "Missing item sent again (补发) from the back office instead of refunded; buyer confirms", t, "COMPLETED"
+
+
 async def large_amount(w: World) -> tuple[str, c.TicketView, str]:
     oid = await w.place_order([LAPTOP], state="SHIPPED")
     await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
@@ -189,14 +203,17 @@ async def return_mismatch(w: World, redis: Redis) -> tuple[str, c.TicketView, st
 
 async def exchange(w: World) -> tuple[str, c.TicketView, str]:
     oid = await w.place_order([SOCKS], shop="shop-erp", state="COMPLETED")
-    await w.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
+    # the wrong size was chosen (选错型号): the same socks in L, at the same list price
+    await w.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN",
+                    variants={1: ("SKU-SOCKS-5P-L", SOCKS.unit_price_cents)})
     t = await w.opened(oid)
     await w.decide(d.ApproveTicket, t, "ops", "ops-li")
     await w.ship_back(t, "SF", "SF55511122")
     await w.status(t, "RESHIPPED")
     await w.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
     await w.status(t, "COMPLETED")
-    return "Exchange: return, inspection, exchange shipment, buyer confirms", t, "COMPLETED"
+    return ("Exchange to another size: return of SKU-SOCKS-5P, inspection, SKU-SOCKS-5P-L shipped, buyer confirms",
+            t, "COMPLETED")
 
 
 async def repair(w: World) -> tuple[str, c.TicketView, str]:
@@ -293,7 +310,7 @@ async def main(settings: Settings, stay: bool = False) -> int:
                 lambda: large_amount(world), lambda: return_with_erp(world),
                 lambda: return_mismatch(world, redis), lambda: exchange(world), lambda: repair(world),
                 lambda: channel_timeout(world, redis), lambda: intercept_fails(world, redis),
-                lambda: late_payment(world)]
+                lambda: late_payment(world), lambda: reissue(world, office)]
             results = await asyncio.gather(*(asyncio.wait_for(f(), 120) for f in flows),
                                            asyncio.wait_for(refused(world), 60), return_exceptions=True)
             ok = 0

@@ -36,7 +36,7 @@ templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates
 
 # what a role may do from the ticket page, by the ticket's status (the worker checks again)
 ACTIONS: dict[tuple[StaffRole, str], tuple[str, ...]] = {
-    (StaffRole.OPS, "PENDING_REVIEW"): ("approve", "reject"),
+    (StaffRole.OPS, "PENDING_REVIEW"): ("approve", "reject", "reissue"),
     (StaffRole.MANAGER, "PENDING_MANAGER"): ("manager-approval", "reject"),
     (StaffRole.FINANCE, "PENDING_REFUND"): ("finance-approval", "send-back"),
     (StaffRole.FINANCE, "REFUND_FAILED"): ("refund-retry",),
@@ -45,6 +45,7 @@ FORM_DECISIONS: dict[str, tuple[type[d.Decision], str]] = {
     "approve": (d.ApproveTicket, "note"), "reject": (d.RejectTicket, "reason"),
     "manager-approval": (d.ApproveLargeRefund, "note"), "finance-approval": (d.ApproveRefund, "note"),
     "send-back": (d.SendBackRefund, "reason"), "refund-retry": (d.RetryRefund, ""),
+    "reissue": (d.ReissueMissingUnits, "note"),
 }
 
 

@@ -38,7 +38,7 @@ from services.domain.line_state import LABELS, LineState
 from . import views
 from .staff import Staff, StaffRole
 
-SCHEMA = "0010"  # its own tables, the ticket-list indexes, sign-in lockout, monitoring's tables, the return address
+SCHEMA = "0012"  # its own tables, ticket-list indexes, sign-in lockout, monitoring's tables, return address, reissue
 
 # tickets ops approved that finance sees (DOMAIN.md: "only tickets that ops approved")
 FINANCE_STATUSES = ("PENDING_REFUND", "PENDING_MANAGER", "REFUNDING", "REFUND_FAILED", "COMPLETED")
@@ -283,7 +283,8 @@ class QueryRepository:
             lines=[views.DetailLine(line_no=ln["line_no"], sku=ln["sku"],
                                     unit_price_cents=unit_prices.get(ln["line_no"]),
                                     quantity=ln["quantity"], cap_cents=ln["cap_cents"],
-                                    refund_cents=ln["refund_cents"]) for ln in ticket.lines],
+                                    refund_cents=ln["refund_cents"], exchange_sku=ln.get("exchange_sku"))
+                   for ln in ticket.lines],
             receipts=[views.Receipt(receipt_id=r.receipt_id, receipt_type=r.receipt_type, lines=r.lines,
                                     inspection=r.inspection, operator=r.operator, received_at=r.received_at,
                                     note=r.note) for r in receipts],

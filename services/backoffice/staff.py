@@ -49,6 +49,7 @@ DECISION_ROLES: dict[type[d.Decision], frozenset[StaffRole]] = {
     d.AdjustRefundAmount: frozenset({StaffRole.OPS}),
     d.SetRefundFlags: frozenset({StaffRole.OPS}),
     d.ResolveIntervention: frozenset({StaffRole.OPS}),
+    d.ReissueMissingUnits: frozenset({StaffRole.OPS}),
     d.ApproveRefund: frozenset({StaffRole.FINANCE}),
     d.SendBackRefund: frozenset({StaffRole.FINANCE}),
     d.RetryRefund: frozenset({StaffRole.FINANCE}),

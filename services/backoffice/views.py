@@ -61,6 +61,7 @@ class DetailLine(View):
     quantity: int
     cap_cents: int
     refund_cents: int
+    exchange_sku: str | None = None  # an exchange to another variant: shipped instead
 
 
 class TimelineEntry(View):

@@ -105,6 +105,10 @@ class RefundFlags(Body):
     refund_shipping: StrictBool = False
 
 
+class Reissue(Body):
+    note: views.Text = Field(min_length=1, max_length=500, description="What was missing from the parcel")
+
+
 class Intervention(Body):
     outcome: d.InterventionOutcome
     lines: list[LineAmount] = Field(default_factory=list, max_length=200)
@@ -217,6 +221,7 @@ def create_api(units: Units, clock: Clock, *, wake: Callable[[], None] = lambda:
     decide("refund-amount", d.AdjustRefundAmount, RefundAmount, "Ops lowers the refund, with a reason")
     decide("refund-flags", d.SetRefundFlags, RefundFlags, "Ops sets coupon, virtual currency, shipping refund")
     decide("intervention", d.ResolveIntervention, Intervention, "Ops resolves an intervention")
+    decide("reissue", d.ReissueMissingUnits, Reissue, "Ops sends missing units again (补发) instead of a refund")
     decide("finance-approval", d.ApproveRefund, Note, "Finance approves the refund")
     decide("send-back", d.SendBackRefund, Reason, "Finance sends the ticket back to ops, with a reason")
     decide("manager-approval", d.ApproveLargeRefund, Note, "A manager approves a large amount")

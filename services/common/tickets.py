@@ -27,19 +27,19 @@ def _line_to_json(ln: TicketLine) -> dict[str, Any]:
     return {"line_no": ln.line_no, "sku": ln.sku, "quantity": ln.quantity,
             "positions": list(ln.positions), "cap_cents": ln.cap_cents,
             "refund_cents": ln.refund_cents, "line_paid_cents": ln.line_paid_cents,
-            "line_quantity": ln.line_quantity}
+            "line_quantity": ln.line_quantity, "exchange_sku": ln.exchange_sku}
 
 
 def _line_from_json(d: dict[str, Any]) -> TicketLine:
     return TicketLine(d["line_no"], d["sku"], d["quantity"], tuple(d["positions"]), d["cap_cents"],
-                      d["refund_cents"], d["line_paid_cents"], d["line_quantity"])
+                      d["refund_cents"], d["line_paid_cents"], d["line_quantity"], d.get("exchange_sku"))
 
 
 _COPIED = ("ticket_id", "ticket_no", "order_id", "shop_id", "buyer_id", "applied_at", "reason_code",
            "description", "before_shipment", "paid_at", "refund_coupon", "refund_virtual_currency",
            "refund_shipping", "ops_reviewer_id", "reviewed_at", "manager_id", "finance_reviewer_id",
            "goods_received", "return_carrier", "return_waybill", "close_reason", "deadline_at",
-           "deadline_kind", "version", "currency", "return_address")
+           "deadline_kind", "version", "currency", "return_address", "reissue")
 
 
 def to_domain(row: TicketRow) -> Ticket:
@@ -152,13 +152,15 @@ def view(ticket: Ticket) -> c.TicketView:
         shop_id=ticket.shop_id, buyer_id=ticket.buyer_id, type=c.AfterSalesType(ticket.type.value),
         status=c.TicketStatus(ticket.status.value),
         lines=[c.TicketLineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity,
-                                cap=_money(ticket, ln.cap_cents), refund=_money(ticket, ln.refund_cents))
+                                cap=_money(ticket, ln.cap_cents), refund=_money(ticket, ln.refund_cents),
+                                exchange_sku=ln.exchange_sku)
                for ln in ticket.lines],
         refund_total=_money(ticket, ticket.refund_total_cents), refund_coupon=ticket.refund_coupon,
         refund_virtual_currency=ticket.refund_virtual_currency, refund_shipping=ticket.refund_shipping,
         before_shipment=ticket.before_shipment, reason_code=ticket.reason_code,
         return_carrier=ticket.return_carrier, return_waybill=ticket.return_waybill,
         return_address=c.ReturnAddress(**ticket.return_address) if ticket.return_address else None,
+        reissue=ticket.reissue,
         applied_at=ticket.applied_at, deadline_at=ticket.deadline_at)
 
 

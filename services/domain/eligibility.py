@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from . import errors
 from .model import FINAL_STATUSES, MONEY_TYPES, AfterSalesType, OrderState, TicketStatus
-from .order import Order
+from .order import Order, OrderLine
 from .policy import Policy
 from .reasons import Reason, needs_evidence
 from .refunds import cap_for_positions, pick_free_positions, unit_amount
@@ -89,6 +89,8 @@ def claim_kind(ticket_type: AfterSalesType, status: TicketStatus, *, paid_in_ful
 class RequestedUnits:
     line_no: int
     quantity: int
+    exchange_sku: str | None = None  # an exchange to another variant of the product
+    exchange_unit_price_cents: int | None = None  # its list price
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class PlannedLine:
     cap_cents: int
     line_paid_cents: int
     line_quantity: int
+    exchange_sku: str | None = None
 
 
 def check_type_allowed(order: Order, ticket_type: AfterSalesType, policy: Policy, now: datetime) -> None:
@@ -201,5 +204,20 @@ def assess(
             cap = max(0, min(left_on_line, cap_for_positions(line.paid_cents, line.quantity, positions)
                              - sum(c.compensated(p) for c in compensations for p in positions)))
         planned.append(PlannedLine(line.line_no, line.sku, want.quantity, positions, cap,
-                                   line.paid_cents, line.quantity))
+                                   line.paid_cents, line.quantity, _variant(request.type, line, want)))
     return planned
+
+
+def _variant(ticket_type: AfterSalesType, line: OrderLine, want: RequestedUnits) -> str | None:
+    """The sku an exchange ships instead (seed 004, 选错型号): another variant at the same list
+    price; a different price would move money an exchange does not move, so it is refused with
+    the way that does (a return, and a new order)."""
+    if want.exchange_sku is None or want.exchange_sku == line.sku:
+        return None
+    if ticket_type != AfterSalesType.EXCHANGE:
+        raise errors.VariantNotExchangeable("Only an exchange can ship another variant.")
+    if want.exchange_unit_price_cents != line.unit_price_cents:
+        raise errors.VariantPriceDiffers(
+            f"{want.exchange_sku} does not cost what {line.sku} cost, so it cannot be exchanged for it; "
+            "please ask for a return and order it instead.")
+    return want.exchange_sku

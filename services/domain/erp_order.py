@@ -23,6 +23,7 @@ from .refund import Backoff
 class ErpOrderKind(StrEnum):
     RETURN_RECEIPT = "RETURN_RECEIPT"
     EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
+    REISSUE_SHIPMENT = "REISSUE_SHIPMENT"
 
 
 class ErpOrderStatus(StrEnum):

@@ -47,6 +47,16 @@ class UnitsAlreadyExchanged(DomainError):
     code = "UNITS_ALREADY_EXCHANGED"
 
 
+class VariantNotExchangeable(DomainError):
+    code = "VARIANT_NOT_EXCHANGEABLE"
+
+
+class VariantPriceDiffers(DomainError):
+    """An exchange to a variant at another price (seed 004): the difference is not an exchange."""
+
+    code = "VARIANT_PRICE_DIFFERS"
+
+
 class ReasonNotAvailable(DomainError):
     code = "REASON_NOT_AVAILABLE"
 

@@ -65,6 +65,8 @@ def opened(ticket_type: AfterSalesType, refund_cents: int, currency: str) -> Not
 def on_move(move: Move) -> Notice | None:
     """What the buyer is told of a transition, or None when it is not theirs to know."""
     before, after = move.from_status, move.to_status
+    if move.action == "reissue":
+        return Notice("REISSUE_APPROVED", {"note": move.reason[:200]})
     if after == TicketStatus.AWAITING_RETURN and before in _REVIEWING:
         return Notice("RETURN_APPROVED", {**_deadline(move), **{f"return_{key}": value for key, value in
                                                                  (move.return_address or {}).items() if value}})
@@ -77,7 +79,7 @@ def on_move(move: Move) -> Notice | None:
         return Notice("REPAIR_PROGRESS", {"step": step, "note": note[:200]})
     if before == TicketStatus.AWAITING_RECEIPT and after in _CHECKED_TO:
         return Notice("GOODS_RECEIVED", {})
-    if after == TicketStatus.COMPLETED and move.type in MONEY_TYPES:
+    if after == TicketStatus.COMPLETED and move.type in MONEY_TYPES and move.refund_cents:
         return Notice("REFUNDED", {"amount": money(move.refund_cents, move.currency),
                                    "route": "ORIGINAL_PAYMENT"})
     if after == TicketStatus.RESHIPPED:

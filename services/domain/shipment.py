@@ -18,6 +18,7 @@ from .erp_order import SkuQuantity
 class ShipmentKind(StrEnum):
     EXCHANGE_SHIPMENT = "EXCHANGE_SHIPMENT"
     REPAIR_SHIPMENT = "REPAIR_SHIPMENT"
+    REISSUE_SHIPMENT = "REISSUE_SHIPMENT"  # 补发: units missing from the parcel, sent again
     SEND_BACK = "SEND_BACK"  # the buyer's own goods, back to them (the ticket ended without a refund)
 
 

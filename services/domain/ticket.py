@@ -40,6 +40,7 @@ class TicketLine:
     refund_cents: int
     line_paid_cents: int
     line_quantity: int
+    exchange_sku: str | None = None  # an exchange to another variant: shipped instead of ``sku``
 
     @property
     def paid_in_full(self) -> bool:
@@ -97,6 +98,7 @@ class Ticket:
     return_carrier: str | None = None
     return_waybill: str | None = None
     return_address: dict[str, str] | None = None  # the shop's return desk, given at approval
+    reissue: bool = False  # ops sends the units again (补发) instead of refunding them
     close_reason: str = ""
     deadline_at: datetime | None = None
     deadline_kind: str | None = None
@@ -185,6 +187,22 @@ class Ticket:
             self._move(S.AWAITING_RETURN, actor, now, "approve", note, policy)
         else:
             self._route_money(actor, now, policy, "approve", note)
+
+    def reissue_missing(self, actor: Actor, now: datetime, policy: Policy, note: str) -> None:
+        """Ops resolves a refund-only for units missing from the parcel (少件/漏发) by sending them
+        again (补发, seed 000) instead of refunding: the refund drops to nothing, the warehouse
+        ships the units, and the buyer confirms them as an exchange's (or it is confirmed for them)."""
+        self._require(actor, {Role.OPS}, "reissue the missing units")
+        self._require_status({S.PENDING_REVIEW}, "reissue the missing units")
+        if self.type != AfterSalesType.REFUND_ONLY or self.before_shipment:
+            raise errors.IllegalTransition("Only units of a parcel that was shipped, asked for as a refund, can be "
+                                           "sent again.")
+        if not note.strip():
+            raise errors.ReasonRequired("Say what was missing: it goes on the timeline.")
+        self.ops_reviewer_id, self.reviewed_at, self.reissue = actor.id, now, True
+        before = self.refund_total_cents
+        self.lines = [replace(ln, refund_cents=0) for ln in self.lines]
+        self._move(S.AWAITING_RESHIPMENT, actor, now, "reissue", note, policy, before, 0)
 
     def reject(self, actor: Actor, now: datetime, policy: Policy, reason: str) -> None:
         self._require(actor, {Role.OPS, Role.MANAGER}, "reject")

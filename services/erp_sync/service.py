@@ -48,6 +48,8 @@ def _kinds_for(event: c.TicketStatusChanged) -> tuple[ErpOrderKind, ...]:
     if to == c.TicketStatus.AWAITING_RETURN and event.from_status == c.TicketStatus.PENDING_REVIEW \
             and view.type in ON_APPROVAL:
         return (ErpOrderKind.RETURN_RECEIPT,)
+    if to == c.TicketStatus.AWAITING_RESHIPMENT and view.reissue:
+        return (ErpOrderKind.REISSUE_SHIPMENT,)  # 补发: the missing units go out again
     if to == c.TicketStatus.AWAITING_RESHIPMENT and view.type == c.AfterSalesType.EXCHANGE:
         return (ErpOrderKind.EXCHANGE_SHIPMENT,)  # the returned goods passed inspection
     return ()
@@ -69,8 +71,9 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: ErpU
                 _send(uow, order, envelope)
                 await uow.erp_orders.save(order)
         return
-    lines = sku_totals([(ln.sku, ln.quantity) for ln in view.lines])
-    for kind in kinds:
+    for kind in kinds:  # the receipt takes back what was sold; an exchange ships the variant asked for
+        lines = sku_totals([(ln.exchange_sku or ln.sku if kind == ErpOrderKind.EXCHANGE_SHIPMENT else ln.sku,
+                             ln.quantity) for ln in view.lines])
         order = ErpOrder.first_sent(shop_id=view.shop_id, ticket_id=view.ticket_id, ticket_no=view.ticket_no,
                                     order_id=view.order_id, kind=kind, lines=lines, now=now,
                                     backoff=_backoff(deps))

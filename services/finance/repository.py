@@ -28,7 +28,7 @@ from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
-SCHEMA = "0011"  # the ledger keeps the refunds settled: the oldest schema this worker runs on
+SCHEMA = "0012"  # tickets say whether ops reissued their units (and the ledger keeps the refunds settled)
 
 
 @dataclass(frozen=True)

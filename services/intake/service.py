@@ -196,8 +196,7 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
     reason = await uow.reasons.get(ticket_type, req.reason_code)
     request = AfterSalesRequest(
         buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
-        lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines),
-        evidence=tuple(req.evidence))
+        lines=_requested(req.lines), evidence=tuple(req.evidence))
     # the window is measured to when the buyer asked, not to when a lagging request got here
     asked_at = min(req.requested_at or envelope.occurred_at, now)
     planned = assess(order, request, claims, reason, policy, asked_at)
@@ -205,7 +204,7 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
         ticket_id=str(uuid.uuid4()), ticket_no=new_ticket_no(now), order_id=order.order_id,
         shop_id=order.shop_id, buyer_id=order.buyer_id, type=ticket_type,
         lines=[TicketLine(p.line_no, p.sku, p.quantity, p.positions, p.cap_cents, p.cap_cents,
-                          p.line_paid_cents, p.line_quantity) for p in planned],
+                          p.line_paid_cents, p.line_quantity, p.exchange_sku) for p in planned],
         applied_at=now, reason_code=req.reason_code, description=req.description,
         evidence=tuple(req.evidence), before_shipment=order.state == OrderState.PAID,
         paid_at=order.paid_at, currency=order.currency)
@@ -220,6 +219,11 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
         uow.publish(o.CloseOrder(order_id=order.order_id, reason="cancelled by the buyer",
                                  ticket_id=ticket.ticket_id), key=order.order_id, cause=envelope)
     return "opened"
+
+
+def _requested(lines: list[c.RequestedLine]) -> tuple[RequestedUnits, ...]:
+    return tuple(RequestedUnits(ln.line_no, ln.quantity, ln.exchange_for.sku if ln.exchange_for else None,
+                                ln.exchange_for.unit_price.cents if ln.exchange_for else None) for ln in lines)
 
 
 def _claims(tickets: list[Ticket], *, money_only: bool = False) -> list[Claim]:
@@ -241,7 +245,7 @@ async def quote_after_sales(envelope: Envelope[c.QuoteAfterSales], uow: IntakeUn
     tickets = await uow.tickets.for_order(order.order_id)
     reason = await uow.reasons.get(ticket_type, req.reason_code) if req.reason_code else None
     request = AfterSalesRequest(buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code or "",
-                                lines=tuple(RequestedUnits(ln.line_no, ln.quantity) for ln in req.lines))
+                                lines=_requested(req.lines))
     now = deps.clock()
     policy = deps.settings.policy_for(order.shop_id)
     planned = assess(order, request, _claims(tickets), reason, policy, now, quoting=True)

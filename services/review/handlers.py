@@ -23,6 +23,7 @@ def subscriptions() -> list[Subscription[ReviewUnitOfWork]]:
             route(d.AdjustRefundAmount, service.adjust_refund_amount),
             route(d.SetRefundFlags, service.set_refund_flags),
             route(d.ResolveIntervention, service.resolve_intervention),
+            route(d.ReissueMissingUnits, service.reissue_missing_units),
             route(d.ApproveLargeRefund, service.approve_large_refund),
             route(d.ApproveRefund, service.approve_refund),
             route(d.SendBackRefund, service.send_back_refund),

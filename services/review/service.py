@@ -33,6 +33,7 @@ __all__ = [
     "on_intercept_result",
     "on_ticket_changed",
     "on_ticket_opened",
+    "reissue_missing_units",
     "reject",
     "resolve_intervention",
     "retry_refund",
@@ -125,6 +126,12 @@ async def approve(envelope: Envelope[d.ApproveTicket], uow: ReviewUnitOfWork, de
 async def reject(envelope: Envelope[d.RejectTicket], uow: ReviewUnitOfWork, deps: Deps) -> None:
     reason = envelope.payload.reason
     await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.reject(actor, now, policy, reason))
+
+
+async def reissue_missing_units(envelope: Envelope[d.ReissueMissingUnits], uow: ReviewUnitOfWork,
+                                deps: Deps) -> None:
+    note = envelope.payload.note
+    await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.reissue_missing(actor, now, policy, note))
 
 
 async def adjust_refund_amount(envelope: Envelope[d.AdjustRefundAmount], uow: ReviewUnitOfWork, deps: Deps) -> None:

@@ -18,7 +18,7 @@ from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import SkuQuantity
 from services.domain.shipment import Shipment, ShipmentKind, ShipmentStatus
 
-SCHEMA = "0010"  # tickets carry the return address given at approval: the oldest schema this worker runs on
+SCHEMA = "0012"  # tickets say whether ops reissued their units: the oldest schema this worker runs on
 
 
 @dataclass(frozen=True)

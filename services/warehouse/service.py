@@ -34,6 +34,13 @@ _SHIPMENT_FOR: dict[str, ShipmentKind] = {c.TicketStatus.AWAITING_RESHIPMENT: Sh
                                           c.TicketStatus.SENDING_BACK: ShipmentKind.SEND_BACK}
 
 
+def _shipped(view: c.TicketView, kind: ShipmentKind) -> list[tuple[str, int]]:
+    """An exchange ships the variant the buyer asked for; a repair or a send-back, their own goods."""
+    if kind == ShipmentKind.EXCHANGE_SHIPMENT:
+        return [(ln.exchange_sku or ln.sku, ln.quantity) for ln in view.lines]
+    return [(ln.sku, ln.quantity) for ln in view.lines]
+
+
 def _sku_lines(view: c.TicketView) -> list[w.SkuQuantity]:
     return [w.SkuQuantity(sku=ln.sku, quantity=ln.quantity)
             for ln in sku_totals([(ln.sku, ln.quantity) for ln in view.lines])]
@@ -65,9 +72,10 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Ware
         return
     if await uow.shipments.open_for(view.ticket_id) is not None:
         return
+    kind = ShipmentKind.REISSUE_SHIPMENT if view.reissue else _SHIPMENT_FOR[event.to_status]
     shipment = Shipment.requested(
         ticket_id=view.ticket_id, ticket_no=view.ticket_no, order_id=view.order_id,
-        kind=_SHIPMENT_FOR[event.to_status], lines=sku_totals([(ln.sku, ln.quantity) for ln in view.lines]),
+        kind=kind, lines=sku_totals(_shipped(view, kind)),
         at=deps.clock())
     await uow.shipments.add(shipment)
     lines = [w.SkuQuantity(sku=ln.sku, quantity=ln.quantity) for ln in shipment.lines]

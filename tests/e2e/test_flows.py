@@ -182,6 +182,53 @@ async def test_exchange_to_completion_and_merchant_without_erp_sends_nothing(wor
     assert "ErpOrderRequested" not in types_for(world, oid)
 
 
+async def test_an_exchange_to_another_size_ships_it_and_another_price_is_refused(world):
+    """Seed 004 (选错型号): the MUG comes back and its other colour goes out, at the same list
+    price (3,900); a variant listed at another price is refused with the reason."""
+    oid = await world.place_order([MUG], shop="shop-erp", state="COMPLETED")
+    await world.request(oid, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN", variants={1: ("SKU-MUG-RED", 3_900)})
+    t = await world.opened(oid)
+    assert t.lines[0].exchange_sku == "SKU-MUG-RED"
+    await world.decide(d.ApproveTicket, t, "ops", "ops-1")
+    await world.ship_back(t, "SF", "SF-VARIANT")
+    expected = await world.watcher.wait_for(oid, lambda e: e.type == "ExpectReturn")
+    assert [(ln.sku, ln.quantity) for ln in expected.payload.lines] == [("SKU-MUG", 1)]
+    await world.status(t, "RESHIPPED")
+    shipped = await world.watcher.wait_for(oid, lambda e: e.type == "ShipAfterSales")
+    assert [(ln.sku, ln.quantity) for ln in shipped.payload.lines] == [("SKU-MUG-RED", 1)]
+    erp = await world.watcher.wait_for(
+        oid, lambda e: e.type == "ErpOrderRequested" and e.payload.kind == "EXCHANGE_SHIPMENT")
+    assert [ln.sku for ln in erp.payload.lines] == ["SKU-MUG-RED"]
+    await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await world.status(t, "COMPLETED")
+
+    other = await world.place_order([MUG], state="COMPLETED")
+    await world.request(other, "EXCHANGE", [(1, 1)], reason="WRONG_SPEC_CHOSEN",
+                        variants={1: ("SKU-MUG-XL", 4_900)})
+    refused = await world.rejected(other)
+    assert refused.payload.code == "VARIANT_PRICE_DIFFERS"
+
+
+async def test_a_missing_unit_is_sent_again_instead_of_refunded(world):
+    """补发: the buyer says a mug was missing; ops reissues it instead of refunding. The warehouse
+    and the ERP get a reissue shipment of the same sku, the buyer confirms it, and no money moves."""
+    oid = await world.place_order([MUG], shop="shop-erp", state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)], reason="MISSING_ITEM", evidence=PHOTO)
+    t = await world.opened(oid)
+    await world.decide(d.ReissueMissingUnits, t, "ops", "ops-1", note="one mug missing from the box")
+    reissued = await world.status(t, "AWAITING_RESHIPMENT")
+    assert (reissued.payload.ticket.reissue, reissued.payload.ticket.refund_total.cents) == (True, 0)
+    shipped = await world.watcher.wait_for(oid, lambda e: e.type == "ShipAfterSales")
+    assert (shipped.payload.shipment_type, [(ln.sku, ln.quantity) for ln in shipped.payload.lines]) == (
+        w.ShipmentType.REISSUE_SHIPMENT, [("SKU-MUG", 1)])
+    erp = await world.watcher.wait_for(oid, lambda e: e.type == "ErpOrderRequested")
+    assert erp.payload.kind == "REISSUE_SHIPMENT"
+    await world.status(t, "RESHIPPED")
+    await world.buyer(c.ConfirmExchangeReceived(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1"))
+    await world.status(t, "COMPLETED")
+    assert "ExecuteRefund" not in types_for(world, oid)
+
+
 async def test_repair_to_completion(world):
     oid = await world.place_order([LAMP], state="COMPLETED")
     await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)

@@ -216,3 +216,24 @@ def test_a_worker_with_a_wrong_shop_policy_stops_at_start_with_the_key_named():
     with pytest.raises(ValidationError, match="has_erp"):
         Settings(shop_policies='{"shop-x": {"has_erp": "false"}}')
     assert Settings(shop_policies='{"shop-x": {"has_erp": false}}').policy_for("shop-x").has_erp is False
+
+
+def variant(sku: str, price: int, type_: A = A.EXCHANGE) -> AfterSalesRequest:
+    return AfterSalesRequest("B1", type_, (RequestedUnits(1, 1, sku, price),), "OTHER")
+
+
+def test_an_exchange_may_ship_another_variant_at_the_same_list_price():
+    (planned,) = check(order(O.COMPLETED), variant("SKU-A-XL", 3400))
+    assert (planned.sku, planned.exchange_sku) == ("SKU-A", "SKU-A-XL")
+    (same,) = check(order(O.COMPLETED), variant("SKU-A", 3400))
+    assert same.exchange_sku is None  # the same sku is a plain exchange
+
+
+def test_a_variant_at_another_price_is_refused_with_the_way_that_works():
+    with pytest.raises(errors.VariantPriceDiffers, match="return"):
+        check(order(O.COMPLETED), variant("SKU-A-PRO", 3900))
+
+
+def test_only_an_exchange_ships_another_variant():
+    with pytest.raises(errors.VariantNotExchangeable):
+        check(order(O.COMPLETED), variant("SKU-A-XL", 3400, A.RETURN_AND_REFUND))

@@ -142,11 +142,13 @@ class Shop:
         return order_id
 
     async def ask(self, order_id: str, type_: str = "REFUND_ONLY", *, quantity: int = 1,
-                  reason: str = "NO_LONGER_WANTED", evidence: tuple[str, ...] = ()) -> str:
+                  reason: str = "NO_LONGER_WANTED", evidence: tuple[str, ...] = (),
+                  exchange_for: c.ExchangeVariant | None = None) -> str:
         """A buyer request; returns the ticket id it opened (fails the test if it opened none)."""
         request = c.RequestAfterSales(
             request_id=uuid.uuid4(), order_id=order_id, buyer_id="buyer-1", type=c.AfterSalesType(type_),
-            lines=[c.RequestedLine(line_no=1, quantity=quantity)], reason_code=reason, evidence=list(evidence))
+            lines=[c.RequestedLine(line_no=1, quantity=quantity, exchange_for=exchange_for)], reason_code=reason,
+            evidence=list(evidence))
         outcome = await self.deliver("intake", request, key=order_id, producer="buyer-frontend")
         assert outcome == "opened", outcome
         return str(self.last("TicketOpened").ticket.ticket_id)

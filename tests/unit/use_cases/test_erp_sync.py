@@ -7,6 +7,7 @@ from functools import partial
 
 import pytest
 
+from contracts import Money
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import warehouse as w
@@ -143,3 +144,21 @@ async def test_an_order_that_gave_up_is_restarted_from_the_back_office_and_only_
     await shop.deliver("erp_sync", restart, key=first.order_id, producer="back-office")
     assert shop.db.state.erp_orders[first.erp_order_id].status == ErpOrderStatus.SENT
     assert shop.last("ErpOrderRequested").erp_order_id == first.erp_order_id
+
+
+async def test_an_exchange_to_another_variant_receives_the_sold_sku_and_ships_the_variant() -> None:
+    shop = Shop(shop_policies=WITH_ERP)
+    order_id = await shop.order(state="COMPLETED")
+    ticket_id = await shop.ask(order_id, "EXCHANGE", reason="QUALITY_PROBLEM", evidence=("photo-1",),
+                               exchange_for=c.ExchangeVariant(sku="SKU-1-XL", unit_price=Money.cny(5_000)))
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await tell_erp_sync(shop)
+    await shop.deliver("intake", c.SubmitReturnShipment(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1",
+                                                        carrier="SF", waybill="SF1"), key=order_id)
+    await shop.deliver("warehouse", w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id=ticket_id, order_id=order_id, receipt_type=w.ReceiptType.EXCHANGE_RECEIPT,
+        lines=[w.SkuQuantity(sku="SKU-1", quantity=1)], inspection=w.Inspection.PASSED, operator="wh-1",
+        received_at=shop.now), key=order_id, producer="wms")
+    await tell_erp_sync(shop)
+    assert [(r.kind, [(ln.sku, ln.quantity) for ln in r.lines]) for r in shop.sent("ErpOrderRequested")] == [
+        (ErpOrderKind.RETURN_RECEIPT, [("SKU-1", 1)]), (ErpOrderKind.EXCHANGE_SHIPMENT, [("SKU-1-XL", 1)])]

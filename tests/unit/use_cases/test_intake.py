@@ -195,3 +195,15 @@ async def test_a_change_naming_an_unknown_reason_or_a_partial_order_is_refused_a
         with pytest.raises(errors.UnknownReason):
             await admin(shop, command)
     assert _listing(shop, "REFUND_ONLY") == before
+
+
+async def test_an_exchange_to_a_variant_at_another_price_is_refused_with_its_reason() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="COMPLETED")  # 2 units paid 10,000: listed at 5,000 each
+    request = c.RequestAfterSales(
+        request_id=uuid.uuid4(), order_id=order_id, buyer_id="buyer-1", type=c.AfterSalesType.EXCHANGE,
+        lines=[c.RequestedLine(line_no=1, quantity=1, exchange_for=c.ExchangeVariant(
+            sku="SKU-1-PRO", unit_price=Money.cny(6_500)))], reason_code="NO_LONGER_WANTED")
+    with pytest.raises(errors.VariantPriceDiffers):
+        await shop.deliver("intake", request, key=order_id, producer="buyer-frontend")
+    assert not shop.sent("TicketOpened")

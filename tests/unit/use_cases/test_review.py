@@ -6,6 +6,8 @@ import pytest
 
 from contracts import aftersales as c
 from contracts import decisions as d
+from contracts import notifications as n
+from contracts import warehouse as w
 from contracts.warehouse import InterceptOutcome, InterceptResult
 from services.domain import errors
 from services.domain.model import InterceptState, TicketStatus
@@ -241,3 +243,46 @@ async def test_a_return_with_no_address_given_or_configured_is_refused_and_stays
     refund_only = await shop.ask(await shop.order(), "REFUND_ONLY")
     await shop.decide(d.ApproveTicket, refund_only, "ops", "ops-1")  # no goods come back: no address needed
     assert shop.ticket(refund_only).status != TicketStatus.PENDING_REVIEW
+
+
+async def test_missing_units_are_sent_again_instead_of_refunded_and_the_buyer_confirms_them() -> None:
+    """补发: ops answers a refund-only for a missing unit by reissuing it; the warehouse ships the
+    same sku as a reissue, finance moves no money, and the buyer is told the unit comes again."""
+    shop = Shop()
+    order_id = await shop.order(state="SHIPPED")
+    ticket_id = await shop.ask(order_id, "REFUND_ONLY", reason="MISSING_ITEM", evidence=("photo-1",))
+    await shop.decide(d.ReissueMissingUnits, ticket_id, "ops", "ops-1", note="the second mug was not in the box")
+    ticket = shop.ticket(ticket_id)
+    assert (ticket.status, ticket.reissue, ticket.refund_total_cents) == (TicketStatus.AWAITING_RESHIPMENT, True, 0)
+    last = [t for tid, t in shop.db.state.audit if tid == ticket_id][-1]
+    assert (last.action, last.amount_before_cents, last.amount_after_cents) == ("reissue", 5_000, 0)
+
+    changed = shop.db.sent("TicketStatusChanged")[-1]
+    for worker in ("warehouse", "finance", "notifications"):
+        await shop.deliver(worker, changed.payload, key=changed.key, cause=changed)
+    ship = shop.last("ShipAfterSales")
+    assert (ship.shipment_type, [(ln.sku, ln.quantity) for ln in ship.lines]) == (
+        w.ShipmentType.REISSUE_SHIPMENT, [("SKU-1", 1)])
+    assert not shop.sent("ExecuteRefund")
+    assert shop.last("BuyerNotification").template == n.NotificationTemplate.REISSUE_APPROVED
+
+    await shop.deliver("warehouse", w.AfterSalesDispatched(
+        shipment_id=ship.shipment_id, ticket_id=ticket_id, order_id=order_id, carrier="SF", waybill="SF-AGAIN",
+        operator="wh-1", dispatched_at=shop.now), key=order_id, producer="wms")
+    await shop.deliver("intake", c.ConfirmExchangeReceived(ticket_id=ticket_id, order_id=order_id,
+                                                           buyer_id="buyer-1"), key=order_id)
+    assert shop.ticket(ticket_id).status == TicketStatus.COMPLETED
+    done = shop.db.sent("TicketStatusChanged")[-1]
+    await shop.deliver("notifications", done.payload, key=done.key, cause=done)
+    assert shop.last("BuyerNotification").template == n.NotificationTemplate.COMPLETED  # nothing was refunded
+
+
+async def test_only_a_shipped_refund_only_can_be_reissued_and_only_by_ops() -> None:
+    shop = Shop()
+    before_shipment = await shop.ask(await shop.order(state="PAID"), "REFUND_ONLY")
+    with pytest.raises(errors.IllegalTransition):
+        await shop.decide(d.ReissueMissingUnits, before_shipment, "ops", "ops-1", note="nothing shipped yet")
+    shipped = await shop.ask(await shop.order(state="SHIPPED"), "REFUND_ONLY")
+    with pytest.raises(errors.NotPermitted):
+        await shop.decide(d.ReissueMissingUnits, shipped, "finance", "fin-1", note="missing")
+    assert shop.ticket(shipped).status == TicketStatus.PENDING_REVIEW

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from contracts import Money
 from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import warehouse as w
@@ -152,3 +153,20 @@ async def test_goods_of_a_withdrawn_return_are_sent_back_before_the_ticket_close
         operator="wh-1", dispatched_at=shop.now), key=order_id, producer="wms")
     assert shop.ticket(ticket_id).status == TicketStatus.CLOSED
     assert shop.db.state.shipments[back.shipment_id].status == ShipmentStatus.DISPATCHED
+
+
+async def test_an_exchange_to_another_variant_takes_back_the_sold_sku_and_ships_the_variant() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="COMPLETED")
+    ticket_id = await shop.ask(order_id, "EXCHANGE", reason="QUALITY_PROBLEM", evidence=("photo-1",),
+                               exchange_for=c.ExchangeVariant(sku="SKU-1-XL", unit_price=Money.cny(5_000)))
+    assert shop.last("TicketOpened").ticket.lines[0].exchange_sku == "SKU-1-XL"
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await shop.deliver("intake", c.SubmitReturnShipment(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1",
+                                                        carrier="SF", waybill="SF123"), key=order_id)
+    await tell_warehouse(shop)
+    assert [(ln.sku, ln.quantity) for ln in shop.last("ExpectReturn").lines] == [("SKU-1", 1)]
+    receipt = received(shop, ticket_id)
+    await shop.deliver("warehouse", receipt, key=receipt.order_id, producer="wms")
+    await tell_warehouse(shop)
+    assert [(ln.sku, ln.quantity) for ln in shop.last("ShipAfterSales").lines] == [("SKU-1-XL", 1)]
