@@ -138,6 +138,19 @@ class WithdrawTicket(Contract):
     note: Text = ""
 
 
+@message("RefuseDelivery")
+class RefuseDelivery(Contract):
+    """The buyer refused the parcel at the door (拒收, seed 003): the carrier takes it back to the
+    warehouse, whose receipt of it counts as the return. ``carrier`` and ``waybill`` are the
+    refused parcel's."""
+
+    ticket_id: Id
+    order_id: Id
+    buyer_id: Id
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    waybill: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 @message("SubmitReturnShipment")
 class SubmitReturnShipment(Contract):
     """The buyer shipped the goods back: carrier and waybill."""
@@ -230,6 +243,7 @@ class TicketView(Contract):
     return_waybill: str | None = None
     return_address: ReturnAddress | None = Field(None, description="Given at approval of a return or exchange")
     reissue: bool = Field(False, description="Ops chose to send the units again (补发) instead of a refund")
+    delivery_refused: bool = Field(False, description="The buyer refused the parcel (拒收): its return is the receipt")
     applied_at: AwareDatetime
     deadline_at: AwareDatetime | None = None
 

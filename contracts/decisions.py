@@ -57,6 +57,10 @@ class SetRefundFlags(Decision):
 class InterventionOutcome(StrEnum):
     NEGOTIATED = "NEGOTIATED"
     SEND_BACK = "SEND_BACK"
+    # an item the service centre cannot repair (seed 000): a refund of what it is worth, or a
+    # replacement, instead; the goods are already in the warehouse
+    REFUND_INSTEAD = "REFUND_INSTEAD"
+    EXCHANGE_INSTEAD = "EXCHANGE_INSTEAD"
 
 
 @message("ResolveIntervention")

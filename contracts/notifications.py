@@ -28,6 +28,7 @@ class NotificationTemplate(StrEnum):
     CLOSED = "CLOSED"  # ended, and why (withdrawn, timed out, …)
     REPAIR_PROGRESS = "REPAIR_PROGRESS"  # diagnosed, waiting for parts, repaired, or cannot be repaired
     REISSUE_APPROVED = "REISSUE_APPROVED"  # the missing items are sent again, instead of a refund
+    DELIVERY_REFUSED = "DELIVERY_REFUSED"  # you refused the parcel; the refund follows once it is back
     RETURN_DEADLINE_REMINDER = "RETURN_DEADLINE_REMINDER"  # send the goods back before the deadline
     CONFIRM_RECEIPT_REMINDER = "CONFIRM_RECEIPT_REMINDER"  # confirm receipt, or it is confirmed for you
 

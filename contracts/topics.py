@@ -45,7 +45,7 @@ ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close a
                        (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
 REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",
                  (a.RequestAfterSales, a.WithdrawTicket, a.SubmitReturnShipment, a.ConfirmExchangeReceived,
-                  a.QuoteAfterSales),
+                  a.RefuseDelivery, a.QuoteAfterSales),
                  ("buyer-frontend",), ("intake",))
 QUOTES = Topic("aftersales.quotes", "What a request would refund, before the buyer sends it",
                (a.AfterSalesQuoted,), ("intake",), ("buyer-frontend",))

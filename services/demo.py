@@ -153,6 +153,18 @@ async def reissue(w: World, office: httpx.AsyncClient) -> tuple[str, c.TicketVie
     return "Missing item sent again (补发) from the back office instead of refunded; buyer confirms", t, "COMPLETED"
 
 
+async def refused_delivery(w: World) -> tuple[str, c.TicketView, str]:
+    """拒收 (seed 003): refund-only after shipment; the buyer refuses the parcel at the door."""
+    oid = await w.place_order([KETTLE], shop="shop-fast", state="SHIPPED")
+    await w.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await w.opened(oid)
+    await w.buyer(c.RefuseDelivery(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1", carrier="SF",
+                                   waybill="SF-REFUSED-1"))
+    await w.status(t, "COMPLETED")
+    return ("Parcel refused at the door (拒收): the carrier's return is the receipt, then the refund is paid", t,
+            "COMPLETED")
+
+
 async def large_amount(w: World) -> tuple[str, c.TicketView, str]:
     oid = await w.place_order([LAPTOP], state="SHIPPED")
     await w.request(oid, "REFUND_ONLY", [(1, 1)], reason="WRONG_SPEC_CHOSEN")
@@ -310,7 +322,7 @@ async def main(settings: Settings, stay: bool = False) -> int:
                 lambda: large_amount(world), lambda: return_with_erp(world),
                 lambda: return_mismatch(world, redis), lambda: exchange(world), lambda: repair(world),
                 lambda: channel_timeout(world, redis), lambda: intercept_fails(world, redis),
-                lambda: late_payment(world), lambda: reissue(world, office)]
+                lambda: late_payment(world), lambda: reissue(world, office), lambda: refused_delivery(world)]
             results = await asyncio.gather(*(asyncio.wait_for(f(), 120) for f in flows),
                                            asyncio.wait_for(refused(world), 60), return_exceptions=True)
             ok = 0

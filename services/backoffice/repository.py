@@ -38,7 +38,7 @@ from services.domain.line_state import LABELS, LineState
 from . import views
 from .staff import Staff, StaffRole
 
-SCHEMA = "0012"  # its own tables, ticket-list indexes, sign-in lockout, monitoring's tables, return address, reissue
+SCHEMA = "0013"  # its own tables, ticket-list indexes, sign-in lockout, monitoring's tables, ticket columns
 
 # tickets ops approved that finance sees (DOMAIN.md: "only tickets that ops approved")
 FINANCE_STATUSES = ("PENDING_REFUND", "PENDING_MANAGER", "REFUNDING", "REFUND_FAILED", "COMPLETED")

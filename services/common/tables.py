@@ -150,6 +150,7 @@ class TicketRow(Base):
     return_waybill: Mapped[str | None] = mapped_column(String(64), nullable=True)
     return_address: Mapped[dict[str, str] | None] = mapped_column(JSONB, nullable=True)
     reissue: Mapped[bool] = mapped_column(Boolean, server_default="false")  # 补发 instead of a refund
+    delivery_refused: Mapped[bool] = mapped_column(Boolean, server_default="false")  # 拒收: its return is the receipt
     close_reason: Mapped[str] = mapped_column(String(500), default="")
     deadline_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     deadline_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)

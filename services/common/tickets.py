@@ -39,7 +39,7 @@ _COPIED = ("ticket_id", "ticket_no", "order_id", "shop_id", "buyer_id", "applied
            "description", "before_shipment", "paid_at", "refund_coupon", "refund_virtual_currency",
            "refund_shipping", "ops_reviewer_id", "reviewed_at", "manager_id", "finance_reviewer_id",
            "goods_received", "return_carrier", "return_waybill", "close_reason", "deadline_at",
-           "deadline_kind", "version", "currency", "return_address", "reissue")
+           "deadline_kind", "version", "currency", "return_address", "reissue", "delivery_refused")
 
 
 def to_domain(row: TicketRow) -> Ticket:
@@ -160,7 +160,7 @@ def view(ticket: Ticket) -> c.TicketView:
         before_shipment=ticket.before_shipment, reason_code=ticket.reason_code,
         return_carrier=ticket.return_carrier, return_waybill=ticket.return_waybill,
         return_address=c.ReturnAddress(**ticket.return_address) if ticket.return_address else None,
-        reissue=ticket.reissue,
+        reissue=ticket.reissue, delivery_refused=ticket.delivery_refused,
         applied_at=ticket.applied_at, deadline_at=ticket.deadline_at)
 
 

@@ -65,6 +65,10 @@ def opened(ticket_type: AfterSalesType, refund_cents: int, currency: str) -> Not
 def on_move(move: Move) -> Notice | None:
     """What the buyer is told of a transition, or None when it is not theirs to know."""
     before, after = move.from_status, move.to_status
+    if move.action in ("refund_instead_of_repair", "exchange_instead_of_repair"):
+        return Notice("APPROVED", {"type": move.type.value, "instead_of": "REPAIR"})
+    if move.action == "delivery_refused":
+        return Notice("DELIVERY_REFUSED", {**_deadline(move)})
     if move.action == "reissue":
         return Notice("REISSUE_APPROVED", {"note": move.reason[:200]})
     if after == TicketStatus.AWAITING_RETURN and before in _REVIEWING:

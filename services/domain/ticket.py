@@ -26,6 +26,7 @@ from .model import (
 )
 from .policy import Policy
 from .reasons import LATE_PAYMENT
+from .refunds import cap_for_positions
 
 S = TicketStatus
 
@@ -99,6 +100,7 @@ class Ticket:
     return_waybill: str | None = None
     return_address: dict[str, str] | None = None  # the shop's return desk, given at approval
     reissue: bool = False  # ops sends the units again (补发) instead of refunding them
+    delivery_refused: bool = False  # the buyer refused the parcel (拒收): its return is the receipt
     close_reason: str = ""
     deadline_at: datetime | None = None
     deadline_kind: str | None = None
@@ -360,6 +362,30 @@ class Ticket:
         self.return_carrier, self.return_waybill = carrier, waybill
         self._move(S.AWAITING_RECEIPT, actor, now, "return_shipped", f"{carrier} {waybill}", policy)
 
+    def refuse_delivery(self, actor: Actor, now: datetime, policy: Policy, carrier: str, waybill: str, *,
+                        parcel_delivered: bool) -> None:
+        """The buyer refused the parcel at the door (拒收, seed 003): after a refund-only asked once
+        the goods had left, or a return or exchange asked before they arrived. The carrier brings
+        the parcel back; its receipt is the return (``receipt_window`` to arrive), so the money
+        still leaves only once the goods are back."""
+        self._require(actor, {Role.BUYER}, "refuse the parcel")
+        if actor.id != self.buyer_id:
+            raise errors.NotPermitted("Only the buyer who asked can refuse the parcel.")
+        if parcel_delivered:
+            raise errors.IllegalTransition("The parcel was delivered already: please send the goods back instead.")
+        refund_only_shipped = self.type == AfterSalesType.REFUND_ONLY and not self.before_shipment
+        if refund_only_shipped:
+            self._require_status({S.PENDING_REVIEW}, "refuse the parcel")
+        elif self.type in GOODS_BACK_TYPES:
+            self._require_status({S.AWAITING_RETURN}, "refuse the parcel")
+        else:
+            raise errors.IllegalTransition("Only a refund-only after shipment, or a return or exchange, can "
+                                           "refuse the parcel.")
+        self.delivery_refused = True
+        self.return_carrier, self.return_waybill = carrier, waybill
+        self._move(S.AWAITING_RECEIPT, actor, now, "delivery_refused", f"parcel refused: {carrier} {waybill}",
+                   policy)
+
     def confirm_received(self, actor: Actor, now: datetime, policy: Policy) -> None:
         self._require(actor, {Role.BUYER, Role.SYSTEM}, "confirm receipt")
         if actor.role == Role.BUYER and actor.id != self.buyer_id:
@@ -377,7 +403,7 @@ class Ticket:
         are judged as if on time; goods the ticket does not expect (closed, or already received,
         or a refused parcel of a refund-only) raise an alert for a person to act on."""
         self._require(actor, {Role.WAREHOUSE}, "record an inspection")
-        expected_now = self.type in GOODS_BACK_TYPES and (
+        expected_now = (self.type in GOODS_BACK_TYPES or self.delivery_refused) and (
             self.status in {S.AWAITING_RETURN, S.AWAITING_RECEIPT}
             or (self.status == S.INTERVENTION and not self.goods_received))
         if not expected_now:
@@ -401,7 +427,7 @@ class Ticket:
             self.alerts.append(Alert("INSPECTION_MISMATCH", "WARNING",
                                      f"Ticket {self.ticket_no}: inspection {mismatch}"))
             self._move(S.INTERVENTION, actor, now, "inspection", f"{mismatch} {note}".strip(), policy)
-        elif self.type == AfterSalesType.RETURN_AND_REFUND:
+        elif self.type in (AfterSalesType.RETURN_AND_REFUND, AfterSalesType.REFUND_ONLY):  # refund-only: refused
             self._route_money(actor, now, policy, "inspection", "inspection passed")
         elif self.type == AfterSalesType.EXCHANGE:
             self._move(S.AWAITING_RESHIPMENT, actor, now, "inspection", "inspection passed", policy)
@@ -409,9 +435,13 @@ class Ticket:
             self._move(S.IN_REPAIR, actor, now, "inspection", "inspection passed", policy)
 
     def resolve_intervention(self, actor: Actor, now: datetime, policy: Policy, *, send_back: bool,
-                             amounts: dict[int, int], note: str) -> None:
+                             amounts: dict[int, int], note: str, instead: AfterSalesType | None = None) -> None:
+        """``instead``: a repair that cannot be done becomes a refund or an exchange."""
         self._require(actor, {Role.OPS}, "resolve an intervention")
         self._require_status({S.INTERVENTION}, "resolve an intervention")
+        if instead is not None:
+            self._instead_of_repair(actor, now, policy, instead, note)
+            return
         if send_back:
             self.close_reason = "goods sent back to the buyer"
             self._end(actor, now, policy, "intervention_send_back", note)
@@ -430,6 +460,28 @@ class Ticket:
             self._move(S.AWAITING_RESHIPMENT, actor, now, "intervention_negotiated", note, policy)
         else:
             self._move(S.IN_REPAIR, actor, now, "intervention_negotiated", note, policy)
+
+    def _instead_of_repair(self, actor: Actor, now: datetime, policy: Policy, instead: AfterSalesType,
+                           note: str) -> None:
+        """The item cannot be repaired (seed 000): the buyer is offered a refund of what the units
+        were paid, or a replacement, and the ticket becomes that. The goods are in the warehouse
+        already, so a refund may leave at once (through finance, and a manager if large); the
+        ledger still holds Σ refunds ≤ paid, compensations included."""
+        if self.type != AfterSalesType.REPAIR or not self.goods_received:
+            raise errors.IllegalTransition("Only a repair whose item is in the warehouse can become a refund or "
+                                           "an exchange.")
+        if instead not in (AfterSalesType.RETURN_AND_REFUND, AfterSalesType.EXCHANGE):
+            raise errors.IllegalTransition("A repair can become a refund or an exchange only.")
+        self.type, self.ops_reviewer_id = instead, actor.id
+        if instead == AfterSalesType.EXCHANGE:
+            self._move(S.AWAITING_RESHIPMENT, actor, now, "exchange_instead_of_repair", note, policy)
+            return
+        self.lines = [replace(ln, cap_cents=(worth := cap_for_positions(ln.line_paid_cents, ln.line_quantity,
+                                                                        ln.positions)), refund_cents=worth)
+                      for ln in self.lines]
+        self._record(self.status, actor, now, "repair_refund_amount", "what the units were paid", 0,
+                     self.refund_total_cents)
+        self._route_money(actor, now, policy, "refund_instead_of_repair", note)
 
     def record_repair_progress(self, actor: Actor, now: datetime, policy: Policy, step: str, note: str) -> None:
         """A step of the repair, on the timeline (``repair_progress``: "STEP: note"). An item that

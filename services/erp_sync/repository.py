@@ -16,7 +16,7 @@ from services.common.tickets import Tickets, TicketStore
 from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import ErpOrder, ErpOrderKind, ErpOrderStatus, SkuQuantity
 
-SCHEMA = "0012"  # tickets say whether ops reissued their units: the oldest schema this worker runs on
+SCHEMA = "0013"  # tickets.reissue and tickets.delivery_refused: the oldest schema this worker runs on
 
 RETRYING = [ErpOrderStatus.SENT.value, ErpOrderStatus.CANCELLING.value]
 """Statuses with a request the ERP has not answered: the order, or its cancel."""

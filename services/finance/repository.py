@@ -28,7 +28,7 @@ from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
 
-SCHEMA = "0012"  # tickets say whether ops reissued their units (and the ledger keeps the refunds settled)
+SCHEMA = "0013"  # tickets.reissue and .delivery_refused, and the ledger's settled refunds (0011)
 
 
 @dataclass(frozen=True)

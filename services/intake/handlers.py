@@ -23,6 +23,7 @@ def subscriptions() -> list[Subscription[IntakeUnitOfWork]]:
         Subscription(REQUESTS, [route(c.RequestAfterSales, service.request_after_sales),
                                 route(c.WithdrawTicket, service.withdraw),
                                 route(c.SubmitReturnShipment, service.submit_return_shipment),
+                                route(c.RefuseDelivery, service.refuse_delivery),
                                 route(c.ConfirmExchangeReceived, service.confirm_exchange_received),
                                 route(c.QuoteAfterSales, service.quote_after_sales)],
                      on_rejected=service.request_rejected),

@@ -19,7 +19,7 @@ from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order, OrderLine
 from services.domain.reasons import Reason
 
-SCHEMA = "0012"  # tickets say whether ops reissued their units: the oldest schema this worker runs on
+SCHEMA = "0013"  # tickets.reissue and tickets.delivery_refused: the oldest schema this worker runs on
 
 class Orders(Protocol):
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None: ...

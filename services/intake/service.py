@@ -40,6 +40,7 @@ __all__ = [
     "Deps",
     "apply_order_event",
     "confirm_exchange_received",
+    "refuse_delivery",
     "request_after_sales",
     "request_rejected",
     "submit_return_shipment",
@@ -288,6 +289,17 @@ async def submit_return_shipment(envelope: Envelope[c.SubmitReturnShipment], uow
     ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
     ticket.submit_return_shipment(Actor(Role.BUYER, cmd.buyer_id), deps.clock(),
                                   deps.settings.policy_for(ticket.shop_id), cmd.carrier, cmd.waybill)
+    await save_and_announce(uow, ticket, envelope)
+
+
+async def refuse_delivery(envelope: Envelope[c.RefuseDelivery], uow: IntakeUnitOfWork, deps: Deps) -> None:
+    """拒收: allowed while the order is shipped and not yet received (completed)."""
+    cmd = envelope.payload
+    order = await uow.orders.get(cmd.order_id)  # the order's row lock first, as a request takes it
+    ticket = await _ticket_of(uow, cmd.ticket_id, cmd.order_id)
+    ticket.refuse_delivery(Actor(Role.BUYER, cmd.buyer_id), deps.clock(), deps.settings.policy_for(ticket.shop_id),
+                           cmd.carrier, cmd.waybill,
+                           parcel_delivered=order is None or order.state != OrderState.SHIPPED)
     await save_and_announce(uow, ticket, envelope)
 
 

@@ -9,7 +9,7 @@ from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain import errors
 from services.domain.ticket import Ticket
 
-SCHEMA = "0012"  # tickets say whether ops reissued their units: the oldest schema this worker runs on
+SCHEMA = "0013"  # tickets.reissue and tickets.delivery_refused: the oldest schema this worker runs on
 
 class ReviewUnitOfWork(UnitOfWork):
     tickets: Tickets

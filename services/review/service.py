@@ -150,9 +150,14 @@ async def set_refund_flags(envelope: Envelope[d.SetRefundFlags], uow: ReviewUnit
 async def resolve_intervention(envelope: Envelope[d.ResolveIntervention], uow: ReviewUnitOfWork,
                                deps: Deps) -> None:
     cmd = envelope.payload
+    instead = _INSTEAD.get(cmd.outcome)
     await _decide(envelope, uow, deps, lambda t, actor, now, policy: t.resolve_intervention(
         actor, now, policy, send_back=cmd.outcome == d.InterventionOutcome.SEND_BACK,
-        amounts=_amounts(cmd.lines), note=cmd.note))
+        amounts=_amounts(cmd.lines), note=cmd.note, instead=instead))
+
+
+_INSTEAD = {d.InterventionOutcome.REFUND_INSTEAD: AfterSalesType.RETURN_AND_REFUND,
+            d.InterventionOutcome.EXCHANGE_INSTEAD: AfterSalesType.EXCHANGE}
 
 
 async def approve_large_refund(envelope: Envelope[d.ApproveLargeRefund], uow: ReviewUnitOfWork, deps: Deps) -> None:

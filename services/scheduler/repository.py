@@ -21,7 +21,7 @@ from services.common.tickets import Tickets, TicketStore, to_domain
 from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.ticket import Ticket
 
-SCHEMA = "0012"  # tickets say whether ops reissued their units: the oldest schema this worker runs on
+SCHEMA = "0013"  # tickets.reissue and tickets.delivery_refused: the oldest schema this worker runs on
 
 
 @dataclass(frozen=True)

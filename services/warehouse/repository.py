@@ -18,7 +18,7 @@ from services.common.uow import SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import SkuQuantity
 from services.domain.shipment import Shipment, ShipmentKind, ShipmentStatus
 
-SCHEMA = "0012"  # tickets say whether ops reissued their units: the oldest schema this worker runs on
+SCHEMA = "0013"  # tickets.reissue and tickets.delivery_refused: the oldest schema this worker runs on
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Ware
     if event.to_status == c.TicketStatus.AWAITING_RECEIPT:
         uow.publish(w.ExpectReturn(
             ticket_id=view.ticket_id, ticket_no=view.ticket_no, order_id=view.order_id,
-            receipt_type=RECEIPT_TYPE[view.type], lines=_sku_lines(view),
+            receipt_type=RECEIPT_TYPE.get(view.type, w.ReceiptType.RETURN_RECEIPT),  # a refused refund-only
+            lines=_sku_lines(view),
             carrier=view.return_carrier or "", waybill=view.return_waybill or ""),
             key=view.order_id, cause=envelope)
         return

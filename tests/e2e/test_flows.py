@@ -229,6 +229,23 @@ async def test_a_missing_unit_is_sent_again_instead_of_refunded(world):
     assert "ExecuteRefund" not in types_for(world, oid)
 
 
+async def test_a_refused_parcel_comes_back_as_the_receipt_and_then_the_money_goes(world):
+    """拒收 (seed 003): a refund-only after shipment; the buyer refuses the parcel, the carrier brings
+    it back, the warehouse receives it, and only then is the refund paid."""
+    oid = await world.place_order([LAMP], shop="shop-fast", state="SHIPPED")
+    await world.request(oid, "REFUND_ONLY", [(1, 1)])
+    t = await world.opened(oid)
+    await world.buyer(c.RefuseDelivery(ticket_id=t.ticket_id, order_id=oid, buyer_id="buyer-1",
+                                       carrier="SF", waybill="SF-REFUSED"))
+    waiting = await world.status(t, "AWAITING_RECEIPT")
+    assert waiting.payload.ticket.delivery_refused
+    expected = await world.watcher.wait_for(oid, lambda e: e.type == "ExpectReturn")
+    assert expected.payload.waybill == "SF-REFUSED"
+    await world.status(t, "COMPLETED")
+    kinds = types_for(world, oid)
+    assert kinds.index("GoodsReceived") < kinds.index("ExecuteRefund")  # the money left once the goods were back
+
+
 async def test_repair_to_completion(world):
     oid = await world.place_order([LAMP], state="COMPLETED")
     await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
@@ -250,7 +267,7 @@ async def test_repair_to_completion(world):
                          ("COMPLETED", None)]
 
 
-async def test_an_item_that_cannot_be_repaired_goes_to_a_person_with_an_alert(world, scenario):
+async def test_an_item_that_cannot_be_repaired_goes_to_a_person_who_refunds_it_instead(world, scenario):
     oid = await world.place_order([LAMP], state="COMPLETED")
     await scenario("wms", oid, "cannot_repair")
     await world.request(oid, "REPAIR", [(1, 1)], reason="QUALITY_PROBLEM", evidence=PHOTO)
@@ -262,6 +279,13 @@ async def test_an_item_that_cannot_be_repaired_goes_to_a_person_with_an_alert(wo
     await world.watcher.wait_for(oid, lambda e: e.type == "OpsAlert" and e.payload.kind == "REPAIR_IMPOSSIBLE")
     await world.watcher.wait_for(oid, lambda e: e.type == "BuyerNotification"
                                  and e.payload.params.get("step") == "CANNOT_REPAIR")
+    await world.decide(d.ResolveIntervention, t, "ops", "ops-1", outcome=d.InterventionOutcome.REFUND_INSTEAD,
+                       note="no spare board: the buyer takes the refund")
+    await world.status(t, "PENDING_REFUND")
+    await world.decide(d.ApproveRefund, t, "finance", "fin-1")
+    await world.status(t, "COMPLETED")
+    paid = await world.watcher.wait_for(oid, lambda e: e.type == "RefundSucceeded")
+    assert paid.payload.amount.cents == LAMP.paid_cents
 
 
 async def test_an_instant_refund_whose_goods_were_dispatched_pays_nothing_and_goes_back_to_review(world, scenario):

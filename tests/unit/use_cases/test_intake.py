@@ -10,7 +10,10 @@ import pytest
 from contracts import Money
 from contracts import admin as ad
 from contracts import aftersales as c
+from contracts import decisions as d
+from contracts import notifications as n
 from contracts import orders as o
+from contracts import warehouse as w
 from services.domain import errors
 from services.domain.model import OrderState, TicketStatus
 
@@ -207,3 +210,55 @@ async def test_an_exchange_to_a_variant_at_another_price_is_refused_with_its_rea
     with pytest.raises(errors.VariantPriceDiffers):
         await shop.deliver("intake", request, key=order_id, producer="buyer-frontend")
     assert not shop.sent("TicketOpened")
+
+
+async def refused(shop: Shop, ticket_id: str, order_id: str) -> None:
+    await shop.deliver("intake", c.RefuseDelivery(ticket_id=ticket_id, order_id=order_id, buyer_id="buyer-1",
+                                                  carrier="SF", waybill="SF-OUT-1"), key=order_id)
+
+
+async def test_a_refused_parcel_is_the_return_of_a_refund_only_and_the_refund_waits_for_its_receipt() -> None:
+    """拒收: the buyer asked for a refund after shipment and refused the parcel at the door; the
+    carrier's return is expected as a receipt, and only its inspection lets the money go."""
+    shop = Shop()
+    order_id = await shop.order(state="SHIPPED")
+    ticket_id = await shop.ask(order_id, "REFUND_ONLY")
+    await refused(shop, ticket_id, order_id)
+    ticket = shop.ticket(ticket_id)
+    assert (ticket.status, ticket.delivery_refused, ticket.return_waybill) == (
+        TicketStatus.AWAITING_RECEIPT, True, "SF-OUT-1")
+    assert ticket.deadline_at == shop.now + shop.settings.policy_for("shop-1").receipt_window
+    changed = shop.db.sent("TicketStatusChanged")[-1]
+    for worker in ("warehouse", "notifications"):
+        await shop.deliver(worker, changed.payload, key=changed.key, cause=changed)
+    expected = shop.last("ExpectReturn")
+    assert (expected.receipt_type, expected.waybill, [(ln.sku, ln.quantity) for ln in expected.lines]) == (
+        w.ReceiptType.RETURN_RECEIPT, "SF-OUT-1", [("SKU-1", 1)])
+    assert shop.last("BuyerNotification").template == n.NotificationTemplate.DELIVERY_REFUSED
+
+    await shop.deliver("warehouse", w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id=ticket_id, order_id=order_id, receipt_type=w.ReceiptType.RETURN_RECEIPT,
+        lines=[w.SkuQuantity(sku="SKU-1", quantity=1)], inspection=w.Inspection.PASSED, operator="wh-1",
+        received_at=shop.now), key=order_id, producer="wms")
+    assert shop.ticket(ticket_id).status == TicketStatus.PENDING_REFUND  # finance approves as for a return
+
+
+async def test_a_parcel_already_received_cannot_be_refused() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="COMPLETED")
+    ticket_id = await shop.ask(order_id, "REFUND_ONLY")
+    with pytest.raises(errors.IllegalTransition, match="send the goods back"):
+        await refused(shop, ticket_id, order_id)
+    before_shipment = await shop.order(state="PAID")
+    cancelled = await shop.ask(before_shipment, "REFUND_ONLY")
+    with pytest.raises(errors.IllegalTransition):
+        await refused(shop, cancelled, before_shipment)
+
+
+async def test_a_return_asked_before_the_parcel_arrived_is_returned_by_refusing_it() -> None:
+    shop = Shop()
+    order_id = await shop.order(state="SHIPPED")
+    ticket_id = await shop.ask(order_id, "RETURN_AND_REFUND")
+    await shop.decide(d.ApproveTicket, ticket_id, "ops", "ops-1")
+    await refused(shop, ticket_id, order_id)
+    assert shop.ticket(ticket_id).status == TicketStatus.AWAITING_RECEIPT

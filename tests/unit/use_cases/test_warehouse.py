@@ -11,7 +11,8 @@ from contracts import aftersales as c
 from contracts import decisions as d
 from contracts import warehouse as w
 from services.common.runtime import Unprocessable
-from services.domain.model import TicketStatus
+from services.domain import errors
+from services.domain.model import AfterSalesType, TicketStatus
 from services.domain.shipment import ShipmentStatus
 from services.scheduler.service import ticket_deadlines
 
@@ -170,3 +171,51 @@ async def test_an_exchange_to_another_variant_takes_back_the_sold_sku_and_ships_
     await shop.deliver("warehouse", receipt, key=receipt.order_id, producer="wms")
     await tell_warehouse(shop)
     assert [(ln.sku, ln.quantity) for ln in shop.last("ShipAfterSales").lines] == [("SKU-1-XL", 1)]
+
+
+async def cannot_be_repaired(shop: Shop) -> str:
+    """A repair whose item reached the warehouse and that the service centre cannot repair."""
+    ticket_id = await shipped_back(shop, "REPAIR")
+    ticket = shop.ticket(ticket_id)
+    await shop.deliver("warehouse", w.GoodsReceived(
+        receipt_id=uuid.uuid4(), ticket_id=ticket_id, order_id=ticket.order_id,
+        receipt_type=w.ReceiptType.REPAIR_RECEIPT, lines=[w.SkuQuantity(sku="SKU-1", quantity=1)],
+        inspection=w.Inspection.PASSED, operator="wh-1", received_at=shop.now), key=ticket.order_id, producer="wms")
+    await shop.deliver("warehouse", w.RepairProgress(
+        ticket_id=ticket_id, order_id=ticket.order_id, step=w.RepairStep.CANNOT_REPAIR, note="no spare board",
+        operator="svc-1", at=shop.now), key=ticket.order_id, producer="wms")
+    assert shop.ticket(ticket_id).status == TicketStatus.INTERVENTION
+    return ticket_id
+
+
+async def test_an_item_that_cannot_be_repaired_is_refunded_what_it_was_paid_instead() -> None:
+    shop = Shop()
+    ticket_id = await cannot_be_repaired(shop)
+    await shop.decide(d.ResolveIntervention, ticket_id, "ops", "ops-1", outcome=d.InterventionOutcome.REFUND_INSTEAD,
+                      note="buyer takes the refund")
+    ticket = shop.ticket(ticket_id)
+    assert (ticket.type, ticket.status, ticket.refund_total_cents) == (
+        AfterSalesType.RETURN_AND_REFUND, TicketStatus.PENDING_REFUND, 5_000)  # one of two units paid 10,000
+
+
+async def test_an_item_that_cannot_be_repaired_is_replaced_instead() -> None:
+    shop = Shop()
+    ticket_id = await cannot_be_repaired(shop)
+    await shop.decide(d.ResolveIntervention, ticket_id, "ops", "ops-1",
+                      outcome=d.InterventionOutcome.EXCHANGE_INSTEAD, note="buyer takes a new one")
+    assert (shop.ticket(ticket_id).type, shop.ticket(ticket_id).status) == (
+        AfterSalesType.EXCHANGE, TicketStatus.AWAITING_RESHIPMENT)
+    await tell_warehouse(shop)
+    ship = shop.last("ShipAfterSales")
+    assert (ship.shipment_type, [(ln.sku, ln.quantity) for ln in ship.lines]) == (
+        w.ShipmentType.EXCHANGE_SHIPMENT, [("SKU-1", 1)])
+
+
+async def test_only_a_repair_can_become_a_refund_instead() -> None:
+    shop = Shop()
+    ticket_id = await shipped_back(shop, "EXCHANGE")
+    receipt = received(shop, ticket_id, quantity=2)  # a mismatch: intervention
+    await shop.deliver("warehouse", receipt, key=receipt.order_id, producer="wms")
+    with pytest.raises(errors.IllegalTransition):
+        await shop.decide(d.ResolveIntervention, ticket_id, "ops", "ops-1",
+                          outcome=d.InterventionOutcome.REFUND_INSTEAD, note="no")
