@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.run`` (see its docstring); the older single-purpose scripts beside it."""
