@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 from contracts import CATALOGUE
 from services.actors import World, projection_probe
 from services.common.bus import Bus, Watcher
-from services.common.procs import ALL_WORKERS, WorkerProcesses
+from services.common.procs import ALL_WORKERS, WorkerProcesses, worker_of
 from services.common.settings import Settings
+from services.harness import wait_for_no_lag
 from services.simulators.scenarios import clear_scenario, set_scenario
 from tests.conftest import RETURN_DESK
 
@@ -42,6 +43,13 @@ E2E_ENV = {
 }
 
 
+async def caught_up(stack: Settings, workers: list[str], timeout: float = 180) -> None:
+    """Waits until the workers' groups have read everything already on their topics: a test then
+    starts from consumers that are at the end, not behind what earlier tests (or hostile runs on a
+    machine's long-lived stack) left there."""
+    await wait_for_no_lag(stack, sorted({stack.group(worker) for worker in workers}), timeout)
+
+
 def back_office_process() -> tuple[WorkerProcesses, str]:
     """The back office as its own process on a free port (started), and its address."""
     with socket.socket() as probe:
@@ -58,6 +66,7 @@ async def workers(stack: Settings) -> AsyncIterator[WorkerProcesses]:
     procs = WorkerProcesses(ALL_WORKERS, ROOT / ".local" / "logs" / "e2e", env=E2E_ENV, replicas=2, metrics=True)
     procs.start()
     await procs.ready()
+    await caught_up(stack, [worker_of(name) for name in procs.workers])
     yield procs
     dead = procs.dead()
     procs.stop()

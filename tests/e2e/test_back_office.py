@@ -21,9 +21,10 @@ from services.backoffice import service
 from services.backoffice.repository import SqlBackOfficeUnitOfWork
 from services.backoffice.staff import StaffRole
 from services.common.procs import WorkerProcesses
+from services.common.settings import Settings
 from tests.integration.helpers import eventually
 
-from .conftest import ROOT, back_office_process
+from .conftest import ROOT, back_office_process, caught_up
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -32,7 +33,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def office(workers: WorkerProcesses) -> AsyncIterator[httpx.AsyncClient]:
+async def office(stack: Settings, workers: WorkerProcesses) -> AsyncIterator[httpx.AsyncClient]:
     process, base = back_office_process()
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         async def serving() -> bool:
@@ -41,6 +42,7 @@ async def office(workers: WorkerProcesses) -> AsyncIterator[httpx.AsyncClient]:
             except httpx.TransportError:
                 return False
         await eventually(serving, timeout=60)
+        await caught_up(stack, ["back-office"])  # it settles each decision from the tickets topic
         yield client
     dead = process.dead()
     process.stop()

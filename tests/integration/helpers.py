@@ -4,6 +4,8 @@ and a worker running in this process with the production runtime."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -109,6 +111,16 @@ async def outbox_count(sessions: Any, producer: str) -> int:
     async with sessions() as session:
         return (await session.execute(select(func.count()).select_from(OutboxRow)
                                       .where(OutboxRow.producer == producer))).scalar_one()
+
+
+async def aftersales(*args: str) -> tuple[int, str, str]:
+    """The ``aftersales`` command as an operator runs it (its own process, the stack's settings):
+    exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "AFTERSALES_LOG_LEVEL": "WARNING"})
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return int(process.returncode or 0), out.decode(), err.decode()
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:

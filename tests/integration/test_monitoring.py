@@ -5,10 +5,7 @@ transaction as the inbox row)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +31,7 @@ from tests.unit.use_cases.monitoring_day import (
     day,
 )
 
-from .helpers import eventually, new_topic
+from .helpers import aftersales, eventually, new_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -124,15 +121,6 @@ async def test_the_day_gives_its_figures_and_a_redelivery_after_a_restart_change
     assert summary(await figures(sessions, stack, today.shop_id, NEXT_DAY, NEXT_DAY))["breaches"] == \
         EXPECTED_BREACHES_NEXT_DAY
     assert await items() == [(2, "OPEN")]
-
-
-async def aftersales(*args: str) -> tuple[int, str, str]:
-    """The ``aftersales`` command as an operator runs it (its own process, the stack's settings)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "AFTERSALES_LOG_LEVEL": "WARNING"})
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return int(process.returncode or 0), out.decode(), err.decode()
 
 
 async def test_the_cli_prints_the_days_figures_and_takes_its_work_items(stack, sessions):

@@ -4,10 +4,7 @@ and ``aftersales settlement statement`` prints them in a process of its own, as 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +29,7 @@ from tests.unit.use_cases.settlement_cycle import (
     cycle,
 )
 
-from .helpers import eventually, new_topic
+from .helpers import aftersales, eventually, new_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -58,14 +55,6 @@ async def send(settings: Settings, topic: str, days: Cycle) -> None:
     async with Bus(settings) as bus:
         for _, envelope in days.messages:
             await bus.send_raw(topic, encode(envelope), key=envelope.key)
-
-
-async def aftersales(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.cli", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "AFTERSALES_LOG_LEVEL": "WARNING"})
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return int(process.returncode or 0), out.decode(), err.decode()
 
 
 async def test_the_statements_of_the_hand_computed_days_and_the_command_that_prints_them(stack, sessions):
