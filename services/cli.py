@@ -496,14 +496,15 @@ def stats(shop: str = typer.Option(None, help="one shop (default: every shop)"),
 @alerts_app.command("list")
 def alerts_list(owner: str = typer.Option(None, help="ops, finance, warehouse, admin or manager"),
                 all_: bool = typer.Option(False, "--all", help="resolved items too"),
-                limit: int = typer.Option(100), as_json: bool = typer.Option(False, "--json")) -> None:
+                limit: int = typer.Option(100), order: str = typer.Option(None, help="one order's items only"),
+                as_json: bool = typer.Option(False, "--json")) -> None:
     """Work items, newest first: state, severity, owner, age, occurrences, kind, ticket, message."""
     from datetime import UTC, datetime
 
     from services.monitoring import report, service
 
     items = _with_monitoring(lambda uow, deps: service.work_items(uow, include_resolved=all_, owner=owner,
-                                                                  limit=limit))
+                                                                  limit=limit, order_id=order))
     if as_json:
         typer.echo(json.dumps([report.item_dict(item) for item in items], ensure_ascii=False))
         return

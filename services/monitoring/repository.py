@@ -111,8 +111,9 @@ class Monitoring(Protocol):
     async def time_in_states(self, shop_id: str | None, since: datetime, until: datetime) -> list[TimeInState]:
         """p50 / p95 / max per state of the stays that ended in [since, until)."""
 
-    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int) -> list[WorkItem]:
-        """Newest first."""
+    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int,
+                         order_id: str | None = None) -> list[WorkItem]:
+        """Newest first; ``order_id``: one order's items only."""
 
 
 class MonitoringUnitOfWork(UnitOfWork):
@@ -283,9 +284,12 @@ class MonitoringRepository:
         return [TimeInState(r.status, int(r.tickets), float(r.p50), float(r.p95), float(r.longest))
                 for r in (await self.session.execute(query)).all()]
 
-    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int) -> list[WorkItem]:
+    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int,
+                         order_id: str | None = None) -> list[WorkItem]:
         query = (select(MonitoringWorkItemRow).where(MonitoringWorkItemRow.state.in_([s.value for s in states]))
                  .order_by(MonitoringWorkItemRow.opened_at.desc()).limit(limit))
         if owner is not None:
             query = query.where(MonitoringWorkItemRow.owner == owner)
+        if order_id is not None:
+            query = query.where(MonitoringWorkItemRow.order_id == order_id)
         return [_item(row) for row in (await self.session.execute(query)).scalars()]

@@ -290,9 +290,9 @@ async def resolve_item(uow: MonitoringUnitOfWork, item_id: uuid.UUID, by: str, n
 
 
 async def work_items(uow: MonitoringUnitOfWork, *, include_resolved: bool = False, owner: str | None = None,
-                     limit: int = 100) -> list[WorkItem]:
+                     limit: int = 100, order_id: str | None = None) -> list[WorkItem]:
     states = tuple(ItemState) if include_resolved else (ItemState.OPEN, ItemState.ACKNOWLEDGED)
-    return await uow.monitoring.work_items(states, owner, limit)
+    return await uow.monitoring.work_items(states, owner, limit, order_id)
 
 
 # ---------------------------------------------------------------- periodic jobs

@@ -155,7 +155,7 @@ async def test_the_cli_prints_the_days_figures_and_takes_its_work_items(stack, s
     assert code == 0
     assert f"after-sales rate   {EXPECTED_UNITS['rate']}" in text
 
-    code, out, _ = await aftersales("alerts", "list", "--all", "--limit", "1000", "--json")
+    code, out, _ = await aftersales("alerts", "list", "--all", "--order", today.second_order, "--json")
     ours = [item for item in json.loads(out) if item["order_id"] == today.second_order]
     assert code == 0
     assert len(ours) == 1

@@ -772,9 +772,10 @@ class FakeMonitoring:
         return time_in_state((status, seconds) for shop, status, left_at, seconds in self.tables.state_times
                              if shop_id in (None, shop) and since <= left_at < until)
 
-    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int) -> list[WorkItem]:
+    async def work_items(self, states: tuple[ItemState, ...], owner: str | None, limit: int,
+                         order_id: str | None = None) -> list[WorkItem]:
         return sorted((copy.deepcopy(i) for i in self.tables.items.values()
-                       if i.state in states and owner in (None, i.owner)),
+                       if i.state in states and owner in (None, i.owner) and order_id in (None, i.order_id)),
                       key=lambda i: i.opened_at, reverse=True)[:limit]
 
 
