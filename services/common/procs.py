@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,28 @@ ALL_WORKERS = WORKERS + SIMULATORS
 
 
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick), for a process about to start."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on now, for a process about to start, taken below the kernel's
+    ephemeral range: the kernel's own pick comes from that range, where the Kafka and PostgreSQL
+    clients of thirty processes take their outgoing ports, and one of them took such a port before
+    its worker could bind it (the worker then exits: seen once in a CI run)."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randint(min(20_000, low - 1_000), low - 1)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 def worker_of(process: str) -> str:

@@ -6,7 +6,6 @@ The flow tests' processes live for their module only: the resilience module star
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from redis.asyncio import Redis
 from contracts import CATALOGUE
 from services.actors import World, projection_probe
 from services.common.bus import Bus, Watcher
-from services.common.procs import ALL_WORKERS, WorkerProcesses, worker_of
+from services.common.procs import ALL_WORKERS, WorkerProcesses, free_port, worker_of
 from services.common.settings import Settings
 from services.harness import wait_for_no_lag
 from services.simulators.scenarios import clear_scenario, set_scenario
@@ -52,9 +51,7 @@ async def caught_up(stack: Settings, workers: list[str], timeout: float = 180) -
 
 def back_office_process() -> tuple[WorkerProcesses, str]:
     """The back office as its own process on a free port (started), and its address."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     process = WorkerProcesses(["backoffice"], ROOT / ".local" / "logs" / "e2e", env={
         **E2E_ENV, "AFTERSALES_BACKOFFICE_PORT": str(port), "AFTERSALES_BACKOFFICE_COOKIE_SECURE": "false"})
     process.start()
