@@ -88,6 +88,14 @@ class Shop:
             await uow.commit()
         return result
 
+    async def consume(self, worker: str, envelope: Envelope[Any]) -> None:
+        """A message as recorded (its own ids and times) to one worker, as its runtime would apply
+        it: one committed unit of work."""
+        routes, unit_of_work = WORKERS[worker]
+        async with unit_of_work(self.db, worker) as uow:
+            await routes[envelope.type].use_case(envelope, uow, self.deps)
+            await uow.commit()
+
     async def run(self, worker: str, use_case: Callable[[Any], Awaitable[Any]]) -> Any:
         """Anything else a worker does in a unit of work (a tool, a periodic job's step)."""
         _, unit_of_work = WORKERS[worker]

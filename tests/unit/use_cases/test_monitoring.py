@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from contracts import Envelope, new_envelope, ops
 from contracts import admin as ad
+from contracts import new_envelope, ops
 from services.domain import errors
 from services.domain.work_queue import ItemState
 from services.monitoring import service
@@ -28,17 +28,11 @@ from .monitoring_day import (
     at,
     day,
 )
-from .shop import WORKERS, Shop
+from .shop import Shop
 
 pytestmark = pytest.mark.asyncio
 
 
-async def read(shop: Shop, envelope: Envelope[Any]) -> None:
-    """Monitoring consumes one message, as its runtime would (one committed unit of work)."""
-    routes, unit_of_work = WORKERS["monitoring"]
-    async with unit_of_work(shop.db, "monitoring") as uow:
-        await routes[envelope.type].use_case(envelope, uow, shop.deps)
-        await uow.commit()
 
 
 async def stats(shop: Shop, shop_id: str | None, first: Any, last: Any) -> service.Stats:
@@ -48,7 +42,7 @@ async def stats(shop: Shop, shop_id: str | None, first: Any, last: Any) -> servi
 async def test_a_hand_computed_day_gives_its_figures() -> None:
     shop, today = Shop(), day()
     for _, envelope in today.messages:
-        await read(shop, envelope)
+        await shop.consume("monitoring", envelope)
 
     found = await stats(shop, today.shop_id, DAY, DAY)
     figures = found.figures
@@ -88,7 +82,7 @@ async def test_a_hand_computed_day_gives_its_figures() -> None:
 async def test_the_daily_figures_go_out_once_per_changed_day() -> None:
     shop, today = Shop(), day()
     for _, envelope in today.messages:
-        await read(shop, envelope)
+        await shop.consume("monitoring", envelope)
     await shop.tick("monitoring", service.publish_figures(shop.deps))
     published = {(e.shop_id, e.day): e for e in shop.sent("DailyFiguresChanged")}
     assert set(published) == {(today.shop_id, DAY), (today.shop_id, NEXT_DAY), ("all-shops", DAY)}
@@ -100,9 +94,9 @@ async def test_the_daily_figures_go_out_once_per_changed_day() -> None:
 
 async def alert(shop: Shop, kind: str, severity: ops.Severity, order_id: str = "O-wq",
                 ticket_id: str | None = "T-wq") -> None:
-    await read(shop, new_envelope(ops.OpsAlert(kind=kind, severity=severity, message="something is late",
-                                               order_id=order_id, ticket_id=ticket_id),
-                                  key=order_id, producer="scheduler", occurred_at=shop.now))
+    raised = ops.OpsAlert(kind=kind, severity=severity, message="something is late", order_id=order_id,
+                          ticket_id=ticket_id)
+    await shop.consume("monitoring", new_envelope(raised, key=order_id, producer="scheduler", occurred_at=shop.now))
 
 
 async def items(shop: Shop, **query: Any) -> list[Any]:
@@ -137,7 +131,7 @@ async def test_an_acknowledged_item_stops_escalating_and_a_resolved_one_lets_the
     assert item.owner == "finance"
     command = new_envelope(ad.AcknowledgeWorkItem(item_id=item.item_id, order_id="O-wq", requested_by="fin-1"),
                            key="O-wq", producer="back-office", occurred_at=shop.now)
-    await read(shop, command)
+    await shop.consume("monitoring", command)
     answer = shop.db.sent("WorkItemChanged")[-1]
     assert (answer.payload.action.value, answer.payload.by, answer.causation_id) == (
         "ACKNOWLEDGED", "fin-1", command.event_id)
@@ -177,7 +171,8 @@ async def test_dead_letter_summaries_keep_one_admin_item_while_they_come() -> No
     for _ in range(2):
         summary = ops.DeadLetterSummary(since=shop.now - timedelta(minutes=5), until=shop.now, total=3, counts=[
             ops.DeadLetterCount(source_topic="wms.events", reason_code="SCHEMA_VIOLATION", count=3)])
-        await read(shop, new_envelope(summary, key="dead-letters", producer="dead_letters", occurred_at=shop.now))
+        await shop.consume("monitoring", new_envelope(summary, key="dead-letters", producer="dead_letters",
+                                                      occurred_at=shop.now))
     (item,) = await items(shop)
     assert (item.kind, item.owner, item.occurrences) == ("DEAD_LETTERS_WAITING", "admin", 2)
     assert "wms.events SCHEMA_VIOLATION ×3" in item.message
@@ -188,16 +183,16 @@ async def test_a_buyer_past_the_shops_threshold_is_flagged_with_the_rule_and_its
     today = day()
     opened = [e for _, e in today.messages if e.type == "TicketOpened"]
     for envelope in opened:
-        await read(shop, envelope)
+        await shop.consume("monitoring", envelope)
     assert shop.sent("BuyerFlagged") == []  # two tickets: not more than two
     third = opened[0].payload.model_copy(update={"ticket": opened[0].payload.ticket.model_copy(
         update={"ticket_id": "T-third", "shop_id": "shop-day"})})
     for envelope in opened:  # the same buyer in the strict shop
         moved = envelope.payload.model_copy(update={"ticket": envelope.payload.ticket.model_copy(
             update={"shop_id": "shop-day", "ticket_id": envelope.payload.ticket.ticket_id + "-x"})})
-        await read(shop, new_envelope(moved, key=envelope.key, producer="intake", occurred_at=at(8)))
+        await shop.consume("monitoring", new_envelope(moved, key=envelope.key, producer="intake", occurred_at=at(8)))
     assert shop.sent("BuyerFlagged") == []
-    await read(shop, new_envelope(third, key=opened[0].key, producer="intake", occurred_at=at(9)))
+    await shop.consume("monitoring", new_envelope(third, key=opened[0].key, producer="intake", occurred_at=at(9)))
     flag = shop.last("BuyerFlagged")
     assert (flag.buyer_id, flag.ticket_id, flag.tickets_in_window, flag.max_tickets) == ("buyer-day", "T-third", 3, 2)
     assert flag.reason == "3 after-sales in 30 days (more than 2)"
@@ -206,9 +201,9 @@ async def test_a_buyer_past_the_shops_threshold_is_flagged_with_the_rule_and_its
 async def test_an_order_announced_twice_is_sold_once_and_a_ticket_opened_twice_counts_once() -> None:
     shop, today = Shop(), day()
     for _, envelope in today.messages:
-        await read(shop, envelope)
+        await shop.consume("monitoring", envelope)
         if envelope.type in ("OrderPlaced", "TicketOpened"):  # the producer sent it again, with a new event id
-            await read(shop, new_envelope(envelope.payload, key=envelope.key, producer=envelope.producer,
-                                          occurred_at=envelope.occurred_at))
+            await shop.consume("monitoring", new_envelope(envelope.payload, key=envelope.key,
+                                                          producer=envelope.producer, occurred_at=envelope.occurred_at))
     figures = (await stats(shop, today.shop_id, DAY, DAY)).figures
     assert (figures.units_sold, figures.units_in_tickets, figures.tickets_opened) == (6, 4, 2)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from contracts import Envelope
 from services.domain.settlement import CyclePeriod, SettlementCycle
 from services.settlement import service
 
@@ -24,16 +23,11 @@ from .settlement_cycle import (
     EXPECTED_WEEK_TOTALS,
     cycle,
 )
-from .shop import WORKERS, Shop
+from .shop import Shop
 
 pytestmark = pytest.mark.asyncio
 
 
-async def read(shop: Shop, envelope: Envelope[Any]) -> None:
-    routes, unit_of_work = WORKERS["settlement"]
-    async with unit_of_work(shop.db, "settlement") as uow:
-        await routes[envelope.type].use_case(envelope, uow, shop.deps)
-        await uow.commit()
 
 
 async def statement(shop: Shop, shop_id: str, period: CyclePeriod) -> service.Statement:
@@ -55,7 +49,7 @@ async def test_the_hand_computed_days_give_their_statements() -> None:
     shop = Shop()
     days = cycle()
     for _, envelope in days.messages:
-        await read(shop, envelope)
+        await shop.consume("settlement", envelope)
 
     first = await statement(shop, days.shop_id, CyclePeriod.parse(DAY_1.isoformat()))
     assert lines(first, days.orders) == EXPECTED_DAY_1
@@ -75,7 +69,7 @@ async def test_each_fact_counts_once_when_delivered_again() -> None:
     shop = Shop()
     days = cycle()
     for _, envelope in days.messages + days.messages:
-        await read(shop, envelope)
+        await shop.consume("settlement", envelope)
     week = await statement(shop, days.shop_id, CyclePeriod.parse("2026-W46"))
     assert totals(week) == EXPECTED_WEEK_TOTALS
 
