@@ -150,12 +150,13 @@ def new_envelope(
     cause: Envelope[Any] | None = None,
     correlation_id: uuid.UUID | None = None,
     occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
 ) -> Envelope[Any]:
     """Wraps a payload; a message caused by another inherits its correlation id."""
     if not payload.event_type:
         raise ValueError(f"{type(payload).__name__} is not a registered message")
     return _ENVELOPES[payload.event_type](
-        event_id=uuid.uuid4(),
+        event_id=event_id or uuid.uuid4(),
         type=payload.event_type,
         schema_version=payload.schema_version,
         occurred_at=occurred_at or datetime.now(UTC),

@@ -81,7 +81,7 @@ from .metrics import EmbeddedServer, Readiness, WorkerMetrics, health_app, serve
 from .migrations_check import require_schema
 from .outbox import OutboxRelay, outbox_backlog
 from .quarantine import Quarantine
-from .routes import Deps, PeriodicJob, Route, Subscription, route
+from .routes import Clock, Deps, PeriodicJob, Route, Subscription, route
 from .settings import Settings
 from .tracing import Tracing, tracer_provider
 from .uow import EventIdReused, UnitOfWork
@@ -125,9 +125,12 @@ class Context(Generic[U]):
     relay: OutboxRelay
     name: str
     unit_of_work: UnitOfWorkFactory[U]
+    clock: Clock
 
     def uow(self) -> U:
-        return self.unit_of_work(self.sessions, self.name)
+        uow = self.unit_of_work(self.sessions, self.name)
+        uow.clock = self.clock
+        return uow
 
 
 class Worker(Generic[U]):
@@ -301,7 +304,8 @@ class Worker(Generic[U]):
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
                             poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group,
                             on_published=lambda topic, n: self.metrics.produced.labels(topic).inc(n))
-        self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name, self.unit_of_work)
+        self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name, self.unit_of_work,
+                           self.deps.clock)
         if self.on_start is not None:
             await self._retrying("start", lambda: self.on_start(self.context))  # type: ignore[misc]
         log.info("worker_started", worker=self.name, group=self.group)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,8 +24,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import Contract, Envelope, encode, new_envelope, topic_of
+from services.domain import ids
 
 from .tables import InboxRow, OutboxRow, QuarantinedItem
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class EventIdReused(Exception):
@@ -41,6 +48,8 @@ class UnitOfWork(ABC):
         self.producer = producer
         self.published: list[Envelope[Any]] = []
         self.committed = False
+        self.clock: Callable[[], datetime] = _system_clock  # the worker's (a rebuild's is the log's)
+        self._caused: Counter[uuid.UUID] = Counter()
 
     async def __aenter__(self) -> Self:
         await self._begin()
@@ -54,11 +63,27 @@ class UnitOfWork(ABC):
 
     def publish(self, payload: Contract, *, key: str, cause: Envelope[Any] | None = None,
                 topic: str | None = None) -> Envelope[Any]:
-        """Adds a message to the outbox; it leaves for Kafka only if this transaction commits."""
-        envelope = new_envelope(payload, key=key, producer=self.producer, cause=cause)
+        """Adds a message to the outbox; it leaves for Kafka only if this transaction commits.
+
+        A message caused by another gets an event id derived from its cause (the n-th message this
+        producer sends for it): handling the same input again, in a rebuild from the log, sends the
+        same ids, so everything keyed on them (notifications, work items, shipments) matches."""
+        event_id = None
+        if cause is not None:
+            event_id = ids.caused_by(cause.event_id, f"{self.producer}/{self._caused[cause.event_id]}")
+            self._caused[cause.event_id] += 1
+        envelope = new_envelope(payload, key=key, producer=self.producer, cause=cause, event_id=event_id,
+                                occurred_at=self.clock())
         self._stage(envelope, topic or topic_of(type(payload)).name)
         self.published.append(envelope)
         return envelope
+
+    def _unpublish_from(self, index: int) -> None:
+        """A savepoint rolled back: what it published is gone, and so are the ids it used."""
+        for undone in self.published[index:]:
+            if undone.causation_id is not None:
+                self._caused[undone.causation_id] -= 1
+        del self.published[index:]
 
     async def first_time(self, consumer: str, event_id: uuid.UUID, digest: bytes | None = None) -> bool:
         """Records the event as processed by ``consumer``; False if it already was (a redelivery).
@@ -135,7 +160,7 @@ class SqlUnitOfWork(UnitOfWork):
             yield
         except BaseException:
             await nested.rollback()
-            del self.published[published:]
+            self._unpublish_from(published)
             raise
         await nested.commit()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from . import ids
 from .errors import LifecycleViolation
 from .refund import Backoff
 
@@ -64,7 +65,7 @@ class ErpOrder:
     @classmethod
     def first_sent(cls, *, shop_id: str, ticket_id: str, ticket_no: str, order_id: str, kind: ErpOrderKind,
                    lines: tuple[SkuQuantity, ...], now: datetime, backoff: Backoff) -> ErpOrder:
-        return cls(uuid.uuid4(), shop_id, ticket_id, ticket_no, order_id, kind, lines,
+        return cls(ids.erp_order_id(ticket_id, kind.value), shop_id, ticket_id, ticket_no, order_id, kind, lines,
                    next_attempt_at=now + backoff(1))
 
     @property

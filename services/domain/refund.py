@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from . import ids
 from .errors import LifecycleViolation
 
 Backoff = Callable[[int], timedelta]
@@ -50,7 +51,7 @@ class Refund:
 
     @classmethod
     def new(cls, ticket_id: str, order_id: str, amounts: dict[int, tuple[int, int]], shipping_cents: int) -> Refund:
-        return cls(uuid.uuid4(), ticket_id, order_id, _lines(amounts), shipping_cents)
+        return cls(ids.refund_id(ticket_id), ticket_id, order_id, _lines(amounts), shipping_cents)
 
     @property
     def goods_cents(self) -> int:

@@ -43,9 +43,9 @@ class Shipment:
     dispatched_at: datetime | None = None
 
     @classmethod
-    def requested(cls, *, ticket_id: str, ticket_no: str, order_id: str, kind: ShipmentKind,
+    def requested(cls, *, shipment_id: uuid.UUID, ticket_id: str, ticket_no: str, order_id: str, kind: ShipmentKind,
                   lines: tuple[SkuQuantity, ...], at: datetime) -> Shipment:
-        return cls(uuid.uuid4(), ticket_id, ticket_no, order_id, kind, lines, at)
+        return cls(shipment_id, ticket_id, ticket_no, order_id, kind, lines, at)
 
     def dispatch(self, carrier: str, waybill: str, operator: str, at: datetime) -> bool:
         """The WMS shipped it; False if this was already recorded (the WMS said it twice)."""

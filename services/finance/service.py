@@ -36,6 +36,7 @@ from services.common.retry import backoff
 from services.common.routes import Deps, PeriodicJob, periodic
 from services.common.runtime import Unprocessable
 from services.common.tickets import save_and_announce
+from services.domain import ids
 from services.domain.errors import RefundExceedsPaid
 from services.domain.model import TicketStatus
 from services.domain.refund import Compensation, Refund, RefundStatus
@@ -225,7 +226,8 @@ async def _compensate(uow: FinanceUnitOfWork, ticket: Ticket, cause: Envelope[An
     coupon, points = _compensation_cents(await uow.orders.get(ticket.order_id), ticket)
     if coupon == 0 and points == 0:
         return
-    compensation = Compensation(uuid.uuid4(), ticket.ticket_id, ticket.order_id, coupon, points)
+    compensation = Compensation(ids.compensation_id(ticket.ticket_id), ticket.ticket_id, ticket.order_id,
+                                coupon, points)
     if await uow.compensations.add(compensation):
         uow.publish(ReturnCompensation(
             compensation_id=compensation.compensation_id, ticket_id=ticket.ticket_id, order_id=ticket.order_id,

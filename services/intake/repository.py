@@ -4,7 +4,6 @@ and intake's unit of work, which hands them out (``uow.orders``, ``uow.reasons``
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
@@ -173,7 +172,3 @@ class ReasonRepository:
 
     async def is_empty(self) -> bool:
         return (await self.session.execute(select(ReasonRow.code).limit(1))).first() is None
-
-
-def new_ticket_no(now: datetime) -> str:
-    return f"AS{now:%Y%m%d}{uuid.uuid4().int % 10**10:010d}"

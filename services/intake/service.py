@@ -18,7 +18,7 @@ from services.common.orders import order_currency, order_lines
 from services.common.parked import Parked
 from services.common.routes import Deps
 from services.common.tickets import announce, save_and_announce, view
-from services.domain import errors
+from services.domain import errors, ids
 from services.domain.eligibility import (
     AfterSalesRequest,
     Claim,
@@ -33,7 +33,7 @@ from services.domain.quote import quote
 from services.domain.reasons import LATE_PAYMENT
 from services.domain.ticket import Ticket, TicketLine
 
-from .repository import IntakeUnitOfWork, Orders, new_ticket_no
+from .repository import IntakeUnitOfWork, Orders
 
 __all__ = [
     "ORDER_FACTS",
@@ -116,14 +116,15 @@ async def _refund_late_payment(order: Order, uow: IntakeUnitOfWork, deps: Deps, 
     """The buyer paid an order that had already closed (the payment timed out first): a system
     ticket for every unit refunds the whole payment, and ops is told (LATE_PAYMENT)."""
     now = deps.clock()
+    request_id = uuid.uuid5(uuid.NAMESPACE_URL, f"late-payment:{cause.event_id}")
+    new_id = ids.ticket_id(request_id)
     ticket = Ticket(
-        ticket_id=str(uuid.uuid4()), ticket_no=new_ticket_no(now), order_id=order.order_id,
+        ticket_id=new_id, ticket_no=ids.ticket_no(new_id, now), order_id=order.order_id,
         shop_id=order.shop_id, buyer_id=order.buyer_id, type=AfterSalesType.REFUND_ONLY,
         lines=[TicketLine(ln.line_no, ln.sku, ln.quantity, tuple(range(ln.quantity)), ln.paid_cents, ln.paid_cents,
                           ln.paid_cents, ln.quantity) for ln in order.lines],
         applied_at=now, reason_code=LATE_PAYMENT, paid_at=order.paid_at, currency=order.currency)
     ticket.refund_late_payment(now, deps.settings.policy_for(order.shop_id))
-    request_id = uuid.uuid5(uuid.NAMESPACE_URL, f"late-payment:{cause.event_id}")
     await uow.tickets.add(ticket, request_id)
     uow.publish(c.TicketOpened(request_id=request_id, ticket=view(ticket)), key=order.order_id, cause=cause)
     announce(uow, ticket, cause)
@@ -201,8 +202,9 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
     # the window is measured to when the buyer asked, not to when a lagging request got here
     asked_at = min(req.requested_at or envelope.occurred_at, now)
     planned = assess(order, request, claims, reason, policy, asked_at)
+    new_id = ids.ticket_id(req.request_id)
     ticket = Ticket(
-        ticket_id=str(uuid.uuid4()), ticket_no=new_ticket_no(now), order_id=order.order_id,
+        ticket_id=new_id, ticket_no=ids.ticket_no(new_id, now), order_id=order.order_id,
         shop_id=order.shop_id, buyer_id=order.buyer_id, type=ticket_type,
         lines=[TicketLine(p.line_no, p.sku, p.quantity, p.positions, p.cap_cents, p.cap_cents,
                           p.line_paid_cents, p.line_quantity, p.exchange_sku) for p in planned],

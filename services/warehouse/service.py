@@ -8,6 +8,7 @@ from contracts import warehouse as w
 from services.common.routes import Deps
 from services.common.runtime import Unprocessable
 from services.common.tickets import actor_from, save_and_announce
+from services.domain import ids
 from services.domain.erp_order import SkuQuantity
 from services.domain.model import Inspection
 from services.domain.shipment import Shipment, ShipmentKind, sku_totals
@@ -75,6 +76,7 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Ware
         return
     kind = ShipmentKind.REISSUE_SHIPMENT if view.reissue else _SHIPMENT_FOR[event.to_status]
     shipment = Shipment.requested(
+        shipment_id=ids.caused_by(envelope.event_id, "shipment"),
         ticket_id=view.ticket_id, ticket_no=view.ticket_no, order_id=view.order_id,
         kind=kind, lines=sku_totals(_shipped(view, kind)),
         at=deps.clock())

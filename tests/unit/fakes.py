@@ -171,7 +171,7 @@ class FakeUnitOfWork:
             yield
         except BaseException:
             self.state.__dict__.update(saved.__dict__)  # the repositories keep pointing at self.state
-            del self.published[published:]  # type: ignore[attr-defined]
+            self._unpublish_from(published)  # type: ignore[attr-defined]
             raise
 
     async def first_time_many(self, consumer: str, events: dict[uuid.UUID, bytes | None]) -> set[uuid.UUID]:

@@ -4,6 +4,7 @@ and the ledger's reservations match the refund's state."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -219,8 +220,8 @@ def test_an_erp_order_of_an_ended_ticket_is_cancelled_whatever_it_reached(before
 
 
 def test_a_shipment_is_dispatched_once() -> None:
-    shipment = Shipment.requested(ticket_id="T1", ticket_no="AS1", order_id="O1", kind=ShipmentKind.EXCHANGE_SHIPMENT,
-                                  lines=(SkuQuantity("SKU-A", 1),), at=T0)
+    shipment = Shipment.requested(shipment_id=uuid.uuid4(), ticket_id="T1", ticket_no="AS1", order_id="O1",
+                                  kind=ShipmentKind.EXCHANGE_SHIPMENT, lines=(SkuQuantity("SKU-A", 1),), at=T0)
     assert shipment.status == ShipmentStatus.REQUESTED
     assert shipment.dispatch("SF", "SF1", "wh-1", T0) is True
     assert shipment.dispatch("YTO", "YT2", "wh-2", T0) is False
