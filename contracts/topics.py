@@ -37,16 +37,25 @@ class Topic:
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
            "notifications", "settlement", "back-office",
            "order-system", "payment-channel", "wms", "erp", "marketing")
+# The rebuild and what-if tool (services/replay) reads the inputs (what people and outside systems
+# wrote) from the start of the log, and nothing else; it writes no topic.
+REPLAY = "replay"
+# What people and outside systems wrote is kept for good: a rebuild replays it from the start.
+# (The workers' own topics are made again by a replay, and keep the broker's 7 days.) Committed
+# offsets must outlive any pause of a group (the broker's offsets.retention.minutes), or a group
+# restarting from the earliest offset would meet inputs its inbox has forgotten.
+KEPT_FOR_REPLAY = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 ORDER_EVENTS = Topic("orders.events", "Facts from the upstream order system",
                      (od.OrderPlaced, od.OrderPaid, od.OrderShipped, od.OrderCompleted, od.OrderClosed),
-                     ("order-system",), ("intake", "finance", "order-system", "monitoring", "settlement"))
+                     ("order-system",), ("intake", "finance", "order-system", "monitoring", "settlement", REPLAY),
+                     extra_config=KEPT_FOR_REPLAY)
 ORDER_COMMANDS = Topic("orders.commands", "Requests to the order system: close an order",
                        (od.CloseOrder,), ("intake", "finance", "scheduler"), ("order-system",))
 REQUESTS = Topic("aftersales.requests", "Buyer requests and follow-ups from the buyer front end",
                  (a.RequestAfterSales, a.WithdrawTicket, a.SubmitReturnShipment, a.ConfirmExchangeReceived,
                   a.RefuseDelivery, a.QuoteAfterSales),
-                 ("buyer-frontend",), ("intake",))
+                 ("buyer-frontend",), ("intake", REPLAY), extra_config=KEPT_FOR_REPLAY)
 QUOTES = Topic("aftersales.quotes", "What a request would refund, before the buyer sends it",
                (a.AfterSalesQuoted,), ("intake",), ("buyer-frontend",))
 REJECTIONS = Topic("aftersales.rejections", "Refused requests and commands, with a readable reason",
@@ -62,7 +71,7 @@ DECISIONS = Topic("aftersales.decisions", "Ops, finance and manager decisions fr
                   (d.ApproveTicket, d.RejectTicket, d.AdjustRefundAmount, d.SetRefundFlags,
                    d.ResolveIntervention, d.ApproveRefund, d.SendBackRefund, d.ApproveLargeRefund,
                    d.RetryRefund, d.ReissueMissingUnits),
-                  ("back-office",), ("review",))
+                  ("back-office",), ("review", REPLAY), extra_config=KEPT_FOR_REPLAY)
 ADMIN_COMMANDS = Topic("aftersales.admin-commands",
                        "Admins' and staff's commands from the back office: the reasons catalogue (intake), "
                        "restarting an ERP order that gave up (erp_sync), acknowledging and resolving work items "
@@ -71,23 +80,25 @@ ADMIN_COMMANDS = Topic("aftersales.admin-commands",
                         ad.ReplayDeadLetter, ad.AcknowledgeWorkItem, ad.ResolveWorkItem),
                        ("back-office",),
                        ("intake", "review", "finance", "warehouse", "erp_sync", "dead_letters", "monitoring",
-                        "back-office"),
-                       key="reasons.<type>, order id, or dlq.<dead letter id>")
+                        "back-office", REPLAY),
+                       key="reasons.<type>, order id, or dlq.<dead letter id>", extra_config=KEPT_FOR_REPLAY)
 REFUND_COMMANDS = Topic("payments.refund-commands", "Refunds to execute on the original payment route",
                         (p.ExecuteRefund,), ("finance",), ("payment-channel",))
 REFUND_RESULTS = Topic("payments.refund-results", "Payment channel answers",
-                       (p.RefundSucceeded, p.RefundFailed), ("payment-channel",), ("finance",))
+                       (p.RefundSucceeded, p.RefundFailed), ("payment-channel",), ("finance", REPLAY),
+                       extra_config=KEPT_FOR_REPLAY)
 WMS_COMMANDS = Topic("wms.commands", "Expected receipts, after-sales shipments, goods sent back, intercepts",
                      (w.ExpectReturn, w.ShipAfterSales, w.ReturnGoodsToBuyer, w.InterceptShipment,
                       w.ReleaseIntercept),
                      ("warehouse", "review"), ("wms",))
 WMS_EVENTS = Topic("wms.events", "Goods received and inspected, dispatched, intercept results, repair progress",
                    (w.GoodsReceived, w.AfterSalesDispatched, w.InterceptResult, w.RepairProgress),
-                   ("wms",), ("warehouse", "review"))
+                   ("wms",), ("warehouse", "review", REPLAY), extra_config=KEPT_FOR_REPLAY)
 ERP_OUTBOUND = Topic("erp.outbound", "Return-receipt and exchange-shipment orders for merchants' ERPs, "
                      "and their cancels", (e.ErpOrderRequested, e.CancelErpOrder), ("erp_sync",), ("erp",))
 ERP_ACKS = Topic("erp.acks", "ERP acknowledgements of orders and cancels",
-                 (e.ErpOrderAcknowledged, e.ErpOrderCancelled), ("erp",), ("erp_sync", "monitoring"))
+                 (e.ErpOrderAcknowledged, e.ErpOrderCancelled), ("erp",), ("erp_sync", "monitoring", REPLAY),
+                 extra_config=KEPT_FOR_REPLAY)
 OPS_ALERTS = Topic("ops.alerts", "Alerts for ops monitoring (SLA breaches, failed refunds, integration errors, "
                    "outages, parked items, dead-letter counts)",
                    (o.OpsAlert, o.DeadLetterSummary), WORKERS, ("ops", "monitoring"))
@@ -97,7 +108,8 @@ SETTLEMENT = Topic("settlement.adjustments", "Merchant settlement reduced by com
 COMPENSATIONS = Topic("marketing.compensations", "Coupons and virtual currency to give back",
                       (o.ReturnCompensation,), ("finance",), ("marketing",))
 COMPENSATION_ACKS = Topic("marketing.compensation-acks", "Marketing acknowledgements",
-                          (o.CompensationAcknowledged,), ("marketing",), ("finance",))
+                          (o.CompensationAcknowledged,), ("marketing",), ("finance", REPLAY),
+                          extra_config=KEPT_FOR_REPLAY)
 DLQ = Topic("aftersales.dlq", "Dead letters: original message, error class, reason code, source offset",
             (o.DeadLetter,), WORKERS, ("dead_letters", "ops", "monitoring"), key="original key (or invalid-key)")
 WORK_ITEMS = Topic("monitoring.work-items", "Alerts as work: opened, repeated, acknowledged, escalated, resolved",

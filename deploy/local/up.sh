@@ -85,6 +85,8 @@ CONF
   if [ "$("${psql[@]}" -c "select 1 from pg_roles where rolname='$PG_USER'")" != 1 ]; then
     "${psql[@]}" -c "create role $PG_USER login password '$PG_PASSWORD'" >/dev/null
   fi
+  # what-if replays and rebuild tests make scratch databases of their own (services/replay)
+  "${psql[@]}" -c "alter role $PG_USER createdb" >/dev/null
   if [ "$("${psql[@]}" -c "select 1 from pg_database where datname='$PG_DB'")" != 1 ]; then
     "${psql[@]}" -c "create database $PG_DB owner $PG_USER" >/dev/null
     log "database $PG_DB created"

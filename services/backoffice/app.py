@@ -21,9 +21,10 @@ from .web import create_api
 NAME = "back-office"  # the producer the topic catalogue names for aftersales.decisions
 
 
-def build_worker(settings: Settings) -> Worker[BackOfficeUnitOfWork]:
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[BackOfficeUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     return Worker(NAME, settings, handlers.subscriptions(), unit_of_work=SqlBackOfficeUnitOfWork,
-                  deps=Deps(settings), needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), needs_schema=SCHEMA)
 
 
 def run(settings: Settings) -> None:

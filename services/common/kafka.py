@@ -7,6 +7,7 @@ import contextlib
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     InvalidProducerEpoch,
     InvalidProducerIdMapping,
@@ -152,6 +153,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass
+        kept = [t for t in CATALOGUE if t.extra_config and t.name not in created]
+        if kept:  # a topic made before its settings were catalogued (the inputs' retention) gets them now
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.extra_config))
+                                       for t in kept])
         return created
     finally:
         await admin.close()

@@ -288,25 +288,33 @@ class Worker(Generic[U]):
             self.metrics.outbox(backlog, (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
             await asyncio.sleep(self.settings.metrics_outbox_seconds)
 
-    async def open(self, stack: AsyncExitStack) -> Context[U]:
-        """Opens the worker's resources without consuming (for tools and tests driving ``handle``)."""
-        return await self._open(stack)
+    async def open(self, stack: AsyncExitStack, *, engine: AsyncEngine | None = None,
+                   producer: Producer | None = None, start_hook: bool = True) -> Context[U]:
+        """Opens the worker's resources without consuming (for tools and tests driving ``handle``).
 
-    async def _open(self, stack: AsyncExitStack) -> Context[U]:
-        engine = make_engine(self.settings)
-        stack.push_async_callback(engine.dispose)
+        A rebuild passes its own ``engine`` (the database it fills, shared by all workers) and
+        ``producer`` (one that keeps what is sent in the process, so nothing reaches a live topic),
+        and skips the start hook (intake's would drop the live Redis cache)."""
+        return await self._open(stack, engine=engine, producer=producer, start_hook=start_hook)
+
+    async def _open(self, stack: AsyncExitStack, *, engine: AsyncEngine | None = None,
+                    producer: Producer | None = None, start_hook: bool = True) -> Context[U]:
+        if engine is None:
+            engine = make_engine(self.settings)
+            stack.push_async_callback(engine.dispose)
         # a worker (re)started during an outage waits for PostgreSQL and Kafka, like a handler would
         schema = await self._retrying("start: database", lambda: require_schema(engine, self.needs_schema))
         log.info("schema_accepted", worker=self.name, schema=schema, needs=self.needs_schema or "head")
         sessions = make_session_factory(engine)
-        producer = await self._retrying("start: broker", lambda: self._started_producer())
-        stack.push_async_callback(producer.stop)
+        if producer is None:
+            producer = await self._retrying("start: broker", lambda: self._started_producer())
+            stack.push_async_callback(producer.stop)
         relay = OutboxRelay(self.name, sessions, producer, batch=self.settings.outbox_batch,
                             poll_seconds=self.settings.outbox_poll_seconds, consumer_group=self.group,
                             on_published=lambda topic, n: self.metrics.produced.labels(topic).inc(n))
         self.ctx = Context(self.settings, engine, sessions, producer, relay, self.name, self.unit_of_work,
                            self.deps.clock)
-        if self.on_start is not None:
+        if self.on_start is not None and start_hook:
             await self._retrying("start", lambda: self.on_start(self.context))  # type: ignore[misc]
         log.info("worker_started", worker=self.name, group=self.group)
         return self.ctx

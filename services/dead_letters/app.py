@@ -10,7 +10,8 @@ from . import handlers, service
 from .repository import SCHEMA, DeadLetterUnitOfWork, SqlDeadLetterUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[DeadLetterUnitOfWork]:
-    deps = Deps(settings)
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[DeadLetterUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
+    deps = deps or Deps(settings)
     return Worker("dead_letters", settings, handlers.subscriptions(), unit_of_work=SqlDeadLetterUnitOfWork,
                   deps=deps, background=[service.summarize(deps)], needs_schema=SCHEMA)

@@ -10,7 +10,8 @@ from . import handlers, service
 from .repository import SCHEMA, ErpUnitOfWork, SqlErpUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[ErpUnitOfWork]:
-    deps = Deps(settings)
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[ErpUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
+    deps = deps or Deps(settings)
     return Worker("erp_sync", settings, handlers.subscriptions(), unit_of_work=SqlErpUnitOfWork, deps=deps,
                   background=[service.resend_due(deps)], needs_schema=SCHEMA)

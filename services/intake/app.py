@@ -13,7 +13,8 @@ from .reasons import ReasonCatalogue
 from .repository import SCHEMA, IntakeUnitOfWork, SqlIntakeUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[IntakeUnitOfWork]:
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[IntakeUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     async def seed_reasons(ctx: Context[IntakeUnitOfWork]) -> None:
         redis = Redis.from_url(settings.redis_url)
         try:
@@ -22,4 +23,4 @@ def build_worker(settings: Settings) -> Worker[IntakeUnitOfWork]:
             await redis.aclose()
 
     return Worker("intake", settings, handlers.subscriptions(), unit_of_work=SqlIntakeUnitOfWork,
-                  deps=Deps(settings), on_start=seed_reasons, needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), on_start=seed_reasons, needs_schema=SCHEMA)

@@ -72,15 +72,7 @@ class ReasonCatalogue:
 
     async def seed_defaults(self) -> int:
         """Seeds DOMAIN.md's reasons when the catalogue is empty; returns how many it added."""
-        added = 0
-        async with self._sessions() as session, session.begin():
-            repo = ReasonRepository(session)
-            if not await repo.is_empty():
-                return 0
-            for reason in DEFAULT_REASONS:
-                for ticket_type in reason.types:
-                    await repo.upsert(ticket_type, reason.code, reason.label, position=reason.position)
-                    added += 1
+        added = await seed_default_reasons(self._sessions)
         for ticket_type in AfterSalesType:
             await self._redis.delete(_key(ticket_type))
         return added
@@ -90,3 +82,17 @@ class ReasonCatalogue:
         async with self._sessions() as session, session.begin():
             await change(ReasonRepository(session))
         await self._redis.delete(_key(ticket_type))
+
+
+async def seed_default_reasons(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """DOMAIN.md's reasons into an empty catalogue (PostgreSQL only; the caller drops any cache)."""
+    added = 0
+    async with sessions() as session, session.begin():
+        repo = ReasonRepository(session)
+        if not await repo.is_empty():
+            return 0
+        for reason in DEFAULT_REASONS:
+            for ticket_type in reason.types:
+                await repo.upsert(ticket_type, reason.code, reason.label, position=reason.position)
+                added += 1
+    return added

@@ -10,8 +10,9 @@ from . import handlers, service
 from .repository import SCHEMA, MonitoringUnitOfWork, SqlMonitoringUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[MonitoringUnitOfWork]:
-    deps = Deps(settings)
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[MonitoringUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
+    deps = deps or Deps(settings)
     return Worker("monitoring", settings, handlers.subscriptions(), unit_of_work=SqlMonitoringUnitOfWork,
                   deps=deps, background=[service.escalate(deps), service.publish_figures(deps)],
                   needs_schema=SCHEMA)

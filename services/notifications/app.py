@@ -10,7 +10,8 @@ from . import handlers, service
 from .repository import SCHEMA, NotificationsUnitOfWork, SqlNotificationsUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[NotificationsUnitOfWork]:
-    deps = Deps(settings)
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[NotificationsUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
+    deps = deps or Deps(settings)
     return Worker("notifications", settings, handlers.subscriptions(), unit_of_work=SqlNotificationsUnitOfWork,
                   deps=deps, background=[service.remind(deps)], needs_schema=SCHEMA)

@@ -10,6 +10,7 @@ from . import handlers
 from .repository import SCHEMA, ReviewUnitOfWork, SqlReviewUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[ReviewUnitOfWork]:
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[ReviewUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     return Worker("review", settings, handlers.subscriptions(), unit_of_work=SqlReviewUnitOfWork,
-                  deps=Deps(settings), needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), needs_schema=SCHEMA)

@@ -10,7 +10,8 @@ from . import service
 from .repository import SCHEMA, SchedulerUnitOfWork, SqlSchedulerUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[SchedulerUnitOfWork]:
-    deps = Deps(settings)
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[SchedulerUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
+    deps = deps or Deps(settings)
     return Worker("scheduler", settings, [], unit_of_work=SqlSchedulerUnitOfWork, deps=deps, background=[
         service.ticket_deadlines(deps), service.unpaid_orders(deps), service.parked_events(deps)], needs_schema=SCHEMA)

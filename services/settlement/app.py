@@ -10,6 +10,7 @@ from . import handlers
 from .repository import SCHEMA, SettlementUnitOfWork, SqlSettlementUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[SettlementUnitOfWork]:
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[SettlementUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     return Worker("settlement", settings, handlers.subscriptions(), unit_of_work=SqlSettlementUnitOfWork,
-                  deps=Deps(settings), needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), needs_schema=SCHEMA)

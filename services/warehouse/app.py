@@ -10,6 +10,7 @@ from . import handlers
 from .repository import SCHEMA, SqlWarehouseUnitOfWork, WarehouseUnitOfWork
 
 
-def build_worker(settings: Settings) -> Worker[WarehouseUnitOfWork]:
+def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[WarehouseUnitOfWork]:
+    """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     return Worker("warehouse", settings, handlers.subscriptions(), unit_of_work=SqlWarehouseUnitOfWork,
-                  deps=Deps(settings), needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), needs_schema=SCHEMA)

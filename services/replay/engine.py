@@ -1,0 +1,202 @@
+"""The replay engine: the workers' own runtime and use cases, fed recorded inputs in this process.
+
+Each replayed worker is built as in production (``build_worker``), with its inbox, unit of work,
+rejections, dead letters and periodic jobs, but opened on the replay's database and with a
+producer that keeps what it is given (``KeptProducer``): nothing reaches Kafka. After each input
+the engine drains the outbox, handing every staged message to the workers that subscribe to its
+topic, until nothing is left; the periodic jobs (deadlines, resends, reminders, escalations) tick
+on the log's clock, at most once per their period of log time, so a deadline that passed between
+two inputs fires before the later one, as it did live.
+
+The people and systems outside the workers are not replayed: their recorded answers are inputs.
+The simulators' own state is not rebuilt, and a dead letter's replay command (which reads a live
+topic) is counted and left out.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from aiokafka.structs import ConsumerRecord, RecordMetadata
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.admin import ReplayDeadLetter
+from services.common.db import make_session_factory
+from services.common.kafka import Producer
+from services.common.routes import Deps, PeriodicJob, Subscription
+from services.common.runtime import Worker, run_due
+from services.common.settings import Settings
+from services.common.tables import OutboxRow
+from services.intake.reasons import seed_default_reasons
+
+from .log import Recorded
+
+# every worker whose state is rebuilt (the simulators stand for systems outside: not replayed)
+REPLAYED = {
+    "intake": "services.intake.app",
+    "review": "services.review.app",
+    "finance": "services.finance.app",
+    "warehouse": "services.warehouse.app",
+    "erp_sync": "services.erp_sync.app",
+    "scheduler": "services.scheduler.app",
+    "dead_letters": "services.dead_letters.app",
+    "monitoring": "services.monitoring.app",
+    "notifications": "services.notifications.app",
+    "settlement": "services.settlement.app",
+    "back-office": "services.backoffice.app",
+}
+NOT_REPLAYED_TYPES = {ReplayDeadLetter.event_type: "a dead letter's replay reads a live topic"}
+DRAIN_BATCH = 500
+
+
+class LogClock:
+    """The replay's time: each input's recorded time (never moving backwards)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, to: datetime) -> None:
+        self.now = max(self.now, to)
+
+
+class KeptProducer(Producer):
+    """What the workers send straight to Kafka (dead letters, alerts), kept in this process for the
+    engine to hand on: a replay publishes nothing."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, client_id="replay")
+        self.kept: list[tuple[str, bytes, bytes]] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None,
+                            headers: list[tuple[str, bytes]] | None = None) -> RecordMetadata:
+        self.kept.append((topic, key or b"", value))
+        return cast("RecordMetadata", None)  # nobody reads the metadata of a dead letter or an alert
+
+    async def send_batch(self, messages: list[tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]]) -> None:
+        self.kept.extend((topic, key or b"", value) for topic, value, key, _ in messages)
+
+    def take(self) -> list[tuple[str, bytes, bytes]]:
+        kept, self.kept = self.kept, []
+        return kept
+
+
+@dataclass
+class Tally:
+    """What the replay did, for its report."""
+
+    inputs: int = 0
+    internal: int = 0
+    left_out: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)  # processed, rejected, dead_lettered, …
+
+
+class Replay:
+    """The replayed workers on one database, with the log's clock."""
+
+    def __init__(self, settings: Settings, start: datetime) -> None:
+        self.settings = settings
+        self.clock = LogClock(start)
+        self.deps = Deps(settings, self.clock)
+        self.producer = KeptProducer(settings)
+        self.workers: list[Worker[Any]] = [
+            importlib.import_module(module).build_worker(settings, self.deps) for module in REPLAYED.values()]
+        self.subscribers: dict[str, list[tuple[Worker[Any], Subscription[Any]]]] = {}
+        for worker in self.workers:
+            for sub in worker.subscriptions:
+                self.subscribers.setdefault(sub.topic_name, []).append((worker, sub))
+        self.jobs: list[tuple[Worker[Any], PeriodicJob[Any]]] = [
+            (worker, job) for worker in self.workers for job in worker.background]
+        self.last_tick: dict[str, datetime] = {}
+        self.offsets: Counter[str] = Counter()
+        self.tally = Tally()
+
+    async def open(self, stack: AsyncExitStack, engine: AsyncEngine) -> None:
+        for worker in self.workers:
+            await worker.open(stack, engine=engine, producer=self.producer, start_hook=False)
+        self.sessions = make_session_factory(engine)
+        await seed_default_reasons(self.sessions)  # what intake does when it starts, without the cache
+
+    async def feed(self, inputs: list[Recorded], progress: Callable[[int], None] = lambda n: None) -> None:
+        for n, record in enumerate(inputs, start=1):
+            if record.type in NOT_REPLAYED_TYPES:
+                self.tally.left_out[record.type] += 1
+                continue
+            self.clock.advance(record.at)
+            await self._tick()
+            self.tally.inputs += 1
+            await self._deliver(record.topic, record.key.encode(), record.value,
+                                partition=record.partition, offset=record.offset)
+            await self._drain()
+            progress(n)
+
+    async def finish(self, at: datetime) -> None:
+        """Moves the clock to ``at`` (when the log was read) and lets every due deadline fire."""
+        self.clock.advance(at)
+        for _ in range(10):  # a deadline's move may start another that is already due
+            if not await self._tick(force=True):
+                break
+        for worker in self.workers:
+            self.tally.outcomes.update(worker.counts)
+
+    async def _tick(self, force: bool = False) -> int:
+        moved = 0
+        for worker, job in self.jobs:
+            name = f"{worker.name}/{job.name}"
+            last = self.last_tick.get(name)
+            if not force and last is not None and (self.clock.now - last).total_seconds() < job.every:
+                continue
+            self.last_tick[name] = self.clock.now
+            done = await run_due(worker.context.uow, job)
+            if done:
+                moved += done
+                await self._drain()
+        return moved
+
+    async def _drain(self) -> None:
+        """Hands every staged message on until none is left (in the order they were staged)."""
+        while True:
+            async with self.sessions() as session, session.begin():
+                rows = (await session.execute(
+                    select(OutboxRow.id, OutboxRow.topic, OutboxRow.key, OutboxRow.value)
+                    .where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id).limit(DRAIN_BATCH))).all()
+                if rows:
+                    await session.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
+                                          .values(published_at=self.clock.now))
+            kept = self.producer.take()
+            if not rows and not kept:
+                return
+            for row in rows:
+                await self._deliver(row.topic, row.key.encode(), row.value)
+            for topic, key, value in kept:
+                await self._deliver(topic, key, value)
+            self.tally.internal += len(rows) + len(kept)
+
+    async def _deliver(self, topic: str, key: bytes, value: bytes, *, partition: int = 0,
+                       offset: int | None = None) -> None:
+        if offset is None:
+            offset = self.offsets[topic]
+            self.offsets[topic] += 1
+        record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+            topic, partition, offset, int(self.clock.now.astimezone(UTC).timestamp() * 1000), 0, key, value,
+            None, len(key), len(value), [])
+        for worker, sub in self.subscribers.get(topic, []):
+            await worker.handle(record, sub)
