@@ -49,6 +49,7 @@ class World:
         self.watcher = watcher
         self.order_state = order_state
         self._seen_tickets: set[str] = set()
+        self.orders: list[str] = []  # every order this world placed (a rebuild compares them)
         self._seen_rejections: set[Any] = set()
 
     async def place_order(self, lines: list[Line], *, shop: str = "shop-1", buyer: str = "buyer-1",
@@ -57,6 +58,7 @@ class World:
                           completed_at: datetime | None = None) -> str:
         """Publishes OrderPlaced and the facts up to ``state`` (PENDING_PAYMENT … COMPLETED)."""
         oid = oid or order_id()
+        self.orders.append(oid)
         now = datetime.now(UTC)
         placed = placed_at or now - timedelta(minutes=5)
         await self.bus.publish(o.OrderPlaced(

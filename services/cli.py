@@ -637,10 +637,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 @user_app.command("add")
 def user_add(username: str = typer.Argument(..., help="what the person signs in with"),
              role: str = typer.Option(..., help="ops | finance | manager | warehouse | admin"),
@@ -676,6 +672,14 @@ async def _add_user(username: str, password: str, role: Any, shops: list[str]) -
         await engine.dispose()
 
 
+def _quiet_replay(settings: Settings) -> None:
+    """A replay handles every recorded message again: what each one did is in the summary, so the
+    log (stderr) keeps only errors."""
+    from services.common.logging import configure_logging
+
+    configure_logging("ERROR", settings.log_json)
+
+
 @app.command("rebuild")
 def rebuild(into: str = typer.Option(..., "--into", help="URL of an empty database to fill (never the live one)"),
             compare: bool = typer.Option(False, "--compare", help="then compare it with the live database"),
@@ -693,6 +697,7 @@ def rebuild(into: str = typer.Option(..., "--into", help="URL of an empty databa
 
     settings = Settings()
     orders = set(order) or None
+    _quiet_replay(settings)
 
     async def go() -> int:
         with report.progress_bar() as update:
@@ -738,6 +743,7 @@ def whatif(policy: str = typer.Option(..., "--policy", help="a JSON file of poli
     from services.replay import report
     from services.replay.whatif import what_if
 
+    _quiet_replay(Settings())
     changes = json.loads(Path(policy).read_text())
     if not isinstance(changes, dict):
         raise typer.BadParameter("the policy file holds a JSON object of policy settings")
@@ -762,3 +768,7 @@ def whatif(policy: str = typer.Option(..., "--policy", help="a JSON file of poli
     for line in report.whatif_lines(found):
         typer.echo(line)
     typer.echo(f"{written} changed request(s) written to {csv_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -39,6 +39,12 @@ def erp_order_id(ticket: str, kind: str) -> uuid.UUID:
     return uuid.uuid5(AFTERSALES, f"erp-order/{ticket}/{kind}")
 
 
+def work_item_id(condition: str, opened_before: int) -> uuid.UUID:
+    """A monitoring condition's n-th work item (an alert may come from a periodic job, whose own
+    message ids are drawn at random)."""
+    return uuid.uuid5(AFTERSALES, f"work-item/{condition}/{opened_before}")
+
+
 def caused_by(cause_event_id: uuid.UUID, what: str) -> uuid.UUID:
     """An id made by handling one message (a shipment, an outgoing event): the same message
     handled again, in a rebuild, makes the same id."""

@@ -84,6 +84,9 @@ class Monitoring(Protocol):
     async def active_item(self, condition: str) -> WorkItem | None:
         """The unresolved item of a condition, locked."""
 
+    async def times_opened(self, condition: str) -> int:
+        """How many items this condition has had (resolved ones too)."""
+
     async def item(self, item_id: uuid.UUID) -> WorkItem | None:
         """Locked."""
 
@@ -210,6 +213,10 @@ class MonitoringRepository:
             MonitoringWorkItemRow.condition == condition, MonitoringWorkItemRow.state != ItemState.RESOLVED.value)
             .with_for_update())).scalar_one_or_none()
         return None if row is None else _item(row)
+
+    async def times_opened(self, condition: str) -> int:
+        return (await self.session.execute(select(func.count()).select_from(MonitoringWorkItemRow).where(
+            MonitoringWorkItemRow.condition == condition))).scalar_one()
 
     async def item(self, item_id: uuid.UUID) -> WorkItem | None:
         row = await self.session.get(MonitoringWorkItemRow, item_id, with_for_update=True)

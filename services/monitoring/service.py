@@ -34,7 +34,7 @@ from contracts.orders import OrderPlaced
 from contracts.topics import ERP_ACKS, WMS_EVENTS
 from services.common.quarantine import DueItem, Quarantine
 from services.common.routes import Deps, PeriodicJob, periodic
-from services.domain import errors, figures
+from services.domain import errors, figures, ids
 from services.domain.figures import Figures, TimeInState
 from services.domain.line_state import Line
 from services.domain.model import AfterSalesType
@@ -214,10 +214,12 @@ async def dead_letters_summarised(envelope: Envelope[DeadLetterSummary], uow: Mo
 async def _work_item(uow: MonitoringUnitOfWork, deps: Deps, raised: OpsAlert, cause: Envelope[Any]) -> bool:
     """True when the alert opened a new item (False: it repeated an unresolved one)."""
     severity, now = Severity(raised.severity.value), cause.occurred_at
-    item = await uow.monitoring.active_item(condition_of(raised.kind, raised.order_id, raised.ticket_id))
-    if item is None:
-        item = WorkItem.open(uuid.uuid5(cause.event_id, "work-item"), raised.kind, severity, raised.order_id,
-                             raised.ticket_id, raised.message, now, ack_within(deps))
+    condition = condition_of(raised.kind, raised.order_id, raised.ticket_id)
+    item = await uow.monitoring.active_item(condition)
+    if item is None:  # its id: the condition's n-th item (the same in a rebuild, whoever raised it when)
+        item_id = ids.work_item_id(condition, await uow.monitoring.times_opened(condition))
+        item = WorkItem.open(item_id, raised.kind, severity, raised.order_id, raised.ticket_id, raised.message, now,
+                             ack_within(deps))
     else:
         item.repeat(severity, raised.message, now, ack_within(deps))
     await _save_item(uow, item, cause)

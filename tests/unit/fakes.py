@@ -729,6 +729,9 @@ class FakeMonitoring:
         return next((copy.deepcopy(i) for i in self.tables.items.values()
                      if i.condition == condition and i.state is not ItemState.RESOLVED), None)
 
+    async def times_opened(self, condition: str) -> int:
+        return sum(1 for i in self.tables.items.values() if i.condition == condition)
+
     async def item(self, item_id: uuid.UUID) -> WorkItem | None:
         return copy.deepcopy(self.tables.items.get(item_id))
 
