@@ -9,13 +9,14 @@ on the log's clock, at most once per their period of log time, so a deadline tha
 two inputs fires before the later one, as it did live.
 
 The people and systems outside the workers are not replayed: their recorded answers are inputs.
-The simulators' own state is not rebuilt, and a dead letter's replay command (which reads a live
-topic) is counted and left out.
+The simulators' own state is not rebuilt. An admin's replay of a dead letter is replayed when its
+original is an input; otherwise (the workers' own topics are made again) it is counted and left out.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -52,7 +53,7 @@ REPLAYED = {
     "settlement": "services.settlement.app",
     "back-office": "services.backoffice.app",
 }
-NOT_REPLAYED_TYPES = {ReplayDeadLetter.event_type: "a dead letter's replay reads a live topic"}
+NOT_REPLAYED = "a dead letter's replay whose original is not among the inputs replayed"
 DRAIN_BATCH = 500
 
 
@@ -136,17 +137,36 @@ class Replay:
         await seed_default_reasons(self.sessions)  # what intake does when it starts, without the cache
 
     async def feed(self, inputs: list[Recorded], progress: Callable[[int], None] = lambda n: None) -> None:
+        at_offset = {(r.topic, r.partition, r.offset): r for r in inputs}
         for n, record in enumerate(inputs, start=1):
-            if record.type in NOT_REPLAYED_TYPES:
-                self.tally.left_out[record.type] += 1
-                continue
             self.clock.advance(record.at)
             await self._tick()
             self.tally.inputs += 1
-            await self._deliver(record.topic, record.key.encode(), record.value,
-                                partition=record.partition, offset=record.offset)
+            if record.type == ReplayDeadLetter.event_type:
+                await self._replay_dead_letter(record, at_offset)
+            else:
+                await self._deliver(record.topic, record.key.encode(), record.value,
+                                    partition=record.partition, offset=record.offset)
             await self._drain()
             progress(n)
+
+    async def _replay_dead_letter(self, record: Recorded, inputs: dict[tuple[str, int, int], Recorded]) -> None:
+        """An admin replayed a dead letter: its original (an input read with the rest) goes again to
+        the one group that gave up on it, as the live worker read it back from its offset. An
+        original on a topic the workers write has no recorded copy here (the replay made its own):
+        counted, left out."""
+        try:
+            command = ReplayDeadLetter.model_validate(json.loads(record.value)["payload"])
+        except (ValueError, KeyError, TypeError):
+            command = None
+        original = None if command is None else inputs.get((command.source_topic, command.partition, command.offset))
+        if command is None or original is None:
+            self.tally.left_out[NOT_REPLAYED] += 1
+            return
+        for worker, sub in self.subscribers.get(original.topic, []):
+            if worker.group == command.consumer_group:
+                await self._deliver(original.topic, original.key.encode(), original.value,
+                                    partition=original.partition, offset=original.offset, only=(worker, sub))
 
     async def finish(self, at: datetime) -> None:
         """Moves the clock to ``at`` (when the log was read) and lets every due deadline fire."""
@@ -191,12 +211,13 @@ class Replay:
             self.tally.internal += len(rows) + len(kept)
 
     async def _deliver(self, topic: str, key: bytes, value: bytes, *, partition: int = 0,
-                       offset: int | None = None) -> None:
+                       offset: int | None = None,
+                       only: tuple[Worker[Any], Subscription[Any]] | None = None) -> None:
         if offset is None:
             offset = self.offsets[topic]
             self.offsets[topic] += 1
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
             topic, partition, offset, int(self.clock.now.astimezone(UTC).timestamp() * 1000), 0, key, value,
             None, len(key), len(value), [])
-        for worker, sub in self.subscribers.get(topic, []):
+        for worker, sub in [only] if only else self.subscribers.get(topic, []):
             await worker.handle(record, sub)

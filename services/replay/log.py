@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from contracts.admin import ReplayDeadLetter
 from contracts.topics import (
     ADMIN_COMMANDS,
     COMPENSATION_ACKS,
@@ -34,6 +35,8 @@ from services.common.settings import Settings
 
 INPUTS: tuple[Topic, ...] = (ORDER_EVENTS, REQUESTS, DECISIONS, ADMIN_COMMANDS, REFUND_RESULTS, WMS_EVENTS,
                              ERP_ACKS, COMPENSATION_ACKS)
+SHOP_WIDE_KEYS = ("reasons.",)  # admin commands not about one order (ADMIN_COMMANDS' keys)
+REPLAY_DEAD_LETTER = ReplayDeadLetter.event_type
 PRINCIPAL = "replay"  # the Kafka principal the catalogue lets read the inputs, and nothing else
 
 
@@ -75,7 +78,23 @@ class RecordedLog:
         return [r for r in self.reach if r.truncated]
 
     def of_orders(self, orders: set[str]) -> list[Recorded]:
-        return [r for r in self.inputs if r.key in orders]
+        """The inputs of these orders, and the shop-wide configuration people changed (the reasons
+        catalogue), which any order's request may depend on."""
+        chosen = {id(r) for r in self.inputs if r.key in orders or r.key.startswith(SHOP_WIDE_KEYS)}
+        where = {(r.topic, r.partition, r.offset) for r in self.inputs if id(r) in chosen}
+        for record in self.inputs:  # an admin's replay of one of their dead letters (keyed by the letter)
+            if record.type == REPLAY_DEAD_LETTER and _points_at(record) in where:
+                chosen.add(id(record))
+        return [r for r in self.inputs if id(r) in chosen]
+
+
+def _points_at(record: Recorded) -> tuple[str, int, int] | None:
+    """Where the original of a dead letter's replay is (None if the command is unreadable)."""
+    try:
+        payload = json.loads(record.value)["payload"]
+        return str(payload["source_topic"]), int(payload["partition"]), int(payload["offset"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _type_of(value: bytes) -> str:

@@ -44,15 +44,8 @@ def tally_lines(tally: Tally) -> list[str]:
     outcomes = ", ".join(f"{name} {n}" for name, n in sorted(tally.outcomes.items()) if n)
     lines = [f"inputs replayed: {tally.inputs}; messages the workers sent each other: {tally.internal}",
              f"handled: {outcomes}"]
-    lines += [f"left out: {n} {kind} ({why})" for kind, n in tally.left_out.items()
-              for why in [_left_out_why(kind)]]
+    lines += [f"left out: {n} × {why}" for why, n in tally.left_out.items()]
     return lines
-
-
-def _left_out_why(kind: str) -> str:
-    from .engine import NOT_REPLAYED_TYPES
-
-    return NOT_REPLAYED_TYPES.get(kind, "not replayed")
 
 
 def difference_lines(counts: dict[str, int], differences: list[Difference], limit: int = 200) -> list[str]:
