@@ -731,6 +731,7 @@ def whatif(policy: str = typer.Option(..., "--policy", help="a JSON file of poli
            from_: str = typer.Option(..., "--from", help="first day of the requests to replay (YYYY-MM-DD)"),
            to: str = typer.Option(..., "--to", help="last day (YYYY-MM-DD)"),
            shop: str = typer.Option(None, help="one shop: its orders only, and the change applies to it"),
+           order: list[str] = typer.Option([], "--order", help="only these orders' requests (repeatable)"),
            csv_path: str = typer.Option("whatif-changes.csv", "--csv", help="where the changed tickets go"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Replays a period's requests (their orders' inputs from the first fact on) under today's policy
@@ -753,7 +754,7 @@ def whatif(policy: str = typer.Option(..., "--policy", help="a JSON file of poli
 
     async def go() -> Any:
         with report.progress_bar() as update:
-            return await what_if(Settings(), changes, first, last, shop,
+            return await what_if(Settings(), changes, first, last, shop, only=set(order) or None,
                                  reading=lambda done, total: update("reading the log", done, total),
                                  progress=lambda run, done, total: update(f"replaying ({run})", done, total))
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -28,7 +31,7 @@ from services.backoffice.repository import SqlBackOfficeUnitOfWork
 from services.backoffice.staff import StaffRole
 from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
-from services.common.procs import ALL_WORKERS, WorkerProcesses
+from services.common.procs import ALL_WORKERS, PRINCIPAL, WorkerProcesses
 from services.common.settings import Settings
 from services.common.tables import PaymentChannelRefund
 from services.domain.figures import per_mille_text
@@ -372,6 +375,8 @@ async def main(settings: Settings, stay: bool = False) -> int:
             print(line)
         for line in await settlement_summary(make_session_factory(engine), settings, adjustments):
             print(line)
+        for line in await replay_summary(settings, world.orders, [PRINCIPAL.get(w, w) for w in everyone]):
+            print(line)
         print(f"\nBack office: {address} (the tickets above are in shops {', '.join(DEMO_SHOPS)}); "
               f"dashboard {address}/dashboard, work items {address}/work-items")
         for role, (username, password) in DEMO_USERS.items():
@@ -469,6 +474,41 @@ async def settlement_summary(sessions: Any, settings: Settings, adjustments: lis
                    f"{', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'no lines'}; {totals}; "
                    f"{len(found.held)} order(s) held back")
     return out
+
+
+async def replay_summary(settings: Settings, orders: list[str], workers: list[str]) -> list[str]:
+    """The demo's orders rebuilt from the Kafka log alone and compared with the live database, then
+    replayed with a 15-day after-sales window (each command in a process of its own, with the
+    workers' settings, as ops would run it): the refused request of the kettle, completed ten days
+    ago, would have opened a ticket."""
+    from zoneinfo import ZoneInfo
+
+    from services.harness import quiet
+    from services.replay.rebuild import scratch_database
+
+    lines = ["\nReplay (the demo's orders from the Kafka log alone; see README, 'Replay'):"]
+    if not await quiet(settings, workers, 120):
+        return [*lines, "  ✗ the workers did not finish their work in 120 s: nothing to compare with yet"]
+    env = {**os.environ, **DEMO_ENV}
+    by_order = [arg for order in orders for arg in ("--order", order)]
+    async with scratch_database(settings, "demo") as url:
+        rebuilt = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "services.cli", "rebuild", "--into", url, "--compare", *by_order],
+            capture_output=True, text=True, env=env, timeout=600)
+    lines.append(f"  $ aftersales rebuild --into <empty database> --compare --order … ({len(orders)} orders)")
+    lines += [f"    {line}" for line in rebuilt.stdout.splitlines() if line.strip() and "━" not in line]
+    policy = Path(".local/demo-whatif-policy.json")
+    await asyncio.to_thread(policy.write_text, json.dumps({"after_sales_window_days": 15}))
+    today = datetime.now(ZoneInfo(settings.reporting_timezone)).date().isoformat()
+    whatif = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "services.cli", "whatif", "--policy", str(policy), "--from", today, "--to", today,
+        "--csv", ".local/demo-whatif.csv", *by_order], capture_output=True, text=True, env=env, timeout=600)
+    lines.append(f"  $ aftersales whatif --policy {policy} --from {today} --to {today} --order …")
+    lines += [f"    {line}" for line in whatif.stdout.splitlines() if line.strip() and "━" not in line]
+    if rebuilt.returncode or whatif.returncode:
+        lines.append(f"  ✗ rebuild exited {rebuilt.returncode}, whatif {whatif.returncode}: "
+                     f"{(rebuilt.stderr + whatif.stderr)[-800:]}")
+    return lines
 
 
 def _told_the_end(ticket_id: str, envelope: Any) -> bool:

@@ -160,3 +160,34 @@ def print_checks(title: str, figures: list[tuple[str, Any]], checks: list[Check]
     total = sum(c.violations for c in checks)
     print(f"  {'TOTAL':<{width}} {total:>10}")
     return total
+
+
+async def quiet(settings: Settings, workers: Iterable[str], timeout: float) -> bool:
+    """Waits until these workers have read everything on their topics and relayed everything in
+    their outboxes, twice in a row (a message relayed between the two looks is read by the second);
+    False if they did not within ``timeout``. What a rebuild from the log is compared against."""
+    from sqlalchemy import func, select
+
+    from .common.db import make_engine
+    from .common.tables import OutboxRow
+
+    names = sorted(set(workers))
+    groups = [settings.group(name) for name in names]
+    engine = make_engine(settings)
+    deadline = asyncio.get_running_loop().time() + timeout
+    calm = 0
+    try:
+        while calm < 2:
+            async with engine.connect() as connection:
+                waiting = (await connection.execute(select(func.count()).select_from(OutboxRow).where(
+                    OutboxRow.producer.in_(names), OutboxRow.published_at.is_(None)))).scalar_one()
+            lagging = any((await consumer_lag(settings, groups)).values())
+            calm = calm + 1 if not waiting and not lagging else 0
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            if calm < 2:
+                await asyncio.sleep(0.5)
+    finally:
+        await engine.dispose()
+    return True
+

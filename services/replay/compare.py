@@ -6,6 +6,10 @@ monitoring, notifications' deadlines, settlement, dead letters, the back office'
 not the runtime's bookkeeping (inbox, outbox, quarantine), people's accounts and sessions, nor the
 simulators' tables (their systems are not replayed).
 
+The back office's own note of what people submitted over HTTP is not compared either: it is
+written by the web request, not by a message; the decisions are inputs, and what they did is in
+the tickets and their audit trail, which are.
+
 What is compared is what the rows say, not when they were written: moments (timestamp columns)
 differ by the live system's processing lag and are left out; days (date columns) are compared.
 Surrogate row numbers are left out too, and so are the resend counters of refunds and ERP orders
@@ -31,7 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.tables import Base
 
 LEFT_OUT = {"inbox", "outbox", "quarantined_items", "backoffice_users", "backoffice_sessions", "monitoring_dirty_days",
-            "sim_order_line_labels", "sim_order_payments", "sim_payment_refunds"}
+            "sim_order_line_labels", "sim_order_payments", "sim_payment_refunds",
+            # the back office's note of who submitted what over HTTP, written by the web request with
+            # the person's account: the decisions themselves are inputs, their effects are compared
+            "backoffice_decisions"}
 # not per order: the reasons catalogue, daily counters, and each buyer's serial-returner figures
 WHOLE_REBUILD_ONLY = {"reasons", "monitoring_counters", "monitoring_buyer_flags"}
 IGNORED_COLUMNS = {

@@ -203,13 +203,17 @@ def policy_settings(settings: Settings, policy: dict[str, Any], shop: str | None
 
 
 async def what_if(settings: Settings, policy: dict[str, Any], start: date, end: date, shop: str | None = None, *,
-                  reading: Callable[[int, int], None] = lambda done, total: None,
+                  only: set[str] | None = None, reading: Callable[[int, int], None] = lambda done, total: None,
                   progress: Callable[[str, int, int], None] = lambda run, done, total: None) -> WhatIf:
-    """Replays the period's requests' orders (their inputs from their first fact on) twice."""
+    """Replays the period's requests' orders (their inputs from their first fact on) twice;
+    ``only``: of these orders alone."""
     changed_settings = policy_settings(settings, policy, shop)
     read_at = datetime.now(UTC)
     log = await read_inputs(replay_settings(settings), progress=reading)
     requests, orders = in_period(log, start, end, shop, ZoneInfo(settings.reporting_timezone))
+    if only is not None:
+        requests = {request: order for request, order in requests.items() if order in only}
+        orders &= only
     inputs = log.of_orders(orders)
     results: dict[str, tuple[dict[str, Outcome], int, Counter[str]]] = {}
     for run, run_settings in (("today", settings), ("changed", changed_settings)):

@@ -20,21 +20,19 @@ from contracts import orders as o
 from contracts import warehouse as w
 from contracts.ops import SettlementKind
 from services.actors import Line
-from services.common.db import make_engine, make_session_factory
-from services.common.procs import worker_of
+from services.common.procs import PRINCIPAL, worker_of
 from services.common.tables import (
     ErpOrderRow,
-    OutboxRow,
     PaymentChannelRefund,
     ReceiptRow,
     RefundRow,
     SettlementEntryRow,
 )
-from services.harness import consumer_lag
+from services.harness import quiet
 from services.replay.rebuild import scratch_database
 from tests.integration.helpers import eventually
 
-from .conftest import E2E_ENV, caught_up
+from .conftest import E2E_ENV
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -608,16 +606,7 @@ async def test_the_log_alone_rebuilds_what_these_flows_left_in_the_database(worl
     ``aftersales rebuild --compare`` (in a process of its own, with the workers' settings), match
     the live database table by table: tickets, audit trails, projections, ledgers, refunds,
     shipments, ERP orders, monitoring, settlement, dead letters."""
-    everyone = sorted({worker_of(name) for name in workers.workers})
-
-    async def settled() -> bool:
-        await caught_up(stack, everyone)
-        async with make_session_factory(engine := make_engine(stack))() as session:
-            waiting = (await session.execute(select(func.count()).select_from(OutboxRow).where(
-                OutboxRow.producer.in_(everyone), OutboxRow.published_at.is_(None)))).scalar_one()
-        await engine.dispose()
-        return waiting == 0 and not any((await consumer_lag(stack, [stack.group(w) for w in everyone])).values())
-    await eventually(settled, timeout=120)
+    assert await quiet(stack, [PRINCIPAL.get(w, w) for w in {worker_of(name) for name in workers.workers}], 180)
 
     assert len(world.orders) > 30
     async with scratch_database(stack, "rebuild") as url:
