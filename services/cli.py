@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from services.common.procs import MODULES
 from services.common.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -40,24 +41,7 @@ app.add_typer(alerts_app, name="alerts", help="Work items (alerts as work): list
 settlement_app = typer.Typer(no_args_is_help=True)
 app.add_typer(settlement_app, name="settlement", help="Merchants' settlement statements")
 
-WORKERS = {
-    "intake": "services.intake.app",
-    "review": "services.review.app",
-    "finance": "services.finance.app",
-    "warehouse": "services.warehouse.app",
-    "erp_sync": "services.erp_sync.app",
-    "scheduler": "services.scheduler.app",
-    "dead_letters": "services.dead_letters.app",
-    "monitoring": "services.monitoring.app",
-    "notifications": "services.notifications.app",
-    "settlement": "services.settlement.app",
-    "backoffice": "services.backoffice.app",
-    "payment-channel": "services.simulators.payment",
-    "wms": "services.simulators.wms",
-    "erp": "services.simulators.erp",
-    "marketing": "services.simulators.marketing",
-    "order-system": "services.simulators.order_system",
-}
+WORKERS = MODULES  # what `aftersales run` starts
 
 
 @app.command()

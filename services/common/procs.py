@@ -24,6 +24,25 @@ WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", 
            "notifications", "settlement")
 SIMULATORS = ("payment-channel", "wms", "erp", "marketing", "order-system")
 ALL_WORKERS = WORKERS + SIMULATORS
+# each process's command name (``aftersales run NAME``) and the module that builds it
+MODULES = {
+    "intake": "services.intake.app",
+    "review": "services.review.app",
+    "finance": "services.finance.app",
+    "warehouse": "services.warehouse.app",
+    "erp_sync": "services.erp_sync.app",
+    "scheduler": "services.scheduler.app",
+    "dead_letters": "services.dead_letters.app",
+    "monitoring": "services.monitoring.app",
+    "notifications": "services.notifications.app",
+    "settlement": "services.settlement.app",
+    "backoffice": "services.backoffice.app",
+    "payment-channel": "services.simulators.payment",
+    "wms": "services.simulators.wms",
+    "erp": "services.simulators.erp",
+    "marketing": "services.simulators.marketing",
+    "order-system": "services.simulators.order_system",
+}
 
 
 def free_port() -> int:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.admin import ReplayDeadLetter
 from services.common.db import make_session_factory
 from services.common.kafka import Producer
+from services.common.procs import MODULES, PRINCIPAL, WORKERS
 from services.common.routes import Deps, PeriodicJob, Subscription
 from services.common.runtime import Worker, run_due
 from services.common.settings import Settings
@@ -40,19 +41,7 @@ from services.intake.reasons import seed_default_reasons
 from .log import Recorded
 
 # every worker whose state is rebuilt (the simulators stand for systems outside: not replayed)
-REPLAYED = {
-    "intake": "services.intake.app",
-    "review": "services.review.app",
-    "finance": "services.finance.app",
-    "warehouse": "services.warehouse.app",
-    "erp_sync": "services.erp_sync.app",
-    "scheduler": "services.scheduler.app",
-    "dead_letters": "services.dead_letters.app",
-    "monitoring": "services.monitoring.app",
-    "notifications": "services.notifications.app",
-    "settlement": "services.settlement.app",
-    "back-office": "services.backoffice.app",
-}
+REPLAYED = {PRINCIPAL.get(name, name): MODULES[name] for name in (*WORKERS, "backoffice")}
 NOT_REPLAYED = "a dead letter's replay whose original is not among the inputs replayed"
 DRAIN_BATCH = 500
 
