@@ -111,17 +111,25 @@ async def test_a_lower_manager_threshold_reports_exactly_the_tickets_between_the
                 await office.publish(d.ApproveLargeRefund(
                     ticket_id=ticket_id, order_id=order_id, actor=c.Actor(role=c.Role.MANAGER, id="mgr-wi")),
                     key=order_id)
+            elif yuan >= 3_000:  # finance approved these two; the other three still wait for finance
+                await office.publish(d.ApproveRefund(
+                    ticket_id=ticket_id, order_id=order_id, actor=c.Actor(role=c.Role.FINANCE, id="fin-wi")),
+                    key=order_id)
 
     found = await what_if(stack, {"large_amount_threshold_cents": 200_000}, *period_of_today(stack), shop)
 
     between = sorted(requests[yuan] for yuan in (2_000, 3_000, 4_999))  # 2,000 ≤ refund < 5,000
     assert found.by_change["escalated to a manager"] == between
-    assert {found.baseline[r].status for r in between} == {"PENDING_REFUND"}
+    assert [found.baseline[requests[yuan]].status for yuan in (2_000, 3_000, 4_999)] == [
+        "PENDING_REFUND", "REFUNDING", "REFUNDING"]
     assert {found.changed[r].status for r in between} == {"PENDING_MANAGER"}
+    # finance's two approvals no longer reach their tickets (waiting for a manager): counted, not applied
+    assert found.rejected_commands == (0, 2)
     assert found.baseline[requests[6_000]] == found.changed[requests[6_000]]  # a manager decided it anyway
     assert found.changed[requests[6_000]].manager
     assert found.changed[requests[6_000]].decisions == 2
     assert found.changed_requests() == between
     today, changed = found.totals(found.baseline), found.totals(found.changed)
     assert changed["manager"] - today["manager"] == 3
-    assert changed["waiting_for_people"] == today["waiting_for_people"]  # finance's turn → a manager's
+    assert changed["waiting_for_people"] - today["waiting_for_people"] == 2  # the two finance had let go
+    assert (today["decisions"], changed["decisions"]) == (9, 7)  # 6 ops, 1 manager; and 2 finance today
