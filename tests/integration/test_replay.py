@@ -8,13 +8,19 @@ the buyers' request ids, so the recorded decisions name the tickets they decide.
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts import Money
 from contracts import aftersales as c
@@ -22,7 +28,9 @@ from contracts import decisions as d
 from contracts import orders as o
 from services.common.bus import Bus
 from services.common.settings import Settings
+from services.common.tables import TicketRow
 from services.domain import ids
+from services.replay.rebuild import RebuildRefused, rebuild, scratch_database
 from services.replay.whatif import what_if
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -133,3 +141,45 @@ async def test_a_lower_manager_threshold_reports_exactly_the_tickets_between_the
     assert changed["manager"] - today["manager"] == 3
     assert changed["waiting_for_people"] - today["waiting_for_people"] == 2  # the two finance had let go
     assert (today["decisions"], changed["decisions"]) == (9, 7)  # 6 ops, 1 manager; and 2 finance today
+
+
+async def test_the_whatif_command_prints_the_changes_and_writes_them_to_a_csv(stack: Settings, tmp_path: Path) -> None:
+    """``aftersales whatif`` in a process of its own, as a merchant's analyst runs it."""
+    shop = f"shop-wi-{uuid.uuid4().hex[:8]}"
+    async with Bus(stack, "buyer-frontend") as bus:
+        inside = await record_request(bus, await record_order(bus, shop, paid_cents=5_000, completed_days_ago=3))
+        outside = await record_request(bus, await record_order(bus, shop, paid_cents=5_000, completed_days_ago=10))
+    policy, changes = tmp_path / "policy.json", tmp_path / "changes.csv"
+    policy.write_text(json.dumps({"after_sales_window_days": 15}))
+    first, last = period_of_today(stack)
+    done = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "services.cli", "whatif", "--policy", str(policy), "--from", first.isoformat(),
+        "--to", last.isoformat(), "--shop", shop, "--csv", str(changes)], capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"what-if for shop {shop}" in done.stdout
+    assert "refused → opened: 1" in done.stdout
+    assert f"request {outside}" in done.stdout
+    assert inside not in done.stdout
+    assert "1 changed request(s) written to" in done.stdout
+    with changes.open() as file:
+        assert [row["request_id"] for row in csv.DictReader(file)] == [outside]
+
+
+async def test_a_rebuild_goes_only_into_an_empty_database_of_its_own(stack: Settings) -> None:
+    shop = f"shop-rb-{uuid.uuid4().hex[:8]}"
+    async with Bus(stack, "buyer-frontend") as bus:
+        order_id = await record_order(bus, shop, paid_cents=5_000)
+        request = await record_request(bus, order_id, "REFUND_ONLY")
+    with pytest.raises(RebuildRefused, match="live database"):
+        await rebuild(stack, stack.database_url, {order_id})
+    async with scratch_database(stack, "test") as url:
+        rebuilt = await rebuild(stack, url, {order_id})
+        assert rebuilt.orders == 1
+        engine = create_async_engine(url)
+        async with engine.connect() as connection:
+            tickets = (await connection.execute(select(TicketRow.ticket_id, TicketRow.status))).all()
+        await engine.dispose()
+        assert [tuple(t) for t in tickets] == [(ids.ticket_id(uuid.UUID(request)), "PENDING_REVIEW")]
+        with pytest.raises(RebuildRefused, match="already holds"):
+            await rebuild(stack, url, {order_id})
