@@ -45,15 +45,19 @@ MODULES = {
 }
 
 
-def free_port() -> int:
+def free_port(taken: set[int] | frozenset[int] = frozenset()) -> int:
     """A port nothing listens on now, for a process about to start, taken below the kernel's
     ephemeral range: the kernel's own pick comes from that range, where the Kafka and PostgreSQL
     clients of thirty processes take their outgoing ports, and one of them took such a port before
-    its worker could bind it (the worker then exits: seen once in a CI run)."""
+    its worker could bind it (the worker then exits: seen once in a CI run). Not one of ``taken``:
+    the ports already handed to processes that have not bound them yet (thirty random picks from
+    12,000 ports collide in about one start in thirty; seen once in a full run)."""
     low = _ephemeral_low()
     rng = random.SystemRandom()
     for _ in range(500):
         port = rng.randint(min(20_000, low - 1_000), low - 1)
+        if port in taken:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
@@ -96,7 +100,9 @@ class WorkerProcesses:
         for worker in workers:
             copies = replicas if worker in WORKERS else 1
             self.names += [worker] + [f"{worker}.{n}" for n in range(2, copies + 1)]
-        self.metrics_ports = {name: free_port() for name in self.names} if metrics else {}
+        self.metrics_ports: dict[str, int] = {}
+        for name in self.names if metrics else ():
+            self.metrics_ports[name] = free_port(set(self.metrics_ports.values()))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.exits: dict[str, int] = {}  # processes that ended without being told to
 

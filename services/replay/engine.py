@@ -4,9 +4,10 @@ Each replayed worker is built as in production (``build_worker``), with its inbo
 rejections, dead letters and periodic jobs, but opened on the replay's database and with a
 producer that keeps what it is given (``KeptProducer``): nothing reaches Kafka. After each input
 the engine drains the outbox, handing every staged message to the workers that subscribe to its
-topic, until nothing is left; the periodic jobs (deadlines, resends, reminders, escalations) tick
-on the log's clock, at most once per their period of log time, so a deadline that passed between
-two inputs fires before the later one, as it did live.
+topic, until nothing is left. The periodic jobs run on the log's clock: those that act on a
+deadline (deadlines, resends, reminders, escalations) at the moment each item fell due, so one that
+passed between two inputs fires before the later one, as it did live; those that sweep up what
+changed (figures, dead-letter summaries) once per their period of log time.
 
 The people and systems outside the workers are not replayed: their recorded answers are inputs.
 The simulators' own state is not rebuilt. An admin's replay of a dead letter is replayed when its
@@ -32,6 +33,7 @@ from contracts.admin import ReplayDeadLetter
 from services.common.db import make_session_factory
 from services.common.kafka import Producer
 from services.common.procs import MODULES, PRINCIPAL, WORKERS
+from services.common.quarantine import Quarantine
 from services.common.routes import Deps, PeriodicJob, Subscription
 from services.common.runtime import Worker, run_due
 from services.common.settings import Settings
@@ -44,6 +46,10 @@ from .log import Recorded
 REPLAYED = {PRINCIPAL.get(name, name): MODULES[name] for name in (*WORKERS, "backoffice")}
 NOT_REPLAYED = "a dead letter's replay whose original is not among the inputs replayed"
 DRAIN_BATCH = 500
+# periodic jobs that sweep up what changed rather than act on a deadline: they run at their period
+SWEEPS = {"dead_letter_summary", "daily_figures"}
+TIMER_PRECISION_SECONDS = 0.05
+MAX_TIMER_FIRINGS = 100_000  # between two inputs; more means a job whose item stays due after it ran
 
 
 class LogClock:
@@ -113,8 +119,9 @@ class Replay:
         for worker in self.workers:
             for sub in worker.subscriptions:
                 self.subscribers.setdefault(sub.topic_name, []).append((worker, sub))
-        self.jobs: list[tuple[Worker[Any], PeriodicJob[Any]]] = [
-            (worker, job) for worker in self.workers for job in worker.background]
+        jobs = [(worker, job) for worker in self.workers for job in worker.background]
+        self.timers = [(worker, job) for worker, job in jobs if job.name not in SWEEPS]
+        self.sweeps = [(worker, job) for worker, job in jobs if job.name in SWEEPS]
         self.last_tick: dict[str, datetime] = {}
         self.offsets: Counter[str] = Counter()
         self.tally = Tally()
@@ -128,8 +135,9 @@ class Replay:
     async def feed(self, inputs: list[Recorded], progress: Callable[[int], None] = lambda n: None) -> None:
         at_offset = {(r.topic, r.partition, r.offset): r for r in inputs}
         for n, record in enumerate(inputs, start=1):
+            await self._timers_until(record.at)
             self.clock.advance(record.at)
-            await self._tick()
+            await self._sweep()
             self.tally.inputs += 1
             if record.type == ReplayDeadLetter.event_type:
                 await self._replay_dead_letter(record, at_offset)
@@ -158,17 +166,53 @@ class Replay:
                                     partition=original.partition, offset=original.offset, only=(worker, sub))
 
     async def finish(self, at: datetime) -> None:
-        """Moves the clock to ``at`` (when the log was read) and lets every due deadline fire."""
+        """Moves the clock to ``at`` (when the log was read), every deadline due by then firing on
+        its way, and sweeps once more."""
+        await self._timers_until(at)
         self.clock.advance(at)
-        for _ in range(10):  # a deadline's move may start another that is already due
-            if not await self._tick(force=True):
-                break
+        await self._sweep(force=True)
         for worker in self.workers:
             self.tally.outcomes.update(worker.counts)
 
-    async def _tick(self, force: bool = False) -> int:
+    async def _timers_until(self, until: datetime) -> None:
+        """Fires each deadline-like job at the moment its next item fell due, in time order, until
+        ``until``: live, the job ticked every second or so, so a deadline that passed before an
+        input was recorded had fired before it, and a resend that needed three ticks had three.
+        The moment is found by halving the gap (the items' due times are not part of the jobs'
+        interface; being due only grows with time), one query per job when nothing is due."""
+        for _ in range(MAX_TIMER_FIRINGS):
+            earliest: tuple[datetime, Worker[Any], PeriodicJob[Any]] | None = None
+            for worker, job in self.timers:
+                bound = until if earliest is None else earliest[0]
+                if not await self._due_at(worker, job, bound):
+                    continue
+                low, high = self.clock.now, bound
+                while (high - low).total_seconds() > TIMER_PRECISION_SECONDS:
+                    middle = low + (high - low) / 2
+                    low, high = (low, middle) if await self._due_at(worker, job, middle) else (middle, high)
+                earliest = (high, worker, job)
+            if earliest is None:
+                return
+            at, worker, job = earliest
+            self.clock.advance(at)
+            if not await run_due(worker.context.uow, job):
+                return  # due, yet nothing moved (quarantined, or claimed elsewhere): no loop on it
+            await self._drain()
+        raise RuntimeError(f"periodic jobs fired {MAX_TIMER_FIRINGS} times before {until}: a job that never settles")
+
+    async def _due_at(self, worker: Worker[Any], job: PeriodicJob[Any], at: datetime) -> bool:
+        """Whether the job has an item due at ``at`` (the clock set there for the question only)."""
+        now, self.clock.now = self.clock.now, at
+        try:
+            async with worker.context.uow() as uow:
+                return bool(await job.due(uow, Quarantine(uow.producer, job.name)))
+        finally:
+            self.clock.now = now
+
+    async def _sweep(self, force: bool = False) -> int:
+        """The jobs that sweep up what changed (figures, dead-letter summaries), at their period."""
         moved = 0
-        for worker, job in self.jobs:
+        for worker, job in self.sweeps:
             name = f"{worker.name}/{job.name}"
             last = self.last_tick.get(name)
             if not force and last is not None and (self.clock.now - last).total_seconds() < job.every:
