@@ -50,6 +50,10 @@ class World:
         self.order_state = order_state
         self._seen_tickets: set[str] = set()
         self.orders: list[str] = []  # every order this world placed (a rebuild compares them)
+        # orders whose outcome a resend raced against an outside system's answer: a rebuild handles
+        # each input at the time it was written, live it was handled when it was read (a few hops
+        # later, or after an outage), so the race may end the other way (see README, "Replay")
+        self.timing_races: set[str] = set()
         self._seen_rejections: set[Any] = set()
 
     async def place_order(self, lines: list[Line], *, shop: str = "shop-1", buyer: str = "buyer-1",
