@@ -180,9 +180,12 @@ class Replay:
         input was recorded had fired before it, and a resend that needed three ticks had three.
         The moment is found by halving the gap (the items' due times are not part of the jobs'
         interface; being due only grows with time), one query per job when nothing is due."""
+        stuck: set[str] = set()  # due, yet its run moved nothing: not asked again before this input
         for _ in range(MAX_TIMER_FIRINGS):
             earliest: tuple[datetime, Worker[Any], PeriodicJob[Any]] | None = None
             for worker, job in self.timers:
+                if f"{worker.name}/{job.name}" in stuck:
+                    continue
                 bound = until if earliest is None else earliest[0]
                 if not await self._due_at(worker, job, bound):
                     continue
@@ -196,7 +199,8 @@ class Replay:
             at, worker, job = earliest
             self.clock.advance(at)
             if not await run_due(worker.context.uow, job):
-                return  # due, yet nothing moved (quarantined, or claimed elsewhere): no loop on it
+                stuck.add(f"{worker.name}/{job.name}")  # an item its run declines: the others go on
+                continue
             await self._drain()
         raise RuntimeError(f"periodic jobs fired {MAX_TIMER_FIRINGS} times before {until}: a job that never settles")
 
