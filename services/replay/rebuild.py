@@ -38,7 +38,6 @@ class Rebuilt:
     tally: Tally
     log: RecordedLog
     orders: int
-    read_at: datetime
 
 
 def replay_settings(settings: Settings) -> Settings:
@@ -97,7 +96,7 @@ async def rebuild(settings: Settings, database_url: str, orders: set[str] | None
     log = await read_inputs(replay_settings(settings), progress=reading)
     inputs = log.inputs if orders is None else log.of_orders(orders)
     tally = await replay_into(settings, database_url, inputs, read_at, lambda n: progress(n, len(inputs)))
-    return Rebuilt(tally, log, len({r.key for r in inputs if orders is None or r.key in orders}), read_at)
+    return Rebuilt(tally, log, len({r.key for r in inputs if orders is None or r.key in orders}))
 
 
 @asynccontextmanager

@@ -22,11 +22,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts.aftersales import RequestAfterSales
 from contracts.orders import OrderPlaced
 from contracts.topics import REQUESTS
+from services.common.db import make_engine
 from services.common.settings import Settings
 from services.common.tables import OutboxRow, RefundRow, TicketAuditRow, TicketRow
 from services.domain.model import Role
@@ -135,10 +135,11 @@ def in_period(log: RecordedLog, start: date, end: date, shop: str | None, zone: 
     return requests, set(requests.values())
 
 
-async def outcomes(database_url: str, requests: dict[str, str]) -> tuple[dict[str, Outcome], int, Counter[str]]:
+async def outcomes(settings: Settings, database_url: str, requests: dict[str, str]
+                   ) -> tuple[dict[str, Outcome], int, Counter[str]]:
     """Each request's outcome in a replayed database, the recorded decisions it refused, and its
-    dead letters by reason."""
-    engine = create_async_engine(database_url)
+    dead letters by reason (the project's engine: no SQL parameters in an error's text)."""
+    engine = make_engine(settings.with_changes(database_url=database_url))
     try:
         async with engine.connect() as connection:
             tickets = (await connection.execute(select(
@@ -220,7 +221,7 @@ async def what_if(settings: Settings, policy: dict[str, Any], start: date, end: 
         async with scratch_database(settings, "whatif") as url:
             await replay_into(run_settings, url, inputs, read_at,
                               lambda n, run=run: progress(run, n, len(inputs)))  # type: ignore[misc]
-            results[run] = await outcomes(url, requests)
+            results[run] = await outcomes(settings, url, requests)
     (baseline, refused_today, dead_today), (changed, refused_changed, dead_changed) = (
         results["today"], results["changed"])
     report = WhatIf(policy, shop, (start, end), len(requests), len(orders), baseline, changed,
