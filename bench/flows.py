@@ -5,7 +5,8 @@ the same run as the baseline for one hop.
 Each flow crosses 7 Kafka hops (request → intake → review → finance → payment channel →
 finance → ticket completed), each a consume, a PostgreSQL transaction and an outbox relay.
 
-Usage: python bench/flows.py [N]   (needs the stack: bash deploy/local/up.sh; source .local/env)
+Usage: python -m bench.flows [N]   (from the checkout; needs the stack: bash deploy/local/up.sh;
+source .local/env)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from bench.run import refunds_of
 from contracts import CATALOGUE, encode, new_envelope
 from contracts.ops import OpsAlert, Severity
 from services.actors import Line, World, projection_probe
@@ -77,25 +79,17 @@ async def main(n: int) -> None:
             await world.status(await world.opened(warm, timeout=60), "COMPLETED", timeout=60)
 
             orders = [await world.place_order([Line("SKU-B", 2, 5000, 9000)], shop="shop-bench") for _ in range(n)]
-            started = time.monotonic()
-            sent = {}
-            for oid in orders:
-                await world.request(oid, "REFUND_ONLY", [(1, 2)])
-                sent[oid] = time.monotonic()
-
-            async def flow(oid: str) -> float:
-                ticket = await world.opened(oid, timeout=300)
-                await world.status(ticket, "COMPLETED", timeout=300)
-                return time.monotonic() - sent[oid]
-            latencies = sorted(await asyncio.gather(*(flow(o) for o in orders)))
-            elapsed = time.monotonic() - started
+            elapsed, burst = await refunds_of(world, orders, [(1, 2)], timeout=300)
+            latencies = sorted(burst)
 
             alone = []  # one ticket at a time: latency without queueing
             for _ in range(10):
                 oid = await world.place_order([Line("SKU-B", 1, 5000, 4500)], shop="shop-bench")
-                sent[oid] = time.monotonic()
+                asked = time.monotonic()
                 await world.request(oid, "REFUND_ONLY", [(1, 1)])
-                alone.append(await flow(oid))
+                ticket = await world.opened(oid, timeout=300)
+                await world.status(ticket, "COMPLETED", timeout=300)
+                alone.append(time.monotonic() - asked)
     finally:
         procs.stop()
         await engine.dispose()

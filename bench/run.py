@@ -134,16 +134,22 @@ async def _orders(world: World, n: int, state: str) -> list[str]:
 async def refund_only_burst(world: World, n: int) -> tuple[float, list[float]]:
     """Refund only before shipment, within 30 minutes of payment: intercepted and approved by the
     system, finance approves by the shop's policy, the channel refunds (7 hops, as bench/flows.py)."""
-    orders = await _orders(world, n, "PAID")
+    return await refunds_of(world, await _orders(world, n, "PAID"), [(1, 2)], timeout=600)
+
+
+async def refunds_of(world: World, orders: list[str], lines: list[tuple[int, int]],
+                     timeout: float) -> tuple[float, list[float]]:
+    """A refund-only request on each order at once, then each ticket waited for until COMPLETED:
+    the seconds it all took, and each request's latency to its refund (bench/flows.py uses it too)."""
     sent: dict[str, float] = {}
     started = time.monotonic()
     for oid in orders:
-        await world.request(oid, "REFUND_ONLY", [(1, 2)])
+        await world.request(oid, "REFUND_ONLY", lines)
         sent[oid] = time.monotonic()
 
     async def flow(oid: str) -> float:
-        ticket = await world.opened(oid, timeout=600)
-        await world.status(ticket, "COMPLETED", timeout=600)
+        ticket = await world.opened(oid, timeout=timeout)
+        await world.status(ticket, "COMPLETED", timeout=timeout)
         return time.monotonic() - sent[oid]
     latencies = await asyncio.gather(*(flow(o) for o in orders))
     return time.monotonic() - started, list(latencies)
