@@ -466,6 +466,7 @@ class Worker(Generic[U]):
             async with ctx.uow() as uow:
                 fresh = await uow.first_time_many(self.group, {e.event_id: h for e, _, h, _ in work})
                 duplicates = len(work) - len(fresh)
+                await uow.prepare({e.key for e, _, _, _ in work if e.event_id in fresh})
                 for envelope, handler, _, record in work:
                     if envelope.event_id in fresh:
                         fresh.discard(envelope.event_id)  # a copy later in the same batch is skipped

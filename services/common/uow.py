@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -92,6 +92,12 @@ class UnitOfWork(ABC):
         dropping it as a redelivery would silently lose a different message."""
         return bool(await self.first_time_many(consumer, {event_id: digest}))
 
+    async def prepare(self, keys: Collection[str]) -> None:  # noqa: B027 - optional: nothing read ahead is right
+        """Called by the runtime before the handlers of a fetched batch run, with the keys (order
+        ids) of its new messages: a worker's unit of work may read and lock at once the rows they
+        will need, one statement per table instead of one per message. By default nothing is read
+        ahead; a handler that finds nothing prepared reads for itself, so this only saves work."""
+
     @abstractmethod
     async def first_time_many(self, consumer: str, events: dict[uuid.UUID, bytes | None]) -> set[uuid.UUID]:
         """Records a batch of events at once; returns the ids not seen before."""
@@ -137,6 +143,13 @@ class SqlUnitOfWork(UnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         """Sets the worker's repositories on this session (a worker's subclass overrides it)."""
 
+    async def _write_pending(self) -> None:
+        """Writes what repositories kept back to write once (a batch's counters, its orders' final
+        state): before the commit and before a savepoint. A worker's subclass overrides it."""
+
+    def _drop_pending(self) -> None:
+        """A savepoint rolled back: what repositories kept back since it began is undone too."""
+
     async def _begin(self) -> None:
         self.session = self._sessions()
         await self.session.begin()
@@ -149,18 +162,21 @@ class SqlUnitOfWork(UnitOfWork):
         await self.session.close()
 
     async def commit(self) -> None:
+        await self._write_pending()
         await self.session.commit()
         self.committed = True
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         published = len(self.published)
+        await self._write_pending()  # what was kept back before the savepoint survives its rollback
         nested = await self.session.begin_nested()
         try:
             yield
         except BaseException:
             await nested.rollback()
             self._unpublish_from(published)
+            self._drop_pending()
             raise
         await nested.commit()
 

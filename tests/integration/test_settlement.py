@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from services.common.bus import Bus
 from services.common.routes import Deps, Subscription
 from services.common.runtime import Worker
 from services.common.settings import Settings
-from services.domain.settlement import CyclePeriod
+from services.domain.settlement import Amounts, CyclePeriod
 from services.settlement import handlers, service
 from services.settlement.repository import SqlSettlementUnitOfWork
 from tests.unit.use_cases.settlement_cycle import (
@@ -102,3 +103,36 @@ async def test_the_statements_of_the_hand_computed_days_and_the_command_that_pri
     code, _, err = await aftersales("settlement", "statement", "--shop", days.shop_id, "--cycle", "2026-W60")
     assert code == 2
     assert "2026-W60" in err
+
+
+async def test_a_batch_reads_its_orders_once_writes_them_at_commit_and_a_savepoint_undoes_its_share(sessions):
+    """``prepare`` locks the batch's known orders in one statement; saves are kept and written in
+    one statement at commit; a savepoint that rolls back takes back what was saved inside it."""
+    known, new = f"O-sb-{uuid.uuid4().hex[:8]}", f"O-sb-{uuid.uuid4().hex[:8]}"
+    async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+        order = await uow.orders.get(known)
+        await uow.orders.save(replace(order, shop_id="shop-sb", amounts=Amounts(1_000, 10, 20)))
+        await uow.commit()
+    async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+        await uow.prepare([known, new])
+        assert set(uow.orders._locked) == {known}  # an unknown order is created by its first fact only
+        first = await uow.orders.get(known)
+        first.paid = True
+        await uow.orders.save(first)
+
+        async def fails_inside_a_savepoint() -> None:
+            async with uow.savepoint():
+                inside = await uow.orders.get(known)
+                inside.open_tickets.add("T-inside")
+                await uow.orders.save(inside)
+                raise RuntimeError("the savepoint's use case failed")
+        with pytest.raises(RuntimeError):
+            await fails_inside_a_savepoint()
+        second = await uow.orders.get(new)
+        second.completed = True
+        await uow.orders.save(second)
+        await uow.commit()
+    async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+        stored = await uow.orders.get(known), await uow.orders.get(new)
+    assert (stored[0].paid, stored[0].open_tickets, stored[0].amounts) == (True, set(), Amounts(1_000, 10, 20))
+    assert (stored[1].completed, stored[1].paid) == (True, False)
