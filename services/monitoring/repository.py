@@ -4,7 +4,9 @@ flags and line states; and its unit of work (``uow.monitoring``)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -124,8 +126,22 @@ class MonitoringUnitOfWork(UnitOfWork):
 
 
 class SqlMonitoringUnitOfWork(SqlUnitOfWork, MonitoringUnitOfWork):
+    """Monitoring hears every fact of every order: a batch's orders, lines and tickets are read in
+    three statements, and its figures are added up in memory and written in one at commit."""
+
+    monitoring: MonitoringRepository
+
     def _open(self, session: AsyncSession) -> None:
         self.monitoring = MonitoringRepository(session)
+
+    async def prepare(self, keys: Collection[str]) -> None:
+        await self.monitoring.read_ahead(keys)
+
+    async def _write_pending(self) -> None:
+        await self.monitoring.write_counts()
+
+    def _drop_pending(self) -> None:
+        self.monitoring.forget()
 
 
 def _item(row: MonitoringWorkItemRow) -> WorkItem:
@@ -147,32 +163,84 @@ def _line(row: MonitoringLineRow) -> Line:
                 repaired_units=row.repaired_units, currency=row.currency, ticket_ids_done=tuple(row.tickets_done))
 
 
+def _tracked(row: MonitoringTicketRow) -> TrackedTicket:
+    return TrackedTicket(row.ticket_id, row.order_id, row.shop_id, row.buyer_id, row.type, row.reason_code,
+                         row.status, row.status_since, row.opened_at)
+
+
+def _facts(row: MonitoringOrderRow) -> OrderFacts:
+    return OrderFacts(row.order_id, row.shop_id, row.buyer_id, row.placed_at, row.lines)
+
+
 class MonitoringRepository:
+    """Keeps what it read of the orders a batch names (``read_ahead``), current with what it saves,
+    and adds figures up in memory until ``write_counts`` (before the commit and before any read of
+    them), so a batch costs a few statements per table rather than a few per message."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._marked: set[tuple[str, date]] = set()  # days marked changed in this transaction (no savepoints)
+        self._read: set[str] = set()  # orders read ahead: what is not kept of them does not exist
+        self._orders: dict[str, OrderFacts] = {}
+        self._lines: dict[tuple[str, int], Line] = {}  # locked
+        self._tickets: dict[str, TrackedTicket] = {}  # locked
+        self._counts: Counter[tuple[str, date, str, str, str]] = Counter()
+        self._days: set[tuple[str, date]] = set()  # changed days not written yet
+
+    async def read_ahead(self, order_ids: Collection[str]) -> None:
+        """The orders, their lines and their tickets, three statements for all; lines and tickets
+        locked (in one order for every process), as ``line`` and ``ticket`` lock them one by one."""
+        wanted = sorted(set(order_ids) - self._read)
+        if not wanted:
+            return
+        self._read.update(wanted)
+        for order in (await self.session.execute(select(MonitoringOrderRow).where(
+                MonitoringOrderRow.order_id.in_(wanted)))).scalars():
+            self._orders[order.order_id] = _facts(order)
+        for line in (await self.session.execute(select(MonitoringLineRow).where(
+                MonitoringLineRow.order_id.in_(wanted)).order_by(MonitoringLineRow.order_id, MonitoringLineRow.line_no)
+                .with_for_update())).scalars():
+            self._lines[line.order_id, line.line_no] = _line(line)
+        for ticket in (await self.session.execute(select(MonitoringTicketRow).where(
+                MonitoringTicketRow.order_id.in_(wanted)).order_by(MonitoringTicketRow.ticket_id)
+                .with_for_update())).scalars():
+            self._tickets[ticket.ticket_id] = _tracked(ticket)
+
+    def forget(self) -> None:
+        """A savepoint rolled back: its figures are undone and the rest is read again."""
+        self._read.clear()
+        self._orders.clear()
+        self._lines.clear()
+        self._tickets.clear()
+        self._counts.clear()
+        self._days.clear()
 
     async def add_order(self, order: OrderFacts) -> bool:
         added = await self.session.execute(insert(MonitoringOrderRow).values(
             order_id=order.order_id, shop_id=order.shop_id, buyer_id=order.buyer_id, placed_at=order.placed_at,
             lines=order.lines).on_conflict_do_nothing().returning(MonitoringOrderRow.order_id))
-        return added.first() is not None
+        if added.first() is None:
+            return False
+        self._orders[order.order_id] = order
+        return True
 
     async def order(self, order_id: str) -> OrderFacts | None:
+        if order_id in self._read or order_id in self._orders:
+            return self._orders.get(order_id)
         row = await self.session.get(MonitoringOrderRow, order_id)
-        return None if row is None else OrderFacts(row.order_id, row.shop_id, row.buyer_id, row.placed_at, row.lines)
+        return None if row is None else _facts(row)
 
     async def ticket(self, ticket_id: str) -> TrackedTicket | None:
+        if ticket_id in self._tickets:
+            return replace(self._tickets[ticket_id])
         row = await self.session.get(MonitoringTicketRow, ticket_id, with_for_update=True)
-        if row is None:
-            return None
-        return TrackedTicket(row.ticket_id, row.order_id, row.shop_id, row.buyer_id, row.type, row.reason_code,
-                             row.status, row.status_since, row.opened_at)
+        return None if row is None else _tracked(row)
 
     async def save_ticket(self, ticket: TrackedTicket) -> None:
         values = vars(ticket).copy()
         await self.session.execute(insert(MonitoringTicketRow).values(**values).on_conflict_do_update(
             index_elements=["ticket_id"], set_={"status": ticket.status, "status_since": ticket.status_since}))
+        if ticket.ticket_id in self._tickets or ticket.order_id in self._read:
+            self._tickets[ticket.ticket_id] = replace(ticket)  # it stays as its first row, but with this status
 
     async def time_in_state(self, ticket: TrackedTicket, left_at: datetime) -> None:
         self.session.add(MonitoringStateTimeRow(
@@ -180,15 +248,24 @@ class MonitoringRepository:
             left_at=left_at, seconds=max((left_at - ticket.status_since).total_seconds(), 0.0)))
 
     async def count(self, shop_id: str, day: date, metric: str, key1: str = "", key2: str = "", n: int = 1) -> None:
-        stmt = insert(MonitoringCounterRow).values(shop_id=shop_id, day=day, metric=metric, key1=key1[:128],
-                                                   key2=key2[:128], value=n)
-        await self.session.execute(stmt.on_conflict_do_update(
-            index_elements=["shop_id", "day", "metric", "key1", "key2"],
-            set_={"value": MonitoringCounterRow.value + stmt.excluded.value}))
-        if (shop_id, day) not in self._marked:  # a ticket of many lines counts many figures of one day
-            self._marked.add((shop_id, day))
-            await self.session.execute(insert(MonitoringDirtyDayRow).values(shop_id=shop_id, day=day)
-                                       .on_conflict_do_nothing())
+        self._counts[shop_id, day, metric, key1[:128], key2[:128]] += n
+        self._days.add((shop_id, day))
+
+    async def write_counts(self) -> None:
+        """Adds the figures counted since the last write to their rows (one upsert for all, in one
+        row order for every process) and marks their days as changed."""
+        if self._counts:
+            rows = [{"shop_id": shop_id, "day": day, "metric": metric, "key1": key1, "key2": key2, "value": n}
+                    for (shop_id, day, metric, key1, key2), n in sorted(self._counts.items())]
+            self._counts.clear()
+            stmt = insert(MonitoringCounterRow)
+            await self.session.execute(stmt.on_conflict_do_update(
+                index_elements=["shop_id", "day", "metric", "key1", "key2"],
+                set_={"value": MonitoringCounterRow.value + stmt.excluded.value}), rows)
+        if self._days:
+            days = [{"shop_id": shop_id, "day": day} for shop_id, day in sorted(self._days)]
+            self._days.clear()
+            await self.session.execute(insert(MonitoringDirtyDayRow).on_conflict_do_nothing(), days)
 
     async def buyer_activity(self, shop_id: str, buyer_id: str, since: datetime) -> tuple[int, int]:
         tickets = (await self.session.execute(select(func.count()).select_from(MonitoringTicketRow).where(
@@ -236,6 +313,8 @@ class MonitoringRepository:
         return [DueItem(str(r.item_id), r.order_id) for r in rows]
 
     async def line(self, order_id: str, line_no: int) -> Line | None:
+        if order_id in self._read:
+            return self._lines.get((order_id, line_no))
         row = await self.session.get(MonitoringLineRow, (order_id, line_no), with_for_update=True)
         return None if row is None else _line(row)
 
@@ -250,6 +329,8 @@ class MonitoringRepository:
         await self.session.execute(insert(MonitoringLineRow).values(order_id=line.order_id, line_no=line.line_no,
                                                                     **values)
                                    .on_conflict_do_update(index_elements=["order_id", "line_no"], set_=values))
+        if line.order_id in self._read:
+            self._lines[line.order_id, line.line_no] = line
 
     async def changed_days(self, limit: int = 100) -> list[tuple[str, date]]:
         rows = (await self.session.execute(select(MonitoringDirtyDayRow.shop_id, MonitoringDirtyDayRow.day)
@@ -263,6 +344,7 @@ class MonitoringRepository:
         return deleted.first() is not None
 
     async def day_figures(self, shop_id: str, day: date) -> list[tuple[str, str, str, int]]:
+        await self.write_counts()
         rows = (await self.session.execute(select(
             MonitoringCounterRow.metric, MonitoringCounterRow.key1, MonitoringCounterRow.key2,
             MonitoringCounterRow.value).where(MonitoringCounterRow.shop_id == shop_id,
@@ -271,6 +353,7 @@ class MonitoringRepository:
 
     async def counters_between(self, shop_id: str | None, first: date, last: date,
                                ) -> list[tuple[str, str, str, int]]:
+        await self.write_counts()
         counter = MonitoringCounterRow
         query = (select(counter.metric, counter.key1, counter.key2, func.sum(counter.value).label("value"))
                  .where(counter.day >= first, counter.day <= last)
