@@ -12,6 +12,7 @@ reservation, so per-line sums are checked serially.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -106,12 +107,32 @@ class FinanceUnitOfWork(UnitOfWork):
 
 
 class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
+    """A batch's tickets, refunds and ledgers are locked in three statements, in finance's lock
+    order (ticket, then refund, then ledger), and what its orders paid is read in a fourth: the
+    use cases then find them without a statement each."""
+
+    tickets: TicketStore
+    refunds: RefundRepository
+    ledgers: LedgerRepository
+    orders: PaidOrderRepository
+
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session)
         self.refunds = RefundRepository(session)
         self.ledgers = LedgerRepository(session)
         self.compensations = CompensationRepository(session)
         self.orders = PaidOrderRepository(session)
+
+    async def prepare(self, keys: Collection[str]) -> None:
+        await self.tickets.lock_orders(keys)
+        await self.refunds.lock_orders(keys)
+        await self.ledgers.lock_orders(keys)
+        await self.orders.read_ahead(keys)
+
+    def _drop_pending(self) -> None:
+        self.tickets.forget()
+        self.refunds.forget()
+        self.ledgers.forget()
 
 
 def _refund(row: RefundRow) -> Refund:
@@ -135,7 +156,20 @@ def _refund_values(refund: Refund) -> dict[str, Any]:
 class RefundRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._rows: dict[uuid.UUID, RefundRow] = {}
+        self._rows: dict[uuid.UUID, RefundRow] = {}  # locked (or added) in this transaction, kept current
+
+    async def lock_orders(self, order_ids: Collection[str]) -> None:
+        """The refunds of these orders, locked in one statement (refund id order)."""
+        if not order_ids:
+            return
+        rows = (await self.session.execute(select(RefundRow).where(RefundRow.order_id.in_(sorted(order_ids)))
+                                           .order_by(RefundRow.refund_id).with_for_update()
+                                           .execution_options(populate_existing=True))).scalars()
+        for row in rows:
+            self._rows[row.refund_id] = row
+
+    def forget(self) -> None:
+        self._rows.clear()
 
     async def _locked(self, *where: Any) -> Refund | None:
         row = (await self.session.execute(select(RefundRow).where(*where).with_for_update()
@@ -146,13 +180,20 @@ class RefundRepository:
         return _refund(row)
 
     async def for_ticket(self, ticket_id: str) -> Refund | None:
+        kept = next((row for row in self._rows.values() if row.ticket_id == ticket_id), None)
+        if kept is not None:
+            return _refund(kept)
         return await self._locked(RefundRow.ticket_id == ticket_id)
 
     async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
+        if refund_id in self._rows:
+            return self._rows[refund_id].ticket_id
         return (await self.session.execute(select(RefundRow.ticket_id).where(
             RefundRow.refund_id == refund_id))).scalar_one_or_none()
 
     async def get(self, refund_id: uuid.UUID) -> Refund | None:
+        if refund_id in self._rows:  # locked already; every save is flushed, so the row is current
+            return _refund(self._rows[refund_id])
         return await self._locked(RefundRow.refund_id == refund_id)
 
     async def add(self, refund: Refund) -> None:
@@ -180,11 +221,30 @@ class RefundRepository:
 class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._rows: dict[str, RefundLedgerRow] = {}  # locked in this transaction; saves change them in place
+
+    async def lock_orders(self, order_ids: Collection[str]) -> None:
+        """The ledgers of these orders, locked in one statement (order id order)."""
+        if not order_ids:
+            return
+        rows = (await self.session.execute(select(RefundLedgerRow).where(
+            RefundLedgerRow.order_id.in_(sorted(order_ids))).order_by(RefundLedgerRow.order_id).with_for_update()
+            .execution_options(populate_existing=True))).scalars()
+        for row in rows:
+            self._rows[row.order_id] = row
+
+    def forget(self) -> None:
+        self._rows.clear()
 
     async def _row(self, order_id: str) -> RefundLedgerRow | None:
-        return (await self.session.execute(select(RefundLedgerRow).where(
+        if order_id in self._rows:  # locked already, with this transaction's changes
+            return self._rows[order_id]
+        row = (await self.session.execute(select(RefundLedgerRow).where(
             RefundLedgerRow.order_id == order_id).with_for_update()
             .execution_options(populate_existing=True))).scalar_one_or_none()
+        if row is not None:
+            self._rows[order_id] = row
+        return row
 
     async def get(self, order_id: str) -> RefundLedger:
         row = await self._row(order_id)
@@ -207,7 +267,7 @@ class LedgerRepository:
                             close_requested=row.close_requested)
 
     async def save(self, ledger: RefundLedger) -> None:
-        row = await self.session.get(RefundLedgerRow, ledger.order_id)  # in the identity map: no query
+        row = self._rows.get(ledger.order_id)  # locked by ``get`` in this transaction
         if row is None:
             raise LookupError(f"ledger of order {ledger.order_id} was not loaded")
         row.lines = {str(k): v.as_dict() for k, v in ledger.lines.items()}
@@ -245,6 +305,7 @@ class CompensationRepository:
 class PaidOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._rows: dict[str, PaidOrderRow] = {}  # read ahead for a batch (never changed: an order's copy stays)
 
     async def record(self, order: PaidOrder) -> None:
         await self.session.execute(insert(PaidOrderRow).values(
@@ -252,11 +313,22 @@ class PaidOrderRepository:
             shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,
             platform_fee_cents=order.platform_fee_cents, currency=order.currency).on_conflict_do_nothing())
 
+    async def read_ahead(self, order_ids: Collection[str]) -> None:
+        """What these orders paid, in one statement: ``known`` and ``get`` then find them without
+        one (an order finance has no copy of yet is asked for again, as before)."""
+        if order_ids:
+            for row in (await self.session.execute(select(PaidOrderRow).where(
+                    PaidOrderRow.order_id.in_(sorted(order_ids))))).scalars():
+                self._rows[row.order_id] = row  # the session's identity map holds rows only weakly
+
+    async def _row(self, order_id: str) -> PaidOrderRow | None:
+        return self._rows.get(order_id) or await self.session.get(PaidOrderRow, order_id)
+
     async def known(self, order_id: str) -> bool:
-        return await self.session.get(PaidOrderRow, order_id) is not None
+        return await self._row(order_id) is not None
 
     async def get(self, order_id: str) -> PaidOrder:
-        row = await self.session.get(PaidOrderRow, order_id)
+        row = await self._row(order_id)
         if row is None:
             raise LookupError(f"finance has no copy of what order {order_id} paid")
         return PaidOrder(row.order_id, row.shop_id, tuple(_order_line(ln) for ln in row.lines),
