@@ -28,6 +28,12 @@ from services.domain import ids
 
 from .tables import InboxRow, OutboxRow, QuarantinedItem
 
+# One statement for any number of events: executed with a list of rows, SQLAlchemy sends them as
+# one multi-row INSERT whose SQL is compiled once, instead of building (and caching) a new
+# statement, with a bound value for every field, for each batch size.
+_RECORD_IN_INBOX = (insert(InboxRow.__table__).on_conflict_do_nothing()  # type: ignore[arg-type]
+                    .returning(InboxRow.__table__.c.event_id))
+
 
 def _system_clock() -> datetime:
     return datetime.now(UTC)
@@ -184,8 +190,7 @@ class SqlUnitOfWork(UnitOfWork):
         if not events:
             return set()
         rows = [{"consumer": consumer, "event_id": e, "content_hash": h} for e, h in events.items()]
-        stmt = insert(InboxRow).values(rows).on_conflict_do_nothing().returning(InboxRow.event_id)
-        fresh = set((await self.session.execute(stmt)).scalars().all())
+        fresh = set((await self.session.execute(_RECORD_IN_INBOX, rows)).scalars().all())
         seen = [e for e in events if e not in fresh and events[e] is not None]
         if seen:
             stored = (await self.session.execute(
