@@ -94,21 +94,25 @@ class TicketStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._locked: dict[str, Ticket] = {}  # locked by lock_orders in this transaction, as last written
+        self._orders: set[str] = set()  # orders whose every ticket is in ``_locked``
 
     async def lock_orders(self, order_ids: Collection[str]) -> None:
         """Locks the tickets of these orders in one statement, in ticket id order (the order every
         process takes them in), and keeps them for ``get``."""
-        if not order_ids:
+        wanted = sorted(set(order_ids) - self._orders)
+        if not wanted:
             return
         rows = (await self.session.execute(
-            select(TicketRow).where(TicketRow.order_id.in_(sorted(order_ids))).order_by(TicketRow.ticket_id)
+            select(TicketRow).where(TicketRow.order_id.in_(wanted)).order_by(TicketRow.ticket_id)
             .with_for_update().execution_options(populate_existing=True))).scalars()
         for row in rows:
             self._locked[row.ticket_id] = to_domain(row)
+        self._orders.update(wanted)
 
     def forget(self) -> None:
         """A savepoint rolled back: tickets are read again."""
         self._locked.clear()
+        self._orders.clear()
 
     async def exists(self, ticket_id: str, order_id: str) -> bool:
         return (await self.session.execute(select(TicketRow.ticket_id).where(
@@ -130,6 +134,9 @@ class TicketStore:
         return to_domain(row) if row else None
 
     async def for_order(self, order_id: str) -> list[Ticket]:
+        if order_id in self._orders:
+            kept = [t for t in self._locked.values() if t.order_id == order_id]
+            return [copy.deepcopy(t) for t in sorted(kept, key=lambda t: t.applied_at)]
         rows = (await self.session.execute(
             select(TicketRow).where(TicketRow.order_id == order_id).order_by(TicketRow.applied_at)
             .execution_options(populate_existing=True))).scalars().all()
@@ -139,6 +146,10 @@ class TicketStore:
         self.session.add(TicketRow(request_id=request_id, **_row_values(ticket)))
         await self.session.flush()
         self._add_audit(ticket)
+        if ticket.order_id in self._orders:  # new in this transaction: no one else sees it yet
+            kept = copy.deepcopy(ticket)
+            kept.changes = []
+            self._locked[ticket.ticket_id] = kept
 
     async def save(self, ticket: Ticket) -> None:
         """Writes the new state with an optimistic version check on top of the row lock."""

@@ -308,6 +308,8 @@ class PaidOrderRepository:
         self._rows: dict[str, PaidOrderRow] = {}  # read ahead for a batch (never changed: an order's copy stays)
 
     async def record(self, order: PaidOrder) -> None:
+        if order.order_id in self._rows:
+            return  # finance has its copy already (a redelivered OrderPlaced)
         await self.session.execute(insert(PaidOrderRow).values(
             order_id=order.order_id, shop_id=order.shop_id, lines=[vars(ln) for ln in order.lines],
             shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,

@@ -3,7 +3,9 @@ and intake's unit of work, which hands them out (``uow.orders``, ``uow.reasons``
 
 from __future__ import annotations
 
+import copy
 import uuid
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select, update
@@ -59,41 +61,90 @@ class IntakeUnitOfWork(UnitOfWork):
 
 
 class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
+    """A batch's orders and what is parked for them are locked in two statements; each fact or
+    request then finds its order without one."""
+
+    orders: OrderRepository
+
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session)
         self.orders = OrderRepository(session)
         self.reasons = ReasonRepository(session)
 
+    async def prepare(self, keys: Collection[str]) -> None:
+        await self.orders.lock(keys)
+
+    def _drop_pending(self) -> None:
+        self.orders.forget()
+
+
+def _order(row: OrderRow) -> Order:
+    return Order(
+        order_id=row.order_id, shop_id=row.shop_id, buyer_id=row.buyer_id,
+        placed_at=row.placed_at, lines=[OrderLine(**ln) for ln in row.lines],
+        shipping_fee_cents=row.shipping_fee_cents, platform_subsidy_cents=row.platform_subsidy_cents,
+        platform_fee_cents=row.platform_fee_cents, state=OrderState(row.state), paid_at=row.paid_at,
+        shipped_at=row.shipped_at, completed_at=row.completed_at, closed_at=row.closed_at,
+        close_requested=row.close_requested, version=row.version, currency=row.currency)
+
 
 class OrderRepository:
+    """Keeps the orders and parked rows it locked for a batch (``lock``), current with what it
+    writes; an order it does not keep is read, as before, each time."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._orders: dict[str, Order] = {}  # locked in this transaction, as last written
+        self._parked: dict[str, list[Parked]] = {}  # every parked row of these orders, locked
+
+    async def lock(self, order_ids: Collection[str]) -> None:
+        """The orders, then what is parked for them (intake's lock order), two statements for all."""
+        wanted = sorted(set(order_ids) - self._parked.keys())
+        if not wanted:
+            return
+        rows = (await self.session.execute(select(OrderRow).where(OrderRow.order_id.in_(wanted))
+                                           .order_by(OrderRow.order_id).with_for_update()
+                                           .execution_options(populate_existing=True))).scalars()
+        for row in rows:
+            self._orders[row.order_id] = _order(row)
+        parked = (await self.session.execute(select(ParkedOrderEvent).where(ParkedOrderEvent.order_id.in_(wanted))
+                                             .order_by(ParkedOrderEvent.id).with_for_update())).scalars()
+        for order_id in wanted:
+            self._parked[order_id] = []
+        for waiting in parked:
+            self._parked[waiting.order_id].append(Parked.of(waiting))
+
+    def forget(self) -> None:
+        """A savepoint rolled back: read again what is needed (the rows stay locked)."""
+        self._orders.clear()
+        self._parked.clear()
 
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
+        if order_id in self._orders:
+            return copy.deepcopy(self._orders[order_id])
         stmt = (select(OrderRow).where(OrderRow.order_id == order_id)
                 .execution_options(populate_existing=True))  # saves are Core UPDATEs: reload
         if lock:
             stmt = stmt.with_for_update()
         row = (await self.session.execute(stmt)).scalar_one_or_none()
-        if row is None:
-            return None
-        return Order(
-            order_id=row.order_id, shop_id=row.shop_id, buyer_id=row.buyer_id,
-            placed_at=row.placed_at, lines=[OrderLine(**ln) for ln in row.lines],
-            shipping_fee_cents=row.shipping_fee_cents, platform_subsidy_cents=row.platform_subsidy_cents,
-            platform_fee_cents=row.platform_fee_cents, state=OrderState(row.state), paid_at=row.paid_at,
-            shipped_at=row.shipped_at, completed_at=row.completed_at, closed_at=row.closed_at,
-            close_requested=row.close_requested, version=row.version, currency=row.currency)
+        return None if row is None else _order(row)
 
     async def add(self, order: Order) -> bool:
         """Inserts a new order; False if it already exists (a duplicate OrderPlaced)."""
+        if order.order_id in self._orders:
+            return False
         stmt = insert(OrderRow).values(**self._values(order)).on_conflict_do_nothing().returning(
             OrderRow.order_id)
-        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+        added = (await self.session.execute(stmt)).scalar_one_or_none() is not None
+        if added and order.order_id in self._parked:
+            self._orders[order.order_id] = copy.deepcopy(order)
+        return added
 
     async def save(self, order: Order) -> None:
         await self.session.execute(update(OrderRow).where(OrderRow.order_id == order.order_id)
                                    .values(**self._values(order)))
+        if order.order_id in self._orders:
+            self._orders[order.order_id] = copy.deepcopy(order)
 
     @staticmethod
     def _values(order: Order) -> dict[str, Any]:
@@ -113,11 +164,16 @@ class OrderRepository:
 
     async def park(self, order_id: str, event_id: uuid.UUID, type_name: str, value: bytes,
                    reason: str) -> None:
-        await self.session.execute(insert(ParkedOrderEvent).values(
+        parked = await self.session.execute(insert(ParkedOrderEvent).values(
             order_id=order_id, event_id=event_id, type=type_name, value=value, reason=reason
-        ).on_conflict_do_nothing())
+        ).on_conflict_do_nothing().returning(ParkedOrderEvent.id))
+        new_id = parked.scalar_one_or_none()
+        if new_id is not None and order_id in self._parked:
+            self._parked[order_id].append(Parked(new_id, order_id, event_id, type_name, value, reason))
 
     async def parked(self, order_id: str) -> list[Parked]:
+        if order_id in self._parked:
+            return list(self._parked[order_id])
         rows = (await self.session.execute(
             select(ParkedOrderEvent).where(ParkedOrderEvent.order_id == order_id)
             .order_by(ParkedOrderEvent.id).with_for_update())).scalars().all()
@@ -125,6 +181,8 @@ class OrderRepository:
 
     async def unpark(self, parked_id: int) -> None:
         await self.session.execute(delete(ParkedOrderEvent).where(ParkedOrderEvent.id == parked_id))
+        for waiting in self._parked.values():
+            waiting[:] = [p for p in waiting if p.id != parked_id]
 
 
 class ReasonRepository:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tickets import Tickets, TicketStore
@@ -11,13 +13,25 @@ from services.domain.ticket import Ticket
 
 SCHEMA = "0013"  # tickets.reissue and tickets.delivery_refused: the oldest schema this worker runs on
 
+
 class ReviewUnitOfWork(UnitOfWork):
     tickets: Tickets
 
 
 class SqlReviewUnitOfWork(SqlUnitOfWork, ReviewUnitOfWork):
+    """A batch's tickets are locked in one statement, in ticket id order; each decision or event
+    then finds its ticket without one."""
+
+    tickets: TicketStore
+
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session)
+
+    async def prepare(self, keys: Collection[str]) -> None:
+        await self.tickets.lock_orders(keys)
+
+    def _drop_pending(self) -> None:
+        self.tickets.forget()
 
 
 async def ticket_of(uow: ReviewUnitOfWork, ticket_id: str, order_id: str) -> Ticket:

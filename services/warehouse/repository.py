@@ -4,6 +4,7 @@ and the warehouse's unit of work, which hands them out with the tickets it moves
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -69,11 +70,24 @@ class WarehouseUnitOfWork(UnitOfWork):
 
 
 class SqlWarehouseUnitOfWork(SqlUnitOfWork, WarehouseUnitOfWork):
+    """A batch's tickets are locked first, in one statement, in ticket id order. A dispatch then
+    locks its shipment after the ticket (one by one it took the shipment first): only this
+    worker, which has no periodic job, locks shipments, so no other transaction holds them the
+    other way round."""
+
+    tickets: TicketStore
+
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session)
         self.receipts = ReceiptRepository(session)
         self.shipments = ShipmentRepository(session)
         self.intercepts = InterceptRepository(session)
+
+    async def prepare(self, keys: Collection[str]) -> None:
+        await self.tickets.lock_orders(keys)
+
+    def _drop_pending(self) -> None:
+        self.tickets.forget()
 
 
 class ReceiptRepository:

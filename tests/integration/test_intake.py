@@ -285,3 +285,39 @@ async def test_a_request_waiting_in_vain_is_refused_after_the_wait(stack, sessio
                                                               OutboxRow.key == oid))).scalar_one()
     assert json.loads(row.value)["payload"]["code"] == "ORDER_UNKNOWN"
     assert row.topic == REJECTIONS.name
+
+
+async def test_one_batch_of_out_of_order_facts_and_waiting_requests_ends_as_one_by_one(sessions, deps):
+    """As the runtime applies a fetched batch: ``prepare`` locks the batch's orders and what is
+    parked for them once, then every fact and request runs in the same transaction. The order
+    ends as it does one message at a time: facts parked then drained, duplicates ignored, the
+    valid waiting request opened, the invalid one refused in its savepoint without undoing the
+    facts around it."""
+    oid, early = f"O-{uuid.uuid4().hex[:8]}", f"O-{uuid.uuid4().hex[:8]}"
+    await request(sessions, deps, early, 5)  # waits for its order from an earlier batch
+    one_unit = env(c.RequestAfterSales(request_id=uuid.uuid4(), order_id=early, buyer_id="buyer-it",
+                                       type=c.AfterSalesType.REFUND_ONLY,
+                                       lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                       reason_code="NO_LONGER_WANTED"), early)
+    batch = [env(o.OrderCompleted(order_id=oid, completed_at=NOW), oid),
+             env(o.OrderShipped(order_id=oid, shipped_at=NOW - timedelta(minutes=5)), oid),
+             env(placed(oid), oid), env(o.OrderPaid(order_id=oid, paid_at=NOW - timedelta(minutes=50)), oid),
+             env(o.OrderPaid(order_id=oid, paid_at=NOW), oid), env(placed(oid), oid),
+             env(placed(early), early), env(o.OrderPaid(order_id=early, paid_at=NOW), early)]
+    async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
+        await uow.prepare({oid, early})
+        for envelope in batch:
+            await service.apply_order_event(envelope, uow, deps)
+        await service.request_after_sales(one_unit, uow, deps)
+        await uow.commit()
+    async with sessions() as session:
+        order, other = (await OrderRepository(session).get(oid, lock=False),
+                        await OrderRepository(session).get(early, lock=False))
+        parked = (await session.execute(select(func.count()).select_from(ParkedOrderEvent)
+                                        .where(ParkedOrderEvent.order_id.in_([oid, early])))).scalar_one()
+        rejected = (await session.execute(select(OutboxRow.value).where(
+            OutboxRow.type == "RequestRejected", OutboxRow.key == early))).scalars().all()
+    assert (order.state.value, order.paid_at, parked) == ("COMPLETED", NOW - timedelta(minutes=50), 0)
+    assert other.state.value == "PAID"
+    assert [b"INVALID_QUANTITY" in r for r in rejected] == [True]
+    assert [t.type for t in await tickets_of(sessions, early)] == ["REFUND_ONLY"]
