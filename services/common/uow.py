@@ -33,6 +33,10 @@ from .tables import InboxRow, OutboxRow, QuarantinedItem
 # statement, with a bound value for every field, for each batch size.
 _RECORD_IN_INBOX = (insert(InboxRow.__table__).on_conflict_do_nothing()  # type: ignore[arg-type]
                     .returning(InboxRow.__table__.c.event_id))
+# A transaction's outgoing messages, written together at commit (rows in the order they were
+# published: the relay sends them in id order); building an ORM object for each cost a quarter
+# of a relaying worker's time.
+_STAGE_IN_OUTBOX = insert(OutboxRow.__table__)  # type: ignore[arg-type]
 
 
 def _system_clock() -> datetime:
@@ -145,6 +149,7 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], producer: str) -> None:
         super().__init__(producer)
         self._sessions = sessions
+        self._outbox: list[dict[str, Any]] = []  # staged since the last write
 
     def _open(self, session: AsyncSession) -> None:
         """Sets the worker's repositories on this session (a worker's subclass overrides it)."""
@@ -168,14 +173,20 @@ class SqlUnitOfWork(UnitOfWork):
         await self.session.close()
 
     async def commit(self) -> None:
-        await self._write_pending()
+        await self._write_all()
         await self.session.commit()
         self.committed = True
+
+    async def _write_all(self) -> None:
+        await self._write_pending()
+        if self._outbox:
+            staged, self._outbox = self._outbox, []
+            await self.session.execute(_STAGE_IN_OUTBOX, staged)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         published = len(self.published)
-        await self._write_pending()  # what was kept back before the savepoint survives its rollback
+        await self._write_all()  # what was kept back before the savepoint survives its rollback
         nested = await self.session.begin_nested()
         try:
             yield
@@ -183,6 +194,7 @@ class SqlUnitOfWork(UnitOfWork):
             await nested.rollback()
             self._unpublish_from(published)
             self._drop_pending()
+            self._outbox.clear()
             raise
         await nested.commit()
 
@@ -212,6 +224,5 @@ class SqlUnitOfWork(UnitOfWork):
         ).on_conflict_do_nothing())
 
     def _stage(self, envelope: Envelope[Any], topic: str) -> None:
-        self.session.add(OutboxRow(
-            producer=self.producer, topic=topic, key=envelope.key, event_id=envelope.event_id,
-            type=envelope.type, value=encode(envelope)))
+        self._outbox.append({"producer": self.producer, "topic": topic, "key": envelope.key,
+                             "event_id": envelope.event_id, "type": envelope.type, "value": encode(envelope)})
