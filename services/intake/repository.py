@@ -74,6 +74,9 @@ class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
     async def prepare(self, keys: Collection[str]) -> None:
         await self.orders.lock(keys)
 
+    async def _write_pending(self) -> None:
+        await self.orders.write()
+
     def _drop_pending(self) -> None:
         self.orders.forget()
 
@@ -82,6 +85,7 @@ _ORDERS = OrderRow.__table__
 # Built once and executed with each order's values: building ``insert(...).values(**order)`` per
 # message turned every value into an expression and was two fifths of projecting an order.
 _ADD_ORDER = insert(_ORDERS).on_conflict_do_nothing().returning(_ORDERS.c.order_id)  # type: ignore[arg-type]
+_ADD_ORDERS = insert(_ORDERS).on_conflict_do_nothing()  # type: ignore[arg-type]
 _SAVE_ORDER = update(_ORDERS).where(_ORDERS.c.order_id == bindparam("key"))  # type: ignore[arg-type]
 
 
@@ -102,12 +106,16 @@ def _order(row: OrderRow) -> Order:
 
 class OrderRepository:
     """Keeps the orders and parked rows it locked for a batch (``lock``), current with what it
-    writes; an order it does not keep is read, as before, each time."""
+    writes; an order it does not keep is read, as before, each time. A new order of the batch is
+    inserted with the others in one statement (``write``, before the commit): the batch knows
+    it is new, as its read found no row, and the inbox lets one transaction at a time apply its
+    OrderPlaced."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._orders: dict[str, Order] = {}  # locked in this transaction, as last written
         self._parked: dict[str, list[Parked]] = {}  # every parked row of these orders, locked
+        self._new: dict[str, Order] = {}  # added in this batch, not inserted yet
 
     async def lock(self, order_ids: Collection[str]) -> None:
         """The orders, then what is parked for them (intake's lock order), two statements for all."""
@@ -130,6 +138,7 @@ class OrderRepository:
         """A savepoint rolled back: read again what is needed (the rows stay locked)."""
         self._orders.clear()
         self._parked.clear()
+        self._new.clear()
 
     async def get(self, order_id: str, *, lock: bool = True) -> Order | None:
         if order_id in self._orders:
@@ -145,15 +154,27 @@ class OrderRepository:
         """Inserts a new order; False if it already exists (a duplicate OrderPlaced)."""
         if order.order_id in self._orders:
             return False
+        if order.order_id in self._parked:  # read for this batch and not found: new
+            self._orders[order.order_id] = self._new[order.order_id] = _copy(order)
+            return True
         added = (await self.session.execute(_ADD_ORDER, self._values(order))).scalar_one_or_none() is not None
         if added and order.order_id in self._parked:
             self._orders[order.order_id] = _copy(order)
         return added
 
     async def save(self, order: Order) -> None:
+        if order.order_id in self._new:
+            self._orders[order.order_id] = self._new[order.order_id] = _copy(order)
+            return
         await self.session.execute(_SAVE_ORDER, {"key": order.order_id, **self._values(order)})
         if order.order_id in self._orders:
             self._orders[order.order_id] = _copy(order)
+
+    async def write(self) -> None:
+        """Inserts the batch's new orders, one statement for all."""
+        if self._new:
+            new, self._new = self._new, {}
+            await self.session.execute(_ADD_ORDERS, [self._values(order) for _, order in sorted(new.items())])
 
     @staticmethod
     def _values(order: Order) -> dict[str, Any]:
