@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import Contract, Envelope, Money
@@ -42,6 +42,13 @@ _COPIED = ("ticket_id", "ticket_no", "order_id", "shop_id", "buyer_id", "applied
            "refund_shipping", "ops_reviewer_id", "reviewed_at", "manager_id", "finance_reviewer_id",
            "goods_received", "return_carrier", "return_waybill", "close_reason", "deadline_at",
            "deadline_kind", "version", "currency", "return_address", "reissue", "delivery_refused")
+
+
+_TICKETS = TicketRow.__table__
+# Built once, executed with each ticket's values: building ``update(...).values(**ticket)`` for
+# every transition turned each of its thirty-odd values into an expression first.
+_SAVE_TICKET = update(_TICKETS).where(  # type: ignore[arg-type]
+    _TICKETS.c.ticket_id == bindparam("key"), _TICKETS.c.version == bindparam("expected_version"))
 
 
 def to_domain(row: TicketRow) -> Ticket:
@@ -156,8 +163,7 @@ class TicketStore:
         values = _row_values(ticket)
         values["version"] = ticket.version + 1
         result = await self.session.execute(
-            update(TicketRow).where(TicketRow.ticket_id == ticket.ticket_id,
-                                    TicketRow.version == ticket.version).values(**values))
+            _SAVE_TICKET, {"key": ticket.ticket_id, "expected_version": ticket.version, **values})
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentUpdate(f"ticket {ticket.ticket_id} changed concurrently")
         ticket.version += 1

@@ -15,6 +15,7 @@ from contracts import decisions as d
 from contracts import new_envelope
 from contracts.topics import REJECTIONS
 from services.common.bus import Bus
+from services.common.failures import ConcurrentUpdate
 from services.common.tables import OutboxRow, RefundLedgerRow, RefundRow, TicketAuditRow, TicketRow
 from services.common.tickets import TicketStore
 from services.domain import errors
@@ -218,3 +219,28 @@ async def test_two_refunding_events_in_one_batch_start_one_refund(stack, session
     assert len(refunds) == 1
     assert len(starts) == 1
     assert (await reload(sessions, t.ticket_id)).status.value == "REFUNDING"
+
+
+async def test_a_ticket_saved_from_a_stale_read_is_refused_and_a_batch_keeps_its_locked_tickets_current(stack,
+                                                                                                         sessions):
+    """The version check on top of the row lock: a save from a copy read before another save
+    raises ConcurrentUpdate (retried as infrastructure). Tickets a batch locked at once
+    (``lock_orders``) are served and kept current by the store, so a second save in the same
+    transaction passes the check."""
+    ticket = await open_ticket(sessions, stack)
+    async with sessions() as first, first.begin():
+        stale = await TicketStore(first).get(ticket.ticket_id, lock=False)
+    async with sessions() as session, session.begin():
+        store = TicketStore(session)
+        await store.lock_orders([ticket.order_id])
+        fresh = await store.get(ticket.ticket_id)
+        await store.save(fresh)
+        again = await store.get(ticket.ticket_id)
+        assert again.version == fresh.version
+        await store.save(again)
+    async with sessions() as late, late.begin():
+        with pytest.raises(ConcurrentUpdate):
+            await TicketStore(late).save(stale)
+    async with sessions() as session:
+        stored = await TicketStore(session).get(ticket.ticket_id, lock=False)
+    assert stored.version == stale.version + 2
