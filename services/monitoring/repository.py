@@ -8,9 +8,9 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,6 +163,19 @@ def _line(row: MonitoringLineRow) -> Line:
                 repaired_units=row.repaired_units, currency=row.currency, ticket_ids_done=tuple(row.tickets_done))
 
 
+# Upserts built once and executed with each row's values (building them per message, with a bound
+# expression for every value, cost more than running them).
+_TICKETS, _LINES, _ORDERS = (cast(Table, row.__table__)
+                             for row in (MonitoringTicketRow, MonitoringLineRow, MonitoringOrderRow))
+_TRACK_TICKET = insert(_TICKETS).on_conflict_do_update(index_elements=["ticket_id"], set_={
+    "status": insert(_TICKETS).excluded.status, "status_since": insert(_TICKETS).excluded.status_since})
+_LINE_COLUMNS = ("sku", "quantity", "currency", "in_progress", "tickets_done", "refunded_units", "refunded_cents",
+                 "cancelled_units", "exchanged_units", "repaired_units", "state")
+_SAVE_LINE = insert(_LINES).on_conflict_do_update(index_elements=["order_id", "line_no"], set_={
+    name: getattr(insert(_LINES).excluded, name) for name in _LINE_COLUMNS})
+_ADD_ORDER = insert(_ORDERS).on_conflict_do_nothing().returning(_ORDERS.c.order_id)
+
+
 def _tracked(row: MonitoringTicketRow) -> TrackedTicket:
     return TrackedTicket(row.ticket_id, row.order_id, row.shop_id, row.buyer_id, row.type, row.reason_code,
                          row.status, row.status_since, row.opened_at)
@@ -215,9 +228,9 @@ class MonitoringRepository:
         self._days.clear()
 
     async def add_order(self, order: OrderFacts) -> bool:
-        added = await self.session.execute(insert(MonitoringOrderRow).values(
-            order_id=order.order_id, shop_id=order.shop_id, buyer_id=order.buyer_id, placed_at=order.placed_at,
-            lines=order.lines).on_conflict_do_nothing().returning(MonitoringOrderRow.order_id))
+        added = await self.session.execute(_ADD_ORDER, {
+            "order_id": order.order_id, "shop_id": order.shop_id, "buyer_id": order.buyer_id,
+            "placed_at": order.placed_at, "lines": order.lines})
         if added.first() is None:
             return False
         self._orders[order.order_id] = order
@@ -236,9 +249,7 @@ class MonitoringRepository:
         return None if row is None else _tracked(row)
 
     async def save_ticket(self, ticket: TrackedTicket) -> None:
-        values = vars(ticket).copy()
-        await self.session.execute(insert(MonitoringTicketRow).values(**values).on_conflict_do_update(
-            index_elements=["ticket_id"], set_={"status": ticket.status, "status_since": ticket.status_since}))
+        await self.session.execute(_TRACK_TICKET, vars(ticket).copy())
         if ticket.ticket_id in self._tickets or ticket.order_id in self._read:
             self._tickets[ticket.ticket_id] = replace(ticket)  # it stays as its first row, but with this status
 
@@ -326,9 +337,7 @@ class MonitoringRepository:
                   "refunded_cents": line.refunded_cents, "cancelled_units": line.cancelled_units,
                   "exchanged_units": line.exchanged_units, "repaired_units": line.repaired_units,
                   "state": line.state.value}
-        await self.session.execute(insert(MonitoringLineRow).values(order_id=line.order_id, line_no=line.line_no,
-                                                                    **values)
-                                   .on_conflict_do_update(index_elements=["order_id", "line_no"], set_=values))
+        await self.session.execute(_SAVE_LINE, {"order_id": line.order_id, "line_no": line.line_no, **values})
         if line.order_id in self._read:
             self._lines[line.order_id, line.line_no] = line
 
