@@ -474,7 +474,8 @@ class MonitoringTicketRow(Base):
     status_since: Mapped[datetime] = mapped_column(TZ)
     opened_at: Mapped[datetime] = mapped_column(TZ)
 
-    __table_args__ = (Index("ix_monitoring_tickets_buyer", "shop_id", "buyer_id", "opened_at"),)
+    __table_args__ = (Index("ix_monitoring_tickets_buyer", "shop_id", "buyer_id", "opened_at"),
+                      Index("ix_monitoring_tickets_order_id", "order_id"))  # a batch's tickets, read at once
 
 
 class MonitoringStateTimeRow(Base):
