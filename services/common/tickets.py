@@ -94,16 +94,16 @@ class TicketWork(Protocol):
 class TicketStore:
     """Tickets in PostgreSQL: a row per ticket and an audit row per transition.
 
-    A worker may lock the tickets of a batch's orders at once (``lock_orders``): ``get`` then
+    A worker may lock the tickets of a batch's orders at once (``read_batch``): ``get`` then
     serves them, and ``save`` keeps them current, without a statement each. Only they are kept:
     a ticket read one by one is read again each time, as before."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._locked: dict[str, Ticket] = {}  # locked by lock_orders in this transaction, as last written
+        self._locked: dict[str, Ticket] = {}  # locked by read_batch in this transaction, as last written
         self._orders: set[str] = set()  # orders whose every ticket is in ``_locked``
 
-    async def lock_orders(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """Locks the tickets of these orders in one statement, in ticket id order (the order every
         process takes them in), and keeps them for ``get``."""
         wanted = sorted(set(order_ids) - self._orders)
@@ -115,6 +115,9 @@ class TicketStore:
         for row in rows:
             self._locked[row.ticket_id] = to_domain(row)
         self._orders.update(wanted)
+
+    async def write(self) -> None:
+        """Nothing is kept back: every save is written at once (its version check needs it)."""
 
     def forget(self) -> None:
         """A savepoint rolled back: tickets are read again."""

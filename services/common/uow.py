@@ -13,11 +13,11 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -49,6 +49,20 @@ class EventIdReused(Exception):
     def __init__(self, event_ids: list[uuid.UUID]) -> None:
         super().__init__(f"{len(event_ids)} event id(s) reused with different content")
         self.event_ids = event_ids
+
+
+class BatchRows(Protocol):
+    """A repository that reads the rows of a fetched batch's orders at once (``prepare``), keeps
+    them current through its saves, and may keep writes back until the commit."""
+
+    async def read_batch(self, order_ids: Collection[str]) -> None:
+        """Reads, and locks where its use cases lock, these orders' rows: a statement per table."""
+
+    async def write(self) -> None:
+        """Writes what it kept back: before the commit and before a savepoint."""
+
+    def forget(self) -> None:
+        """A savepoint rolled back: drops what it kept (the rows stay locked; they are read again)."""
 
 
 class UnitOfWork(ABC):
@@ -154,12 +168,22 @@ class SqlUnitOfWork(UnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         """Sets the worker's repositories on this session (a worker's subclass overrides it)."""
 
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        """The worker's repositories that read a batch's rows at once, in the worker's lock order
+        (a worker's subclass names them; none by default)."""
+        return ()
+
+    async def prepare(self, keys: Collection[str]) -> None:
+        for rows in self._batch_rows():
+            await rows.read_batch(keys)
+
     async def _write_pending(self) -> None:
-        """Writes what repositories kept back to write once (a batch's counters, its orders' final
-        state): before the commit and before a savepoint. A worker's subclass overrides it."""
+        for rows in self._batch_rows():
+            await rows.write()
 
     def _drop_pending(self) -> None:
-        """A savepoint rolled back: what repositories kept back since it began is undone too."""
+        for rows in self._batch_rows():
+            rows.forget()
 
     async def _begin(self) -> None:
         self.session = self._sessions()

@@ -12,7 +12,7 @@ reservation, so per-line sums are checked serially.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import CompensationRow, PaidOrderRow, RefundLedgerRow, RefundRow
 from services.common.tickets import Tickets, TicketStore
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain.order import OrderLine
 from services.domain.refund import Compensation, Refund, RefundLine, RefundStatus
 from services.domain.refunds import LedgerLine, RefundLedger, settlement
@@ -123,16 +123,8 @@ class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
         self.compensations = CompensationRepository(session)
         self.orders = PaidOrderRepository(session)
 
-    async def prepare(self, keys: Collection[str]) -> None:
-        await self.tickets.lock_orders(keys)
-        await self.refunds.lock_orders(keys)
-        await self.ledgers.lock_orders(keys)
-        await self.orders.read_ahead(keys)
-
-    def _drop_pending(self) -> None:
-        self.tickets.forget()
-        self.refunds.forget()
-        self.ledgers.forget()
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.tickets, self.refunds, self.ledgers, self.orders)  # finance's lock order
 
 
 def _refund(row: RefundRow) -> Refund:
@@ -158,7 +150,7 @@ class RefundRepository:
         self.session = session
         self._rows: dict[uuid.UUID, RefundRow] = {}  # locked (or added) in this transaction, kept current
 
-    async def lock_orders(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """The refunds of these orders, locked in one statement (refund id order)."""
         if not order_ids:
             return
@@ -167,6 +159,9 @@ class RefundRepository:
                                            .execution_options(populate_existing=True))).scalars()
         for row in rows:
             self._rows[row.refund_id] = row
+
+    async def write(self) -> None:
+        """Nothing is kept back: every save is flushed at once."""
 
     def forget(self) -> None:
         self._rows.clear()
@@ -223,7 +218,7 @@ class LedgerRepository:
         self.session = session
         self._rows: dict[str, RefundLedgerRow] = {}  # locked in this transaction; saves change them in place
 
-    async def lock_orders(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """The ledgers of these orders, locked in one statement (order id order)."""
         if not order_ids:
             return
@@ -232,6 +227,9 @@ class LedgerRepository:
             .execution_options(populate_existing=True))).scalars()
         for row in rows:
             self._rows[row.order_id] = row
+
+    async def write(self) -> None:
+        """Changes stay on the locked rows; the commit's flush writes them."""
 
     def forget(self) -> None:
         self._rows.clear()
@@ -315,13 +313,19 @@ class PaidOrderRepository:
             shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,
             platform_fee_cents=order.platform_fee_cents, currency=order.currency).on_conflict_do_nothing())
 
-    async def read_ahead(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """What these orders paid, in one statement: ``known`` and ``get`` then find them without
         one (an order finance has no copy of yet is asked for again, as before)."""
         if order_ids:
             for row in (await self.session.execute(select(PaidOrderRow).where(
                     PaidOrderRow.order_id.in_(sorted(order_ids))))).scalars():
                 self._rows[row.order_id] = row  # the session's identity map holds rows only weakly
+
+    async def write(self) -> None:
+        """``record`` writes at once."""
+
+    def forget(self) -> None:
+        self._rows.clear()
 
     async def _row(self, order_id: str) -> PaidOrderRow | None:
         return self._rows.get(order_id) or await self.session.get(PaidOrderRow, order_id)

@@ -4,7 +4,7 @@ and intake's unit of work, which hands them out (``uow.orders``, ``uow.reasons``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.parked import Parked
 from services.common.tables import OrderRow, ParkedOrderEvent, ReasonRow
 from services.common.tickets import Tickets, TicketStore
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain.model import AfterSalesType, OrderState
 from services.domain.order import Order, OrderLine
 from services.domain.reasons import Reason
@@ -71,14 +71,8 @@ class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
         self.orders = OrderRepository(session)
         self.reasons = ReasonRepository(session)
 
-    async def prepare(self, keys: Collection[str]) -> None:
-        await self.orders.lock(keys)
-
-    async def _write_pending(self) -> None:
-        await self.orders.write()
-
-    def _drop_pending(self) -> None:
-        self.orders.forget()
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.orders,)
 
 
 _ORDERS = OrderRow.__table__
@@ -105,7 +99,7 @@ def _order(row: OrderRow) -> Order:
 
 
 class OrderRepository:
-    """Keeps the orders and parked rows it locked for a batch (``lock``), current with what it
+    """Keeps the orders and parked rows it locked for a batch (``read_batch``), current with what it
     writes; an order it does not keep is read, as before, each time. A new order of the batch is
     inserted with the others in one statement (``write``, before the commit): the batch knows
     it is new, as its read found no row, and the inbox lets one transaction at a time apply its
@@ -117,7 +111,7 @@ class OrderRepository:
         self._parked: dict[str, list[Parked]] = {}  # every parked row of these orders, locked
         self._new: dict[str, Order] = {}  # added in this batch, not inserted yet
 
-    async def lock(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """The orders, then what is parked for them (intake's lock order), two statements for all."""
         wanted = sorted(set(order_ids) - self._parked.keys())
         if not wanted:

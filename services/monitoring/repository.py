@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol, cast
@@ -25,7 +25,7 @@ from services.common.tables import (
     MonitoringTicketRow,
     MonitoringWorkItemRow,
 )
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain.figures import TimeInState
 from services.domain.line_state import InProgress, Line
 from services.domain.model import AfterSalesType
@@ -134,14 +134,8 @@ class SqlMonitoringUnitOfWork(SqlUnitOfWork, MonitoringUnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         self.monitoring = MonitoringRepository(session)
 
-    async def prepare(self, keys: Collection[str]) -> None:
-        await self.monitoring.read_ahead(keys)
-
-    async def _write_pending(self) -> None:
-        await self.monitoring.write_counts()
-
-    def _drop_pending(self) -> None:
-        self.monitoring.forget()
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.monitoring,)
 
 
 def _item(row: MonitoringWorkItemRow) -> WorkItem:
@@ -186,8 +180,8 @@ def _facts(row: MonitoringOrderRow) -> OrderFacts:
 
 
 class MonitoringRepository:
-    """Keeps what it read of the orders a batch names (``read_ahead``), current with what it saves,
-    and adds figures up in memory until ``write_counts`` (before the commit and before any read of
+    """Keeps what it read of the orders a batch names (``read_batch``), current with what it saves,
+    and adds figures up in memory until ``write`` (before the commit and before any read of
     them), so a batch costs a few statements per table rather than a few per message."""
 
     def __init__(self, session: AsyncSession) -> None:
@@ -199,7 +193,7 @@ class MonitoringRepository:
         self._counts: Counter[tuple[str, date, str, str, str]] = Counter()
         self._days: set[tuple[str, date]] = set()  # changed days not written yet
 
-    async def read_ahead(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """The orders, their lines and their tickets, three statements for all; lines and tickets
         locked (in one order for every process), as ``line`` and ``ticket`` lock them one by one."""
         wanted = sorted(set(order_ids) - self._read)
@@ -262,7 +256,7 @@ class MonitoringRepository:
         self._counts[shop_id, day, metric, key1[:128], key2[:128]] += n
         self._days.add((shop_id, day))
 
-    async def write_counts(self) -> None:
+    async def write(self) -> None:
         """Adds the figures counted since the last write to their rows (one upsert for all, in one
         row order for every process) and marks their days as changed."""
         if self._counts:
@@ -353,7 +347,7 @@ class MonitoringRepository:
         return deleted.first() is not None
 
     async def day_figures(self, shop_id: str, day: date) -> list[tuple[str, str, str, int]]:
-        await self.write_counts()
+        await self.write()
         rows = (await self.session.execute(select(
             MonitoringCounterRow.metric, MonitoringCounterRow.key1, MonitoringCounterRow.key2,
             MonitoringCounterRow.value).where(MonitoringCounterRow.shop_id == shop_id,
@@ -362,7 +356,7 @@ class MonitoringRepository:
 
     async def counters_between(self, shop_id: str | None, first: date, last: date,
                                ) -> list[tuple[str, str, str, int]]:
-        await self.write_counts()
+        await self.write()
         counter = MonitoringCounterRow
         query = (select(counter.metric, counter.key1, counter.key2, func.sum(counter.value).label("value"))
                  .where(counter.day >= first, counter.day <= last)

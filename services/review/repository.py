@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tickets import Tickets, TicketStore
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain import errors
 from services.domain.ticket import Ticket
 
@@ -27,11 +27,8 @@ class SqlReviewUnitOfWork(SqlUnitOfWork, ReviewUnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session)
 
-    async def prepare(self, keys: Collection[str]) -> None:
-        await self.tickets.lock_orders(keys)
-
-    def _drop_pending(self) -> None:
-        self.tickets.forget()
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.tickets,)
 
 
 async def ticket_of(uow: ReviewUnitOfWork, ticket_id: str, order_id: str) -> Ticket:

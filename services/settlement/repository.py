@@ -4,7 +4,7 @@ the merchants' statements (``uow.entries``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tables import SettlementEntryRow, SettlementOrderRow
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain.settlement import Amounts, EntryKind, SettlementOrder, StatementEntry
 
 SCHEMA = "0011"  # settlement_orders, settlement_entries
@@ -69,14 +69,8 @@ class SqlSettlementUnitOfWork(SqlUnitOfWork, SettlementUnitOfWork):
         self.orders = SettlementOrderRepository(session)
         self.entries = EntryRepository(session)
 
-    async def prepare(self, keys: Collection[str]) -> None:
-        await self.orders.lock(keys)
-
-    async def _write_pending(self) -> None:
-        await self.orders.write()
-
-    def _drop_pending(self) -> None:
-        self.orders.forget()
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.orders,)
 
 
 def _order(row: SettlementOrderRow) -> SettlementOrder:
@@ -94,7 +88,7 @@ class SettlementOrderRepository:
         self._locked: dict[str, tuple[SettlementOrder, date | None]] = {}  # with the day it entered
         self._changed: set[str] = set()
 
-    async def lock(self, order_ids: Collection[str]) -> None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
         """Reads and locks the known ones of these orders at once (a batch's): ``get`` finds them."""
         wanted = sorted(set(order_ids) - self._locked.keys())  # one lock order for every process
         if not wanted:
@@ -108,7 +102,7 @@ class SettlementOrderRepository:
     async def get(self, order_id: str) -> SettlementOrder:
         if order_id not in self._locked:  # facts arrive in any order: the first one creates it
             await self.session.execute(insert(SettlementOrderRow).values(order_id=order_id).on_conflict_do_nothing())
-            await self.lock([order_id])
+            await self.read_batch([order_id])
         order = self._locked[order_id][0]
         return replace(order, open_tickets=set(order.open_tickets))  # the caller's to change
 

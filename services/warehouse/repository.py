@@ -4,7 +4,7 @@ and the warehouse's unit of work, which hands them out with the tickets it moves
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tables import InterceptRow, ReceiptRow, ShipmentRow
 from services.common.tickets import Tickets, TicketStore
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain.erp_order import SkuQuantity
 from services.domain.shipment import Shipment, ShipmentKind, ShipmentStatus
 
@@ -83,11 +83,8 @@ class SqlWarehouseUnitOfWork(SqlUnitOfWork, WarehouseUnitOfWork):
         self.shipments = ShipmentRepository(session)
         self.intercepts = InterceptRepository(session)
 
-    async def prepare(self, keys: Collection[str]) -> None:
-        await self.tickets.lock_orders(keys)
-
-    def _drop_pending(self) -> None:
-        self.tickets.forget()
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.tickets,)
 
 
 class ReceiptRepository:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 # every (table, column) a worker's ``prepare`` filters on with the batch's order ids
 READ_BY_ORDER = [
     ("orders", "order_id"), ("parked_order_events", "order_id"),  # intake
-    ("tickets", "order_id"),  # intake, review, warehouse, finance (TicketStore.lock_orders)
+    ("tickets", "order_id"),  # intake, review, warehouse, finance (TicketStore.read_batch)
     ("refunds", "order_id"), ("refund_ledger", "order_id"), ("finance_orders", "order_id"),  # finance
     ("monitoring_orders", "order_id"), ("monitoring_lines", "order_id"), ("monitoring_tickets", "order_id"),
     ("settlement_orders", "order_id"),

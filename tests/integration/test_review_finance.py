@@ -225,14 +225,14 @@ async def test_a_ticket_saved_from_a_stale_read_is_refused_and_a_batch_keeps_its
                                                                                                          sessions):
     """The version check on top of the row lock: a save from a copy read before another save
     raises ConcurrentUpdate (retried as infrastructure). Tickets a batch locked at once
-    (``lock_orders``) are served and kept current by the store, so a second save in the same
+    (``read_batch``) are served and kept current by the store, so a second save in the same
     transaction passes the check."""
     ticket = await open_ticket(sessions, stack)
     async with sessions() as first, first.begin():
         stale = await TicketStore(first).get(ticket.ticket_id, lock=False)
     async with sessions() as session, session.begin():
         store = TicketStore(session)
-        await store.lock_orders([ticket.order_id])
+        await store.read_batch([ticket.order_id])
         fresh = await store.get(ticket.ticket_id)
         await store.save(fresh)
         again = await store.get(ticket.ticket_id)
