@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from .settings import Settings
+from .tables import Base
+
+RowT = TypeVar("RowT", bound=Base)
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -19,3 +26,19 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def rows_of_orders(session: AsyncSession, row: type[RowT], order_ids: Collection[str], *order_by: Any,
+                         lock: bool = True) -> Sequence[RowT]:
+    """Every row of ``row``'s table that belongs to these orders (its ``order_id``): one statement
+    for a fetched batch (``UnitOfWork.prepare``) instead of one per message. Locked unless ``lock``
+    is False, in ``order_by`` order, so every process takes the same rows in the same order; and
+    reloaded over whatever the session already held of them."""
+    if not order_ids:
+        return []
+    order_id = row.__table__.c.order_id
+    stmt = (select(row).where(order_id.in_(sorted(order_ids))).order_by(*order_by)
+            .execution_options(populate_existing=True))
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalars().all()

@@ -20,6 +20,7 @@ from contracts.ops import OpsAlert, Severity
 from services.domain.model import Actor, AfterSalesType, InterceptState, Role, TicketStatus
 from services.domain.ticket import Ticket, TicketLine
 
+from .db import rows_of_orders
 from .failures import ConcurrentUpdate
 from .tables import TicketAuditRow, TicketRow
 from .uow import UnitOfWork
@@ -109,10 +110,7 @@ class TicketStore:
         wanted = sorted(set(order_ids) - self._orders)
         if not wanted:
             return
-        rows = (await self.session.execute(
-            select(TicketRow).where(TicketRow.order_id.in_(wanted)).order_by(TicketRow.ticket_id)
-            .with_for_update().execution_options(populate_existing=True))).scalars()
-        for row in rows:
+        for row in await rows_of_orders(self.session, TicketRow, wanted, TicketRow.ticket_id):
             self._locked[row.ticket_id] = to_domain(row)
         self._orders.update(wanted)
 
@@ -157,9 +155,7 @@ class TicketStore:
         await self.session.flush()
         self._add_audit(ticket)
         if ticket.order_id in self._orders:  # new in this transaction: no one else sees it yet
-            kept = copy.deepcopy(ticket)
-            kept.changes = []
-            self._locked[ticket.ticket_id] = kept
+            self._keep(ticket)
 
     async def save(self, ticket: Ticket) -> None:
         """Writes the new state with an optimistic version check on top of the row lock."""
@@ -172,9 +168,13 @@ class TicketStore:
         ticket.version += 1
         self._add_audit(ticket)
         if ticket.ticket_id in self._locked:
-            kept = copy.deepcopy(ticket)
-            kept.changes = []  # audited already
-            self._locked[ticket.ticket_id] = kept
+            self._keep(ticket)
+
+    def _keep(self, ticket: Ticket) -> None:
+        """Keeps a copy of the ticket as just written, for the rest of the batch."""
+        kept = copy.deepcopy(ticket)
+        kept.changes = []  # audited already
+        self._locked[ticket.ticket_id] = kept
 
     def _add_audit(self, ticket: Ticket) -> None:
         for t in ticket.changes:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import rows_of_orders
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import CompensationRow, PaidOrderRow, RefundLedgerRow, RefundRow
 from services.common.tickets import Tickets, TicketStore
@@ -152,12 +153,7 @@ class RefundRepository:
 
     async def read_batch(self, order_ids: Collection[str]) -> None:
         """The refunds of these orders, locked in one statement (refund id order)."""
-        if not order_ids:
-            return
-        rows = (await self.session.execute(select(RefundRow).where(RefundRow.order_id.in_(sorted(order_ids)))
-                                           .order_by(RefundRow.refund_id).with_for_update()
-                                           .execution_options(populate_existing=True))).scalars()
-        for row in rows:
+        for row in await rows_of_orders(self.session, RefundRow, order_ids, RefundRow.refund_id):
             self._rows[row.refund_id] = row
 
     async def write(self) -> None:
@@ -220,12 +216,7 @@ class LedgerRepository:
 
     async def read_batch(self, order_ids: Collection[str]) -> None:
         """The ledgers of these orders, locked in one statement (order id order)."""
-        if not order_ids:
-            return
-        rows = (await self.session.execute(select(RefundLedgerRow).where(
-            RefundLedgerRow.order_id.in_(sorted(order_ids))).order_by(RefundLedgerRow.order_id).with_for_update()
-            .execution_options(populate_existing=True))).scalars()
-        for row in rows:
+        for row in await rows_of_orders(self.session, RefundLedgerRow, order_ids, RefundLedgerRow.order_id):
             self._rows[row.order_id] = row
 
     async def write(self) -> None:
@@ -316,10 +307,8 @@ class PaidOrderRepository:
     async def read_batch(self, order_ids: Collection[str]) -> None:
         """What these orders paid, in one statement: ``known`` and ``get`` then find them without
         one (an order finance has no copy of yet is asked for again, as before)."""
-        if order_ids:
-            for row in (await self.session.execute(select(PaidOrderRow).where(
-                    PaidOrderRow.order_id.in_(sorted(order_ids))))).scalars():
-                self._rows[row.order_id] = row  # the session's identity map holds rows only weakly
+        for row in await rows_of_orders(self.session, PaidOrderRow, order_ids, lock=False):
+            self._rows[row.order_id] = row  # the session's identity map holds rows only weakly
 
     async def write(self) -> None:
         """``record`` writes at once."""

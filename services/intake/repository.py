@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import rows_of_orders
 from services.common.parked import Parked
 from services.common.tables import OrderRow, ParkedOrderEvent, ReasonRow
 from services.common.tickets import Tickets, TicketStore
@@ -116,16 +117,11 @@ class OrderRepository:
         wanted = sorted(set(order_ids) - self._parked.keys())
         if not wanted:
             return
-        rows = (await self.session.execute(select(OrderRow).where(OrderRow.order_id.in_(wanted))
-                                           .order_by(OrderRow.order_id).with_for_update()
-                                           .execution_options(populate_existing=True))).scalars()
-        for row in rows:
+        for row in await rows_of_orders(self.session, OrderRow, wanted, OrderRow.order_id):
             self._orders[row.order_id] = _order(row)
-        parked = (await self.session.execute(select(ParkedOrderEvent).where(ParkedOrderEvent.order_id.in_(wanted))
-                                             .order_by(ParkedOrderEvent.id).with_for_update())).scalars()
         for order_id in wanted:
             self._parked[order_id] = []
-        for waiting in parked:
+        for waiting in await rows_of_orders(self.session, ParkedOrderEvent, wanted, ParkedOrderEvent.id):
             self._parked[waiting.order_id].append(Parked.of(waiting))
 
     def forget(self) -> None:

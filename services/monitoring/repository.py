@@ -14,6 +14,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import rows_of_orders
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import (
     MonitoringBuyerFlagRow,
@@ -200,16 +201,12 @@ class MonitoringRepository:
         if not wanted:
             return
         self._read.update(wanted)
-        for order in (await self.session.execute(select(MonitoringOrderRow).where(
-                MonitoringOrderRow.order_id.in_(wanted)))).scalars():
+        for order in await rows_of_orders(self.session, MonitoringOrderRow, wanted, lock=False):
             self._orders[order.order_id] = _facts(order)
-        for line in (await self.session.execute(select(MonitoringLineRow).where(
-                MonitoringLineRow.order_id.in_(wanted)).order_by(MonitoringLineRow.order_id, MonitoringLineRow.line_no)
-                .with_for_update())).scalars():
+        for line in await rows_of_orders(self.session, MonitoringLineRow, wanted,
+                                         MonitoringLineRow.order_id, MonitoringLineRow.line_no):
             self._lines[line.order_id, line.line_no] = _line(line)
-        for ticket in (await self.session.execute(select(MonitoringTicketRow).where(
-                MonitoringTicketRow.order_id.in_(wanted)).order_by(MonitoringTicketRow.ticket_id)
-                .with_for_update())).scalars():
+        for ticket in await rows_of_orders(self.session, MonitoringTicketRow, wanted, MonitoringTicketRow.ticket_id):
             self._tickets[ticket.ticket_id] = _tracked(ticket)
 
     def forget(self) -> None:

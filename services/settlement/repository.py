@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import rows_of_orders
 from services.common.tables import SettlementEntryRow, SettlementOrderRow
 from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 from services.domain.settlement import Amounts, EntryKind, SettlementOrder, StatementEntry
@@ -93,10 +94,7 @@ class SettlementOrderRepository:
         wanted = sorted(set(order_ids) - self._locked.keys())  # one lock order for every process
         if not wanted:
             return
-        rows = (await self.session.execute(select(SettlementOrderRow).where(SettlementOrderRow.order_id.in_(wanted))
-                                           .order_by(SettlementOrderRow.order_id).with_for_update()
-                                           .execution_options(populate_existing=True))).scalars()
-        for row in rows:
+        for row in await rows_of_orders(self.session, SettlementOrderRow, wanted, SettlementOrderRow.order_id):
             self._locked[row.order_id] = (_order(row), row.entered_on)
 
     async def get(self, order_id: str) -> SettlementOrder:
