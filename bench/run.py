@@ -3,7 +3,7 @@
   relay      the runtime relay (inbox, one transaction per fetched batch, outbox) against a raw
              aiokafka relay, per message and batched, and against the same delivery rules as a
              per-message FastStream subscriber with FastStream's ack (``bench/throughput.py``)
-  intake     the intake worker projecting OrderPlaced facts
+  intake     the intake worker projecting OrderPlaced facts (each order paid afterwards, untimed)
   pgbench    PostgreSQL's own simple-update tps on the same database (pgbench -N)
   lifecycles whole refund-only and return-and-refund tickets through every worker and simulator
              process (every hop a real message and a real transaction), with one and with two
