@@ -8,6 +8,7 @@
   lifecycles whole refund-only and return-and-refund tickets through every worker and simulator
              process (every hop a real message and a real transaction), with one and with two
              processes per worker; per-process CPU and peak RSS
+  sustained  refund-only requests paced at the burst's rate for 60 s, each to its refund
   latency    request published -> TicketOpened consumed at half the measured refund-only rate
              (p50/p95/p99), and one ticket at a time, request -> refunded
   profile    a py-spy flame graph of the busiest worker during a burst (full runs only)
@@ -173,6 +174,34 @@ async def return_burst(world: World, n: int) -> tuple[float, list[float]]:
     return time.monotonic() - started, list(latencies)
 
 
+async def sustained(world: World, rate: float, seconds: float) -> dict[str, Any]:
+    """Refund-only requests paced at ``rate`` per second for ``seconds``, each followed to its
+    refund: a burst says how fast a backlog drains, this says whether the rate holds. If the
+    workers keep up, the last requests wait as long as the first; if not, the backlog (and each
+    request's wait) grows for the whole window."""
+    orders = await _orders(world, max(3, int(rate * seconds)), "PAID")
+    started = time.monotonic()
+
+    async def one(oid: str, due: float) -> tuple[float, float, float]:
+        await asyncio.sleep(max(0.0, started + due - time.monotonic()))
+        asked = time.monotonic()
+        await world.request(oid, "REFUND_ONLY", [(1, 2)])
+        await world.status(await world.opened(oid, timeout=600), "COMPLETED", timeout=600)
+        done = time.monotonic()
+        return asked - started, done - asked, done - started
+    runs = await asyncio.gather(*(one(oid, i / rate) for i, oid in enumerate(orders)))
+    waits = [wait for _, wait, _ in runs]
+    window = max(1.0, seconds / 6)  # the first and the last sixth of the requests (10 s of 60)
+    first = [wait for asked, wait, _ in runs if asked < window]
+    last = [wait for asked, wait, _ in runs if asked >= seconds - window]
+    finished = max(done for _, _, done in runs)
+    return {"requested_per_s": round(rate, 1), "seconds": seconds, "tickets": len(runs),
+            "completed_per_s": round(len(runs) / finished, 1), "all_done_after_s": round(finished, 1),
+            "p50_ms": round(statistics.median(waits) * 1000), "p99_ms": round(percentile(waits, 0.99) * 1000),
+            "first_p50_ms": round(statistics.median(first or waits) * 1000),
+            "last_p50_ms": round(statistics.median(last or waits) * 1000)}
+
+
 async def opened_latency(world: World, rate: float, seconds: float) -> list[float]:
     """Requests paced at ``rate`` per second: publish -> TicketOpened seen, each."""
     count = max(3, int(rate * seconds))
@@ -230,6 +259,7 @@ async def lifecycles(settings: Settings, sizes: dict[str, int], replicas: int, l
             if replicas == 1:  # the rest of the figures once, on the production-like layout
                 elapsed, latencies = await return_burst(world, sizes["return_and_refund"])
                 result["return_and_refund"] = _flows(sizes["return_and_refund"], elapsed, latencies)
+                result["sustained"] = await sustained(world, result["refund_only"]["per_s"], sizes["sustained_seconds"])
                 rate = max(1.0, result["refund_only"]["per_s"] / 2)
                 opened = await opened_latency(world, rate, sizes["latency_seconds"])
                 result["opened_at_half_rate"] = {
@@ -298,6 +328,11 @@ def markdown(results: dict[str, Any]) -> str:
         ("return-and-refund lifecycles", f"{one['return_and_refund']['per_s']} tickets/s",
          f"≥ {TARGETS['return_and_refund_per_s']}",
          f"{one['return_and_refund']['per_s'] / TARGETS['return_and_refund_per_s']:.2f}×"),
+        ("refund-only paced at the burst's rate for "
+         f"{one['sustained']['seconds']} s: completed", f"{one['sustained']['completed_per_s']} tickets/s",
+         f"≥ {TARGETS['refund_only_per_s']}",
+         f"asked {one['sustained']['requested_per_s']}/s; request → refunded p50 "
+         f"{one['sustained']['first_p50_ms']} ms in the first sixth, {one['sustained']['last_p50_ms']} ms in the last"),
         ("runtime relay", f"{relay_['per_s']['runtime']} msg/s", "", ""),
         ("raw aiokafka relay, batched (peer a)", f"{relay_['per_s']['raw_batched']} msg/s", "",
          f"runtime {relay_['runtime_vs_raw_batched']}× (target ≥ {TARGETS['relay_vs_raw_batched']})"),
@@ -332,9 +367,9 @@ async def run(smoke: bool, tickets: int, out: Path) -> dict[str, Any]:
     settings = Settings(log_level="WARNING", outbox_poll_seconds=0.05)
     await ensure_topics(settings)
     sizes = ({"relay": 50, "intake": 50, "pgbench_seconds": 1, "refund_only": 5, "return_and_refund": 3,
-              "latency_seconds": 2, "alone": 2} if smoke else
+              "latency_seconds": 2, "alone": 2, "sustained_seconds": 2} if smoke else
              {"relay": 3_000, "intake": 3_000, "pgbench_seconds": 10, "refund_only": tickets,
-              "return_and_refund": max(10, tickets // 2), "latency_seconds": 20, "alone": 10})
+              "return_and_refund": max(10, tickets // 2), "latency_seconds": 20, "alone": 10, "sustained_seconds": 60})
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {"started_at": stamp, "smoke": smoke, "sizes": sizes,
                                "machine": f"{os.cpu_count()} cores; Kafka, PostgreSQL and Redis on the same box"}

@@ -1,5 +1,5 @@
 """The benchmark command's smoke mode: every step runs (the peers, pgbench, whole lifecycles with
-one and two processes per worker, latencies) on a handful of messages, and it writes its JSON
+one and two processes per worker, a paced run, latencies) on a handful of messages, and it writes its JSON
 result and markdown table. It checks the harness works, not the speed."""
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ async def test_the_benchmark_runs_every_step_and_writes_its_results(tmp_path: Pa
     assert single["return_and_refund"]["tickets"] == 3
     assert single["opened_at_half_rate"]["p99_ms"] > 0
     assert single["alone_p50_ms"] > 0
+    paced = single["sustained"]
+    assert paced["tickets"] >= 3
+    assert paced["completed_per_s"] > 0
+    assert paced["first_p50_ms"] > 0 and paced["last_p50_ms"] > 0
     table = (tmp_path / "latest.md").read_text()
     assert "| refund-only lifecycles, 1 process per worker |" in table
     assert "pgbench simple-update (peer c)" in table
