@@ -9,6 +9,7 @@
              process (every hop a real message and a real transaction), with one and with two
              processes per worker; per-process CPU and peak RSS
   sustained  refund-only requests paced at the burst's rate for 60 s, each to its refund
+  growth     the same burst on a scratch database holding ~0, 10k and 100k tickets (``bench/growth.py``)
   latency    request published -> TicketOpened consumed at half the measured refund-only rate
              (p50/p95/p99), and one ticket at a time, request -> refunded
   profile    a py-spy flame graph of the busiest worker during a burst (full runs only)
@@ -43,6 +44,7 @@ from urllib.parse import urlparse
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import throughput
+from bench.growth import growth
 from contracts import CATALOGUE
 from contracts import decisions as d
 from services.actors import RETURN_DESK, Line, World, projection_probe
@@ -350,6 +352,17 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"# Benchmark {results['started_at']} ({'smoke' if results['smoke'] else 'full'})", "",
              f"{results['machine']}", "", "| figure | measured | target | ratio |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]
+    grown = results["growth"]
+    lines += ["", "Growth (bench/growth.py: a scratch database, history copied from real tickets), "
+              f"a burst of {grown['levels'][0]['burst']} refund-only tickets at each size:", "",
+              "| tickets already held | tickets/s | worker CPU ms per ticket | PostgreSQL CPU ms per ticket |",
+              "|---|---|---|---|"]
+    lines += [f"| {level['tickets_before']:,} | {level['per_s']} | {level['worker_cpu_ms_per_ticket']} | "
+              f"{level['postgres_cpu_ms_per_ticket']} |" for level in grown["levels"]]
+    ratio = grown.get("largest_vs_before", {})
+    lines += ["", f"Largest size against the one before it: tickets/s {ratio.get('per_s')}×, worker CPU per ticket "
+              f"{ratio.get('worker_cpu_ms_per_ticket')}×, PostgreSQL CPU per ticket "
+              f"{ratio.get('postgres_cpu_ms_per_ticket')}× (target: per-ticket cost within 20 %, 0.8–1.2×)"]
     cpu = one.get("cpu_seconds", {})
     if cpu:
         lines += ["", "CPU seconds per process during the refund-only burst (1 process per worker): "
@@ -367,9 +380,12 @@ async def run(smoke: bool, tickets: int, out: Path) -> dict[str, Any]:
     settings = Settings(log_level="WARNING", outbox_poll_seconds=0.05)
     await ensure_topics(settings)
     sizes = ({"relay": 50, "intake": 50, "pgbench_seconds": 1, "refund_only": 5, "return_and_refund": 3,
-              "latency_seconds": 2, "alone": 2, "sustained_seconds": 2} if smoke else
+              "latency_seconds": 2, "alone": 2, "sustained_seconds": 2,
+              "growth_burst": 3} if smoke else
              {"relay": 3_000, "intake": 3_000, "pgbench_seconds": 10, "refund_only": tickets,
-              "return_and_refund": max(10, tickets // 2), "latency_seconds": 20, "alone": 10, "sustained_seconds": 60})
+              "return_and_refund": max(10, tickets // 2), "latency_seconds": 20, "alone": 10, "sustained_seconds": 60,
+              "growth_burst": 300})
+    history = [12] if smoke else [10_000, 100_000]  # tickets held before each growth burst after the first
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {"started_at": stamp, "smoke": smoke, "sizes": sizes,
                                "machine": f"{os.cpu_count()} cores; Kafka, PostgreSQL and Redis on the same box"}
@@ -381,6 +397,7 @@ async def run(smoke: bool, tickets: int, out: Path) -> dict[str, Any]:
         ("lifecycles_x1", lambda: lifecycles(settings, sizes, 1, log_dir,
                                              None if smoke else out / f"{stamp}-flame-{BUSIEST}.svg")),
         ("lifecycles_x2", lambda: lifecycles(settings, sizes, 2, log_dir, None)),
+        ("growth", lambda: growth(settings, sizes["growth_burst"], history, log_dir, ENV)),
     ]
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn())

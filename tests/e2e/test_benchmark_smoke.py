@@ -1,5 +1,5 @@
 """The benchmark command's smoke mode: every step runs (the peers, pgbench, whole lifecycles with
-one and two processes per worker, a paced run, latencies) on a handful of messages, and it writes its JSON
+one and two processes per worker, a paced run, latencies, growth) on a handful of messages, and it writes its JSON
 result and markdown table. It checks the harness works, not the speed."""
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ async def test_the_benchmark_runs_every_step_and_writes_its_results(tmp_path: Pa
     assert paced["tickets"] >= 3
     assert paced["completed_per_s"] > 0
     assert paced["first_p50_ms"] > 0 and paced["last_p50_ms"] > 0
+    grown = found["growth"]["levels"]
+    assert [level["tickets_before"] for level in grown][0] == 0
+    assert grown[-1]["tickets_before"] >= 12  # copies of the first burst's tickets
+    assert grown[-1]["copied"]["rows_per_table"]["tickets"] > 0
+    assert all(level["worker_cpu_ms_per_ticket"] > 0 for level in grown)
     table = (tmp_path / "latest.md").read_text()
     assert "| refund-only lifecycles, 1 process per worker |" in table
     assert "pgbench simple-update (peer c)" in table
