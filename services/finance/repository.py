@@ -55,8 +55,8 @@ class PaidOrder:
 
 
 class Refunds(Protocol):
-    async def for_ticket(self, ticket_id: str) -> Refund | None:
-        """The ticket's refund, locked."""
+    async def for_ticket(self, ticket_id: str, order_id: str) -> Refund | None:
+        """The ticket (of that order)'s refund, locked."""
 
     async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
         """Without a lock: the caller locks the ticket first (finance's lock order)."""
@@ -120,9 +120,9 @@ class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session)
         self.refunds = RefundRepository(session)
-        self.ledgers = LedgerRepository(session)
-        self.compensations = CompensationRepository(session)
         self.orders = PaidOrderRepository(session)
+        self.ledgers = LedgerRepository(session, self.orders)
+        self.compensations = CompensationRepository(session)
 
     def _batch_rows(self) -> Sequence[BatchRows]:
         return (self.tickets, self.refunds, self.ledgers, self.orders)  # finance's lock order
@@ -150,17 +150,20 @@ class RefundRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._rows: dict[uuid.UUID, RefundRow] = {}  # locked (or added) in this transaction, kept current
+        self._read: set[str] = set()  # orders whose refunds were all read above: no other exists
 
     async def read_batch(self, order_ids: Collection[str]) -> None:
         """The refunds of these orders, locked in one statement (refund id order)."""
         for row in await rows_of_orders(self.session, RefundRow, order_ids, RefundRow.refund_id):
             self._rows[row.refund_id] = row
+        self._read.update(order_ids)
 
     async def write(self) -> None:
         """Nothing is kept back: every save is flushed at once."""
 
     def forget(self) -> None:
         self._rows.clear()
+        self._read.clear()
 
     async def _locked(self, *where: Any) -> Refund | None:
         row = (await self.session.execute(select(RefundRow).where(*where).with_for_update()
@@ -170,10 +173,12 @@ class RefundRepository:
         self._rows[row.refund_id] = row
         return _refund(row)
 
-    async def for_ticket(self, ticket_id: str) -> Refund | None:
+    async def for_ticket(self, ticket_id: str, order_id: str) -> Refund | None:
         kept = next((row for row in self._rows.values() if row.ticket_id == ticket_id), None)
         if kept is not None:
             return _refund(kept)
+        if order_id in self._read:  # the batch locked every refund of the order: this ticket has none
+            return None
         return await self._locked(RefundRow.ticket_id == ticket_id)
 
     async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
@@ -210,24 +215,32 @@ class RefundRepository:
 
 
 class LedgerRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, orders: PaidOrderRepository) -> None:
+        """``orders``: the unit of work's own, which knows the copies recorded in this transaction
+        and not yet written."""
         self.session = session
+        self.orders = orders
         self._rows: dict[str, RefundLedgerRow] = {}  # locked in this transaction; saves change them in place
+        self._read: set[str] = set()  # orders whose ledger the batch looked for: absent means not yet made
 
     async def read_batch(self, order_ids: Collection[str]) -> None:
         """The ledgers of these orders, locked in one statement (order id order)."""
         for row in await rows_of_orders(self.session, RefundLedgerRow, order_ids, RefundLedgerRow.order_id):
             self._rows[row.order_id] = row
+        self._read.update(order_ids)
 
     async def write(self) -> None:
         """Changes stay on the locked rows; the commit's flush writes them."""
 
     def forget(self) -> None:
         self._rows.clear()
+        self._read.clear()
 
     async def _row(self, order_id: str) -> RefundLedgerRow | None:
         if order_id in self._rows:  # locked already, with this transaction's changes
             return self._rows[order_id]
+        if order_id in self._read:  # the batch's read found none: the first refund makes it
+            return None
         row = (await self.session.execute(select(RefundLedgerRow).where(
             RefundLedgerRow.order_id == order_id).with_for_update()
             .execution_options(populate_existing=True))).scalar_one_or_none()
@@ -238,18 +251,22 @@ class LedgerRepository:
     async def get(self, order_id: str) -> RefundLedger:
         row = await self._row(order_id)
         if row is None:
-            order = await PaidOrderRepository(self.session).get(order_id)
+            order = await self.orders.get(order_id)
             lines = {str(ln.line_no): LedgerLine(ln.paid_cents, ln.quantity).as_dict() for ln in order.lines}
             paid = order.paid_cents
-            await self.session.execute(insert(RefundLedgerRow).values(
+            row = (await self.session.execute(insert(RefundLedgerRow).values(
                 order_id=order_id, lines=lines, shipping_fee_cents=order.shipping_fee_cents,
                 shipping_refunded_cents=0,
                 settlement_cents=settlement(paid, order.platform_subsidy_cents, order.platform_fee_cents),
                 settled_refund_cents=0,
-                close_requested=False).on_conflict_do_nothing())
-            row = await self._row(order_id)
-            if row is None:  # inserted or found just above, under the lock
+                close_requested=False).on_conflict_do_nothing().returning(RefundLedgerRow),
+                execution_options={"populate_existing": True})).scalar_one_or_none()
+            if row is None:  # another transaction made it first: wait for its lock, then read it
+                self._read.discard(order_id)
+                row = await self._row(order_id)
+            if row is None:
                 raise LookupError(f"ledger of order {order_id} vanished")
+            self._rows[order_id] = row  # the row just inserted is this transaction's: locked
         return RefundLedger({int(k): LedgerLine(**v) for k, v in row.lines.items()},
                             row.shipping_fee_cents, row.shipping_refunded_cents, order_id=order_id,
                             settlement_cents=row.settlement_cents, settled_refund_cents=row.settled_refund_cents,
@@ -291,18 +308,23 @@ class CompensationRepository:
             row.acknowledged_at = compensation.acknowledged_at
 
 
+_RECORD_PAID_ORDER = insert(PaidOrderRow).on_conflict_do_nothing()  # built once, executed with each batch's rows
+
+
 class PaidOrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._rows: dict[str, PaidOrderRow] = {}  # read ahead for a batch (never changed: an order's copy stays)
+        self._new: list[dict[str, Any]] = []  # recorded in this transaction, inserted together by ``write``
 
     async def record(self, order: PaidOrder) -> None:
         if order.order_id in self._rows:
-            return  # finance has its copy already (a redelivered OrderPlaced)
-        await self.session.execute(insert(PaidOrderRow).values(
-            order_id=order.order_id, shop_id=order.shop_id, lines=[vars(ln) for ln in order.lines],
-            shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,
-            platform_fee_cents=order.platform_fee_cents, currency=order.currency).on_conflict_do_nothing())
+            return  # finance has its copy already (a redelivered OrderPlaced), or recorded it in this batch
+        values = dict(order_id=order.order_id, shop_id=order.shop_id, lines=[vars(ln) for ln in order.lines],
+                      shipping_fee_cents=order.shipping_fee_cents, platform_subsidy_cents=order.platform_subsidy_cents,
+                      platform_fee_cents=order.platform_fee_cents, currency=order.currency)
+        self._new.append(values)
+        self._rows[order.order_id] = PaidOrderRow(**values)  # not in the session: ``known`` and ``get`` read it
 
     async def read_batch(self, order_ids: Collection[str]) -> None:
         """What these orders paid, in one statement: ``known`` and ``get`` then find them without
@@ -311,10 +333,15 @@ class PaidOrderRepository:
             self._rows[row.order_id] = row  # the session's identity map holds rows only weakly
 
     async def write(self) -> None:
-        """``record`` writes at once."""
+        """The copies recorded since the last write, in one statement (one insert per OrderPlaced
+        had been 3-7 % of finance's busy time in a burst's profile)."""
+        if self._new:
+            new, self._new = self._new, []
+            await self.session.execute(_RECORD_PAID_ORDER, new)
 
     def forget(self) -> None:
         self._rows.clear()
+        self._new.clear()
 
     async def _row(self, order_id: str) -> PaidOrderRow | None:
         return self._rows.get(order_id) or await self.session.get(PaidOrderRow, order_id)

@@ -85,7 +85,7 @@ async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause
         raise Unprocessable(f"refund requested for unknown ticket {ticket_id}", code="UNKNOWN_TICKET")
     if ticket.status != TicketStatus.REFUNDING:
         return  # a stale event: the ticket moved on
-    refund = await uow.refunds.for_ticket(ticket_id)
+    refund = await uow.refunds.for_ticket(ticket_id, ticket.order_id)
     if refund is not None and refund.in_flight_or_done:
         return  # already in flight or done
     if not await uow.orders.known(ticket.order_id):

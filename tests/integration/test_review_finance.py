@@ -244,3 +244,83 @@ async def test_a_ticket_saved_from_a_stale_read_is_refused_and_a_batch_keeps_its
     async with sessions() as session:
         stored = await TicketStore(session).get(ticket.ticket_id, lock=False)
     assert stored.version == stale.version + 2
+
+
+async def test_a_ledger_the_batch_did_not_find_is_made_by_one_insert_or_taken_from_whoever_made_it_first(stack,
+                                                                                                        sessions):
+    """A batch that locked an order's ledgers and found none makes the ledger on the first refund
+    without looking again. If another transaction made it in between (a rebalance handing the
+    partition over), the insert finds it taken: the ledger is then read under its lock, not made
+    twice and not lost."""
+    from services.finance.repository import LedgerRepository, PaidOrderRepository
+
+    first = await refunding_ticket(sessions, stack)
+    second = await refunding_ticket(sessions, stack)
+    await start(sessions, stack, first.ticket_id)  # finance's copy of what the order paid, and its ledger
+    async with sessions() as session, session.begin():  # the ledger as if it never was, for both orders
+        for ticket in (first, second):
+            row = await session.get(RefundLedgerRow, ticket.order_id)
+            if row is not None:
+                await session.delete(row)
+
+    async with sessions() as session, session.begin():
+        ledgers = LedgerRepository(session, PaidOrderRepository(session))
+        await ledgers.read_batch([first.order_id])
+        made = await ledgers.get(first.order_id)
+        async with sessions() as other, other.begin():  # not yet committed: invisible to the rival below
+            assert await other.get(RefundLedgerRow, first.order_id) is None
+    assert made.order_id == first.order_id
+    async with sessions() as session:
+        assert await session.get(RefundLedgerRow, first.order_id) is not None
+
+    async with sessions() as session, session.begin():
+        ledgers = LedgerRepository(session, PaidOrderRepository(session))
+        await ledgers.read_batch([second.order_id])  # finds none
+        async with sessions() as rival, rival.begin():  # another transaction makes it first
+            await LedgerRepository(rival, PaidOrderRepository(rival)).get(second.order_id)
+        taken = await ledgers.get(second.order_id)
+        taken.shipping_refunded_cents = 1
+        await ledgers.save(taken)
+    async with sessions() as session:
+        rows = (await session.execute(select(RefundLedgerRow).where(
+            RefundLedgerRow.order_id == second.order_id))).scalars().all()
+    assert [row.shipping_refunded_cents for row in rows] == [1]
+
+
+async def test_an_order_payment_recorded_in_a_batch_starts_the_waiting_refund_in_the_same_transaction(stack,
+                                                                                                     sessions):
+    """Finance's copies of OrderPlaced are inserted together when the batch commits; a refund that
+    waited for the copy starts in that same transaction, its ledger made from the copy not yet
+    written."""
+    from contracts import Money
+    from contracts.orders import OrderLine, OrderPlaced
+    from services.common.tables import PaidOrderRow
+
+    ticket = await refunding_ticket(sessions, stack)
+    async with sessions() as session, session.begin():  # finance had not consumed the order yet
+        copy = await session.get(PaidOrderRow, ticket.order_id)
+        ledger = await session.get(RefundLedgerRow, ticket.order_id)
+        placed = OrderPlaced(
+            order_id=copy.order_id, shop_id=copy.shop_id, buyer_id="buyer-it", placed_at=clock(),
+            lines=[OrderLine(line_no=ln["line_no"], sku=ln["sku"], quantity=ln["quantity"],
+                             unit_price=Money.cny(ln["unit_price_cents"]), paid=Money.cny(ln["paid_cents"]))
+                   for ln in copy.lines], shipping_fee=Money.cny(copy.shipping_fee_cents))
+        for row in (copy, ledger):
+            if row is not None:
+                await session.delete(row)
+    deps = finance.Deps(stack.with_changes(policy=AUTO_FINANCE), clock)
+    async with SqlFinanceUnitOfWork(sessions, "finance") as uow:
+        await uow.prepare({ticket.order_id})
+        await finance.start_refund(ticket.ticket_id, uow, deps, None)
+        assert [e for e in uow.published if e.type == "ExecuteRefund"] == []  # waits for the payment
+        await finance.on_order_placed(new_envelope(placed, key=ticket.order_id, producer="order-system"), uow, deps)
+        async with sessions() as other:  # the copy is not written before the commit
+            assert await other.get(PaidOrderRow, ticket.order_id) is None
+        await uow.commit()
+        (started,) = [e for e in uow.published if e.type == "ExecuteRefund"]
+    async with sessions() as session:
+        assert await session.get(PaidOrderRow, ticket.order_id) is not None
+        refund = (await session.execute(select(RefundRow).where(RefundRow.ticket_id == ticket.ticket_id))).scalar_one()
+        ledger = await session.get(RefundLedgerRow, ticket.order_id)
+    assert refund.refund_id == started.payload.refund_id
+    assert ledger.lines["1"]["reserved_cents"] == refund.goods_cents

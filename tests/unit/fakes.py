@@ -319,8 +319,8 @@ class FakeRefunds:
     def __init__(self, state: State) -> None:
         self.state = state
 
-    async def for_ticket(self, ticket_id: str) -> Refund | None:
-        found = [r for r in self.state.refunds.values() if r.ticket_id == ticket_id]
+    async def for_ticket(self, ticket_id: str, order_id: str) -> Refund | None:
+        found = [r for r in self.state.refunds.values() if r.ticket_id == ticket_id and r.order_id == order_id]
         return copy.deepcopy(found[0]) if found else None
 
     async def ticket_of(self, refund_id: uuid.UUID) -> str | None:
