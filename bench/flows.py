@@ -21,10 +21,10 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.run import refunds_of
+from bench.run import _orders, buyer_of, refunds_of
 from contracts import CATALOGUE, encode, new_envelope
 from contracts.ops import OpsAlert, Severity
-from services.actors import Line, World, projection_probe
+from services.actors import World, projection_probe
 from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.kafka import ensure_topics, make_producer
@@ -74,19 +74,18 @@ async def main(n: int) -> None:
     try:
         async with Bus(settings, "bench") as bus, Watcher(settings, [t.name for t in CATALOGUE]) as watcher:
             world = World(bus, watcher, projection_probe(make_session_factory(engine)))
-            warm = await world.place_order([Line("SKU-W", 1, 1000, 900)], shop="shop-bench")
-            await world.request(warm, "REFUND_ONLY", [(1, 1)])
+            (warm,) = await _orders(world, 1, "PAID")
+            await world.request(warm, "REFUND_ONLY", [(1, 1)], buyer=buyer_of(warm))
             await world.status(await world.opened(warm, timeout=60), "COMPLETED", timeout=60)
 
-            orders = [await world.place_order([Line("SKU-B", 2, 5000, 9000)], shop="shop-bench") for _ in range(n)]
+            orders = await _orders(world, n, "PAID")
             elapsed, burst = await refunds_of(world, orders, [(1, 2)], timeout=300)
             latencies = sorted(burst)
 
             alone = []  # one ticket at a time: latency without queueing
-            for _ in range(10):
-                oid = await world.place_order([Line("SKU-B", 1, 5000, 4500)], shop="shop-bench")
+            for oid in await _orders(world, 10, "PAID"):
                 asked = time.monotonic()
-                await world.request(oid, "REFUND_ONLY", [(1, 1)])
+                await world.request(oid, "REFUND_ONLY", [(1, 1)], buyer=buyer_of(oid))
                 ticket = await world.opened(oid, timeout=300)
                 await world.status(ticket, "COMPLETED", timeout=300)
                 alone.append(time.monotonic() - asked)

@@ -47,7 +47,7 @@ from bench import throughput
 from bench.growth import growth
 from contracts import CATALOGUE
 from contracts import decisions as d
-from services.actors import RETURN_DESK, Line, World, projection_probe
+from services.actors import RETURN_DESK, Line, World, order_id, projection_probe
 from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.kafka import ensure_topics
@@ -125,13 +125,20 @@ def _usage(procs: WorkerProcesses) -> dict[str, tuple[float, float]]:
 
 
 async def _orders(world: World, n: int, state: str) -> list[str]:
-    """Places ``n`` orders in chunks (each waits until intake projected it)."""
+    """Places ``n`` orders in chunks (each waits until intake projected it), each by a buyer of its
+    own: a return wave comes from many buyers. (Until 2026-12-06 every order was buyer-1's, so
+    every ticket also tripped the serial-returner rule, a BuyerFlagged more per ticket, and
+    monitoring counted that buyer's ever longer history: 20,355 tickets on the long-lived stack.)"""
     orders: list[str] = []
     while len(orders) < n:
-        chunk = min(50, n - len(orders))
-        orders += await asyncio.gather(*(world.place_order([Line("SKU-B", 2, 5_000, 9_000)], shop=SHOP, state=state)
-                                         for _ in range(chunk)))
+        chunk = [order_id() for _ in range(min(50, n - len(orders)))]
+        orders += await asyncio.gather(*(world.place_order([Line("SKU-B", 2, 5_000, 9_000)], shop=SHOP, state=state,
+                                                           oid=oid, buyer=buyer_of(oid)) for oid in chunk))
     return orders
+
+
+def buyer_of(oid: str) -> str:
+    return f"buyer-{oid}"
 
 
 async def refund_only_burst(world: World, n: int) -> tuple[float, list[float]]:
@@ -147,7 +154,7 @@ async def refunds_of(world: World, orders: list[str], lines: list[tuple[int, int
     sent: dict[str, float] = {}
     started = time.monotonic()
     for oid in orders:
-        await world.request(oid, "REFUND_ONLY", lines)
+        await world.request(oid, "REFUND_ONLY", lines, buyer=buyer_of(oid))
         sent[oid] = time.monotonic()
 
     async def flow(oid: str) -> float:
@@ -166,7 +173,7 @@ async def return_burst(world: World, n: int) -> tuple[float, list[float]]:
 
     async def flow(oid: str) -> float:
         asked = time.monotonic()
-        await world.request(oid, "RETURN_AND_REFUND", [(1, 1)])
+        await world.request(oid, "RETURN_AND_REFUND", [(1, 1)], buyer=buyer_of(oid))
         ticket = await world.opened(oid, timeout=600)
         await world.decide(d.ApproveTicket, ticket, "ops", "ops-bench")
         await world.ship_back(ticket)
@@ -187,7 +194,7 @@ async def sustained(world: World, rate: float, seconds: float) -> dict[str, Any]
     async def one(oid: str, due: float) -> tuple[float, float, float]:
         await asyncio.sleep(max(0.0, started + due - time.monotonic()))
         asked = time.monotonic()
-        await world.request(oid, "REFUND_ONLY", [(1, 2)])
+        await world.request(oid, "REFUND_ONLY", [(1, 2)], buyer=buyer_of(oid))
         await world.status(await world.opened(oid, timeout=600), "COMPLETED", timeout=600)
         done = time.monotonic()
         return asked - started, done - asked, done - started
@@ -215,7 +222,7 @@ async def opened_latency(world: World, rate: float, seconds: float) -> list[floa
 
         async def one(oid: str = oid) -> float:
             asked = time.monotonic()
-            await world.request(oid, "REFUND_ONLY", [(1, 1)])
+            await world.request(oid, "REFUND_ONLY", [(1, 1)], buyer=buyer_of(oid))
             await world.opened(oid, timeout=120)
             return time.monotonic() - asked
         waits.append(asyncio.create_task(one()))
@@ -226,7 +233,7 @@ async def alone(world: World, samples: int) -> list[float]:
     out = []
     for oid in await _orders(world, samples, "PAID"):
         asked = time.monotonic()
-        await world.request(oid, "REFUND_ONLY", [(1, 1)])
+        await world.request(oid, "REFUND_ONLY", [(1, 1)], buyer=buyer_of(oid))
         await world.status(await world.opened(oid, timeout=60), "COMPLETED", timeout=60)
         out.append(time.monotonic() - asked)
     return out
