@@ -176,7 +176,7 @@ async def return_burst(world: World, n: int) -> tuple[float, list[float]]:
         await world.request(oid, "RETURN_AND_REFUND", [(1, 1)], buyer=buyer_of(oid))
         ticket = await world.opened(oid, timeout=600)
         await world.decide(d.ApproveTicket, ticket, "ops", "ops-bench")
-        await world.ship_back(ticket)
+        await world.ship_back(ticket, buyer=buyer_of(oid))
         await world.status(ticket, "COMPLETED", timeout=600)
         return time.monotonic() - asked
     latencies = await asyncio.gather(*(flow(o) for o in orders))
