@@ -172,3 +172,28 @@ async def test_the_cli_prints_the_days_figures_and_takes_its_work_items(stack, s
     assert row is not None
     assert (row.state, row.acknowledged_by, row.resolved_by, row.note) == (
         "RESOLVED", "ops-cli", "ops-cli", "carrier called")
+
+
+async def test_a_buyers_tickets_and_orders_in_the_window_are_counted_in_one_read(stack, sessions):
+    """The serial-returner rule's two counts: only this buyer's, in this shop, since the window
+    opened (a ticket or order just before it is not counted)."""
+    from datetime import timedelta
+
+    from services.common.tables import MonitoringOrderRow, MonitoringTicketRow
+
+    shop, buyer, other = f"shop-{uuid.uuid4().hex[:8]}", "buyer-counted", "buyer-other"
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    placed = [(buyer, since - timedelta(seconds=1)), (buyer, since), (buyer, since + timedelta(days=3)),
+              (other, since + timedelta(days=1))]
+    async with sessions() as session, session.begin():
+        for n, (who, at) in enumerate(placed):
+            order_id = f"O-{uuid.uuid4().hex[:10]}"
+            session.add(MonitoringOrderRow(order_id=order_id, shop_id=shop, buyer_id=who, placed_at=at, lines=[]))
+            if n % 2 == 0:  # a ticket on every other order, opened when the order was placed
+                session.add(MonitoringTicketRow(
+                    ticket_id=str(uuid.uuid4()), order_id=order_id, shop_id=shop, buyer_id=who, type="REFUND_ONLY",
+                    reason_code="NO_LONGER_WANTED", status="COMPLETED", status_since=at, opened_at=at))
+    async with SqlMonitoringUnitOfWork(sessions, "monitoring") as uow:
+        assert await uow.monitoring.buyer_activity(shop, buyer, since) == (1, 2)
+        assert await uow.monitoring.buyer_activity(shop, other, since) == (0, 1)
+        assert await uow.monitoring.buyer_activity("shop-elsewhere", buyer, since) == (0, 0)
