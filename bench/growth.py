@@ -142,7 +142,7 @@ def _postgres_cpu_seconds() -> dict[str, float]:
 async def growth(settings: Settings, burst: int, sizes: list[int], log_dir: Path,
                  env: dict[str, str]) -> dict[str, Any]:
     """The burst's per-ticket cost on a scratch database at each history size in ``sizes``."""
-    from bench.run import _orders, _usage, refunds_of  # the lifecycle steps the main benchmark runs
+    from bench.run import _orders, _usage, caught_up, refunds_of  # the lifecycle steps the main benchmark runs
 
     levels: list[dict[str, Any]] = []
     async with scratch_database(settings, "growth") as url:
@@ -166,7 +166,7 @@ async def growth(settings: Settings, burst: int, sizes: list[int], log_dir: Path
                         copies += more
                         copied = {"copies": more, "seconds": round(time.monotonic() - started, 1),
                                   "rows": sum(rows.values()), "rows_per_table": rows}
-                    orders = await _orders(world, burst, "PAID")
+                    orders = await _orders(world, burst, "PAID", lambda: caught_up(settings, procs))
                     held = await count_tickets(engine)
                     workers, postgres, checkpointed = _usage(procs), _postgres_cpu_seconds(), await checkpoints(engine)
                     elapsed, _ = await refunds_of(world, orders, [(1, 2)], timeout=600)

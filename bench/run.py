@@ -52,8 +52,9 @@ from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.kafka import ensure_topics
 from services.common.logging import configure_logging
-from services.common.procs import ALL_WORKERS, WorkerProcesses
+from services.common.procs import ALL_WORKERS, WorkerProcesses, worker_of
 from services.common.settings import Settings
+from services.harness import wait_for_no_lag
 
 SHOP = "shop-bench"
 ENV = {"AFTERSALES_SHOP_POLICIES": json.dumps({SHOP: {
@@ -124,7 +125,14 @@ def _usage(procs: WorkerProcesses) -> dict[str, tuple[float, float]]:
     return {name: (_cpu_seconds(p.pid), _peak_rss_mb(p.pid)) for name, p in procs.procs.items() if p.poll() is None}
 
 
-async def _orders(world: World, n: int, state: str) -> list[str]:
+Settle = Callable[[], Awaitable[Any]]
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _orders(world: World, n: int, state: str, settle: Settle = _nothing) -> list[str]:
     """Places ``n`` orders in chunks (each waits until intake projected it), each by a buyer of its
     own: a return wave comes from many buyers. (Until 2026-12-06 every order was buyer-1's, so
     every ticket also tripped the serial-returner rule, a BuyerFlagged more per ticket, and
@@ -134,6 +142,7 @@ async def _orders(world: World, n: int, state: str) -> list[str]:
         chunk = [order_id() for _ in range(min(50, n - len(orders)))]
         orders += await asyncio.gather(*(world.place_order([Line("SKU-B", 2, 5_000, 9_000)], shop=SHOP, state=state,
                                                            oid=oid, buyer=buyer_of(oid)) for oid in chunk))
+    await settle()  # every worker has read the new orders' facts: the step measures tickets alone
     return orders
 
 
@@ -141,10 +150,13 @@ def buyer_of(oid: str) -> str:
     return f"buyer-{oid}"
 
 
-async def refund_only_burst(world: World, n: int) -> tuple[float, list[float]]:
-    """Refund only before shipment, within 30 minutes of payment: intercepted and approved by the
-    system, finance approves by the shop's policy, the channel refunds (7 hops, as bench/flows.py)."""
-    return await refunds_of(world, await _orders(world, n, "PAID"), [(1, 2)], timeout=600)
+async def caught_up(settings: Settings, procs: WorkerProcesses) -> dict[str, int]:
+    """Waits until every worker has committed everything on its topics: the order facts a step
+    has just placed (finance, settlement, monitoring and the order system read them too), or an
+    earlier step's (the intake step leaves 6,000), are then not counted as the tickets' cost.
+    Returns the lag left after two minutes (none, normally)."""
+    left = await wait_for_no_lag(settings, sorted({settings.group(worker_of(n)) for n in procs.workers}), 120)
+    return {group: n for group, n in left.items() if n}
 
 
 async def refunds_of(world: World, orders: list[str], lines: list[tuple[int, int]],
@@ -165,10 +177,10 @@ async def refunds_of(world: World, orders: list[str], lines: list[tuple[int, int
     return time.monotonic() - started, list(latencies)
 
 
-async def return_burst(world: World, n: int) -> tuple[float, list[float]]:
+async def return_burst(world: World, n: int, settle: Settle) -> tuple[float, list[float]]:
     """Return and refund: the buyer asks, ops approve, the buyer ships back, the warehouse
     receives and inspects, finance approves by policy, the channel refunds."""
-    orders = await _orders(world, n, "COMPLETED")
+    orders = await _orders(world, n, "COMPLETED", settle)
     started = time.monotonic()
 
     async def flow(oid: str) -> float:
@@ -183,12 +195,12 @@ async def return_burst(world: World, n: int) -> tuple[float, list[float]]:
     return time.monotonic() - started, list(latencies)
 
 
-async def sustained(world: World, rate: float, seconds: float) -> dict[str, Any]:
+async def sustained(world: World, rate: float, seconds: float, settle: Settle) -> dict[str, Any]:
     """Refund-only requests paced at ``rate`` per second for ``seconds``, each followed to its
     refund: a burst says how fast a backlog drains, this says whether the rate holds. If the
     workers keep up, the last requests wait as long as the first; if not, the backlog (and each
     request's wait) grows for the whole window."""
-    orders = await _orders(world, max(3, int(rate * seconds)), "PAID")
+    orders = await _orders(world, max(3, int(rate * seconds)), "PAID", settle)
     started = time.monotonic()
 
     async def one(oid: str, due: float) -> tuple[float, float, float]:
@@ -211,10 +223,10 @@ async def sustained(world: World, rate: float, seconds: float) -> dict[str, Any]
             "last_p50_ms": round(statistics.median(last or waits) * 1000)}
 
 
-async def opened_latency(world: World, rate: float, seconds: float) -> list[float]:
+async def opened_latency(world: World, rate: float, seconds: float, settle: Settle) -> list[float]:
     """Requests paced at ``rate`` per second: publish -> TicketOpened seen, each."""
     count = max(3, int(rate * seconds))
-    orders = await _orders(world, count, "PAID")
+    orders = await _orders(world, count, "PAID", settle)
     waits = []
     started = time.monotonic()
     for i, oid in enumerate(orders):
@@ -229,9 +241,9 @@ async def opened_latency(world: World, rate: float, seconds: float) -> list[floa
     return list(await asyncio.gather(*waits))
 
 
-async def alone(world: World, samples: int) -> list[float]:
+async def alone(world: World, samples: int, settle: Settle = _nothing) -> list[float]:
     out = []
-    for oid in await _orders(world, samples, "PAID"):
+    for oid in await _orders(world, samples, "PAID", settle):
         asked = time.monotonic()
         await world.request(oid, "REFUND_ONLY", [(1, 1)], buyer=buyer_of(oid))
         await world.status(await world.opened(oid, timeout=60), "COMPLETED", timeout=60)
@@ -256,9 +268,17 @@ async def lifecycles(settings: Settings, sizes: dict[str, int], replicas: int, l
         async with Bus(settings, "bench") as bus, Watcher(settings, [t.name for t in CATALOGUE]) as watcher:
             world = World(bus, watcher, projection_probe(make_session_factory(engine)))
             await alone(world, 1)  # warm: every process has joined, connected and compiled its queries
+
+            async def settle() -> None:
+                left = await caught_up(settings, procs)
+                if left:
+                    result.setdefault("lag_left_before_a_step", []).append(left)
+            # refund only before shipment, within 30 minutes of payment: intercepted and approved by
+            # the system, finance approves by the shop's policy, the channel refunds (7 hops)
+            orders = await _orders(world, sizes["refund_only"], "PAID", settle)
             before = _usage(procs)
             profiler = _profile(procs, profile_to, seconds=10) if profile_to else None
-            elapsed, latencies = await refund_only_burst(world, sizes["refund_only"])
+            elapsed, latencies = await refunds_of(world, orders, [(1, 2)], timeout=600)
             result["refund_only"] = _flows(sizes["refund_only"], elapsed, latencies)
             after = _usage(procs)
             result["cpu_seconds"] = {name: round(after[name][0] - before[name][0], 2) for name in after
@@ -266,17 +286,18 @@ async def lifecycles(settings: Settings, sizes: dict[str, int], replicas: int, l
             if profiler is not None:
                 result["profile"] = await asyncio.to_thread(profiler)
             if replicas == 1:  # the rest of the figures once, on the production-like layout
-                elapsed, latencies = await return_burst(world, sizes["return_and_refund"])
+                elapsed, latencies = await return_burst(world, sizes["return_and_refund"], settle)
                 result["return_and_refund"] = _flows(sizes["return_and_refund"], elapsed, latencies)
-                result["sustained"] = await sustained(world, result["refund_only"]["per_s"], sizes["sustained_seconds"])
+                result["sustained"] = await sustained(world, result["refund_only"]["per_s"], sizes["sustained_seconds"],
+                                                      settle)
                 rate = max(1.0, result["refund_only"]["per_s"] / 2)
-                opened = await opened_latency(world, rate, sizes["latency_seconds"])
+                opened = await opened_latency(world, rate, sizes["latency_seconds"], settle)
                 result["opened_at_half_rate"] = {
                     "rate_per_s": rate, "requests": len(opened),
                     "p50_ms": round(statistics.median(opened) * 1000, 1),
                     "p95_ms": round(percentile(opened, 0.95) * 1000, 1),
                     "p99_ms": round(percentile(opened, 0.99) * 1000, 1)}
-                one = await alone(world, sizes["alone"])
+                one = await alone(world, sizes["alone"], settle)
                 result["alone_p50_ms"] = round(statistics.median(one) * 1000, 1)
             result["peak_rss_mb"] = {name: rss for name, (_, rss) in _usage(procs).items()}
     finally:
