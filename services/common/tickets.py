@@ -6,7 +6,6 @@ and the second sees the first's outcome, so every race resolves to one consisten
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Collection
 from typing import Any, Protocol
@@ -133,7 +132,7 @@ class TicketStore:
 
     async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None:
         if ticket_id in self._locked:
-            return copy.deepcopy(self._locked[ticket_id])
+            return self._locked[ticket_id].copy()
         stmt = (select(TicketRow).where(TicketRow.ticket_id == ticket_id)
                 .execution_options(populate_existing=True))  # saves are Core UPDATEs: reload, never reuse
         if lock:
@@ -144,7 +143,7 @@ class TicketStore:
     async def for_order(self, order_id: str) -> list[Ticket]:
         if order_id in self._orders:
             kept = [t for t in self._locked.values() if t.order_id == order_id]
-            return [copy.deepcopy(t) for t in sorted(kept, key=lambda t: t.applied_at)]
+            return [t.copy() for t in sorted(kept, key=lambda t: t.applied_at)]
         rows = (await self.session.execute(
             select(TicketRow).where(TicketRow.order_id == order_id).order_by(TicketRow.applied_at)
             .execution_options(populate_existing=True))).scalars().all()
@@ -172,7 +171,7 @@ class TicketStore:
 
     def _keep(self, ticket: Ticket) -> None:
         """Keeps a copy of the ticket as just written, for the rest of the batch."""
-        kept = copy.deepcopy(ticket)
+        kept = ticket.copy()
         kept.changes = []  # audited already
         self._locked[ticket.ticket_id] = kept
 

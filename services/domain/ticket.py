@@ -7,6 +7,7 @@ state it lands in is set on every transition, so no state can wait forever.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -110,6 +111,17 @@ class Ticket:
     alerts: list[Alert] = field(default_factory=list)
 
     # ------------------------------------------------------------------ views
+    def copy(self) -> Ticket:
+        """A copy that shares nothing a rule may change: lines, transitions and alerts are frozen
+        values, so only the lists and the return address are copied. (``copy.deepcopy`` of a
+        ticket, for each of a batch's tickets served from memory, was 7 % of finance's time.)"""
+        twin = copy.copy(self)
+        twin.lines = list(self.lines)
+        twin.changes = list(self.changes)
+        twin.alerts = list(self.alerts)
+        twin.return_address = dict(self.return_address) if self.return_address is not None else None
+        return twin
+
     @property
     def refund_total_cents(self) -> int:
         return sum(ln.refund_cents for ln in self.lines)

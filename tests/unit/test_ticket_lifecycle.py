@@ -10,7 +10,7 @@ from services.domain import errors
 from services.domain.model import SYSTEM, Actor, AfterSalesType, Inspection, Role
 from services.domain.model import TicketStatus as S
 from services.domain.policy import Policy
-from services.domain.ticket import Ticket
+from services.domain.ticket import Alert, Ticket
 
 from .builders import T0, ticket
 
@@ -437,3 +437,25 @@ def test_repair_progress_is_on_the_timeline_and_an_impossible_repair_goes_to_a_p
     t.record_repair_progress(WH, NOW, P, "CANNOT_REPAIR", "no spare board")
     assert t.status == S.INTERVENTION
     assert [a.kind for a in t.alerts] == ["REPAIR_IMPOSSIBLE"]
+
+
+
+def test_a_copy_equals_the_ticket_and_shares_nothing_a_rule_changes() -> None:
+    """TicketStore hands out copies of the tickets a batch locked: a rule changing one (or a
+    savepoint's rollback dropping it) must not reach the kept ticket."""
+    kept = ticket(AfterSalesType.RETURN_AND_REFUND)
+    kept.approve(OPS, NOW, P, return_address=DESK)
+    audited, lines = list(kept.changes), list(kept.lines)
+    twin = kept.copy()
+    assert twin == kept
+    twin.lines.clear()
+    twin.changes.clear()
+    twin.alerts.append(Alert("TEST", "INFO", "only on the copy"))
+    assert twin.return_address is not None
+    twin.return_address["address"] = "elsewhere"
+    twin.status = S.CLOSED
+    assert kept.lines == lines
+    assert kept.changes == audited
+    assert kept.alerts == []
+    assert kept.return_address == DESK
+    assert kept.status == S.AWAITING_RETURN
