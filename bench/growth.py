@@ -125,16 +125,16 @@ def _postgres_cpu_seconds() -> float:
     """CPU seconds of the PostgreSQL backends serving connections (the pooled connections of the
     workers live through a burst; the server's own processes, which may end in between, are left
     out, and ``checkpoints_during`` says whether a checkpoint ran)."""
+    from bench.run import _cpu_seconds  # bench.run imports this module
+
     total = 0.0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
             title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
+            if title.startswith("postgres:") and re.search(r"\d+\.\d+\.\d+\.\d+\(\d+\)", title):
+                total += _cpu_seconds(int(pid))  # a backend: "postgres: user db host(port) state"
+        except OSError:  # the process ended while we looked
             continue
-        if "(postgres)" in stat and re.search(r"\d+\.\d+\.\d+\.\d+\(\d+\)", title):  # "user db host(port) …"
-            fields = stat.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 

@@ -52,7 +52,7 @@ from services.common.bus import Bus, Watcher
 from services.common.db import make_engine, make_session_factory
 from services.common.kafka import ensure_topics
 from services.common.logging import configure_logging
-from services.common.procs import ALL_WORKERS, WorkerProcesses, worker_of
+from services.common.procs import ALL_WORKERS, WorkerProcesses
 from services.common.settings import Settings
 from services.harness import wait_for_no_lag
 
@@ -155,7 +155,7 @@ async def caught_up(settings: Settings, procs: WorkerProcesses) -> dict[str, int
     has just placed (finance, settlement, monitoring and the order system read them too), or an
     earlier step's (the intake step leaves 6,000), are then not counted as the tickets' cost.
     Returns the lag left after two minutes (none, normally)."""
-    left = await wait_for_no_lag(settings, sorted({settings.group(worker_of(n)) for n in procs.workers}), 120)
+    left = await wait_for_no_lag(settings, procs.consumer_groups(settings), 120)
     return {group: n for group, n in left.items() if n}
 
 

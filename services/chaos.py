@@ -319,8 +319,7 @@ async def run(settings: Settings, *, tickets: int, kills: int, broker_restart: b
             await asyncio.gather(*(one(f) for f in flows))
             await chaos
             drove = time.monotonic() - started
-            groups = sorted({settings.group(worker_of(n)) for n in procs.workers})
-            lag = await wait_for_no_lag(settings, groups, 120)
+            lag = await wait_for_no_lag(settings, procs.consumer_groups(settings), 120)
             await asyncio.sleep(2)
             paid = await _payments(settings)
             checks = check(recorder, flows, paid)

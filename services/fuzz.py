@@ -254,7 +254,7 @@ async def run(settings: Settings, *, messages: int, flows: int, seed: int = 7, t
                 message.partition, message.offset = await sender.send_raw(message.topic, message.value,
                                                                           message.key)
             completed = sum(await asyncio.gather(*flow_tasks))
-            lag = await wait_for_no_lag(settings, [settings.group(n.split(".")[0]) for n in procs.workers], timeout)
+            lag = await wait_for_no_lag(settings, procs.consumer_groups(settings), timeout)
             checks, by_kind = await settled(recorder, hostile, timeout)
             checks.append(refused_valid(recorder, valid - {h.event_id for h in hostile}))
             elapsed = time.monotonic() - started

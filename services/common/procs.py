@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from .settings import SERVICE_SASL_MECHANISM, read_kafka_passwords
+from .settings import SERVICE_SASL_MECHANISM, Settings, read_kafka_passwords
 
 WORKERS = ("intake", "review", "finance", "warehouse", "erp_sync", "scheduler", "dead_letters", "monitoring",
            "notifications", "settlement")
@@ -109,6 +109,10 @@ class WorkerProcesses:
     @property
     def workers(self) -> list[str]:
         return list(self.names)
+
+    def consumer_groups(self, settings: Settings) -> list[str]:
+        """The consumer group of every worker these processes run (the replicas of one share it)."""
+        return sorted({settings.group(worker_of(name)) for name in self.names})
 
     def start(self, only: Iterable[str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
