@@ -599,7 +599,8 @@ class BuyerDeadlineRow(Base):
     remind_at: Mapped[datetime] = mapped_column(TZ)
     reminded_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
 
-    __table_args__ = (Index("ix_buyer_deadlines_due", "remind_at", postgresql_where=text("reminded_at IS NULL")),)
+    __table_args__ = (Index("ix_buyer_deadlines_due", "remind_at", postgresql_where=text("reminded_at IS NULL")),
+                      Index("ix_buyer_deadlines_order_id", "order_id"))  # a batch's deadlines, read at once
 
 
 # ---------------------------------------------------------------- settlement

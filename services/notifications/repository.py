@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -10,11 +11,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db import rows_of_orders
 from services.common.quarantine import DueItem, Quarantine
 from services.common.tables import BuyerDeadlineRow
-from services.common.uow import SqlUnitOfWork, UnitOfWork
+from services.common.uow import BatchRows, SqlUnitOfWork, UnitOfWork
 
-SCHEMA = "0009"  # buyer_deadlines
+SCHEMA = "0009"  # buyer_deadlines (0015 indexes them by order: a batch's read is slower without it, not wrong)
 
 
 @dataclass
@@ -32,12 +34,13 @@ class BuyerDeadline:
 
 
 class Deadlines(Protocol):
-    async def get(self, ticket_id: str) -> BuyerDeadline | None:
-        """Locked: one change of a ticket's deadline at a time."""
+    async def get(self, ticket_id: str, order_id: str) -> BuyerDeadline | None:
+        """The deadline of the ticket (of that order), locked: one change of a ticket's deadline
+        at a time."""
 
     async def save(self, deadline: BuyerDeadline) -> None: ...
 
-    async def forget(self, ticket_id: str) -> None:
+    async def remove(self, ticket_id: str) -> None:
         """The ticket no longer waits on the buyer."""
 
     async def reminders_due(self, now: datetime, skip: Quarantine) -> list[DueItem]: ...
@@ -51,28 +54,72 @@ class NotificationsUnitOfWork(UnitOfWork):
 
 
 class SqlNotificationsUnitOfWork(SqlUnitOfWork, NotificationsUnitOfWork):
+    deadlines: DeadlineRepository
+
     def _open(self, session: AsyncSession) -> None:
         self.deadlines = DeadlineRepository(session)
 
+    def _batch_rows(self) -> Sequence[BatchRows]:
+        return (self.deadlines,)
+
+
+def _deadline(row: BuyerDeadlineRow) -> BuyerDeadline:
+    return BuyerDeadline(row.ticket_id, row.ticket_no, row.order_id, row.buyer_id, row.status, row.deadline_at,
+                         row.remind_at, row.reminded_at)
+
+
+_INSERT_DEADLINE = insert(BuyerDeadlineRow.__table__)  # type: ignore[arg-type]
+# Built once, executed with each deadline's values: a new deadline replaces the ticket's last one.
+_SAVE_DEADLINE = _INSERT_DEADLINE.on_conflict_do_update(
+    index_elements=["ticket_id"],
+    set_={column.name: _INSERT_DEADLINE.excluded[column.name] for column in BuyerDeadlineRow.__table__.columns
+          if column.name != "ticket_id"})
+
 
 class DeadlineRepository:
+    """A batch's deadlines are read, and locked, in one statement (``read_batch``); ``get`` then
+    serves them, and knows a ticket of those orders without one has none: most changes of a
+    ticket (every one of a refund-only ticket) wait on no buyer, and each used to cost a locked
+    read by ticket id, 14 % of notifications' busy time in a burst's profile (2026-12-06)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._kept: dict[str, BuyerDeadline] = {}  # locked in this transaction, as last written
+        self._read: set[str] = set()  # orders whose every deadline is in ``_kept``
 
-    async def get(self, ticket_id: str) -> BuyerDeadline | None:
-        row = await self.session.get(BuyerDeadlineRow, ticket_id, with_for_update=True)
-        if row is None:
+    async def read_batch(self, order_ids: Collection[str]) -> None:
+        wanted = sorted(set(order_ids) - self._read)
+        if not wanted:
+            return
+        for row in await rows_of_orders(self.session, BuyerDeadlineRow, wanted, BuyerDeadlineRow.ticket_id):
+            self._kept[row.ticket_id] = _deadline(row)
+        self._read.update(wanted)
+
+    async def write(self) -> None:
+        """Nothing is kept back: saves and forgets are written at once."""
+
+    def forget(self) -> None:
+        """A savepoint rolled back: deadlines are read again."""
+        self._kept.clear()
+        self._read.clear()
+
+    async def get(self, ticket_id: str, order_id: str) -> BuyerDeadline | None:
+        if ticket_id in self._kept:
+            return replace(self._kept[ticket_id])
+        if order_id in self._read:  # the batch locked every deadline of the order: this ticket has none
             return None
-        return BuyerDeadline(row.ticket_id, row.ticket_no, row.order_id, row.buyer_id, row.status, row.deadline_at,
-                             row.remind_at, row.reminded_at)
+        row = await self.session.get(BuyerDeadlineRow, ticket_id, with_for_update=True,
+                                     populate_existing=True)
+        return None if row is None else _deadline(row)
 
     async def save(self, deadline: BuyerDeadline) -> None:
-        values = vars(deadline).copy()
-        await self.session.execute(insert(BuyerDeadlineRow).values(**values).on_conflict_do_update(
-            index_elements=["ticket_id"], set_={k: v for k, v in values.items() if k != "ticket_id"}))
+        await self.session.execute(_SAVE_DEADLINE, vars(deadline).copy())
+        if deadline.order_id in self._read:
+            self._kept[deadline.ticket_id] = replace(deadline)
 
-    async def forget(self, ticket_id: str) -> None:
+    async def remove(self, ticket_id: str) -> None:
         await self.session.execute(delete(BuyerDeadlineRow).where(BuyerDeadlineRow.ticket_id == ticket_id))
+        self._kept.pop(ticket_id, None)
 
     async def reminders_due(self, now: datetime, skip: Quarantine) -> list[DueItem]:
         row = BuyerDeadlineRow

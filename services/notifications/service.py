@@ -51,11 +51,11 @@ def _tell(uow: NotificationsUnitOfWork, view: c.TicketView, notice: rules.Notice
 
 async def _track(uow: NotificationsUnitOfWork, deps: Deps, view: c.TicketView, status: str) -> None:
     """Keeps the ticket's buyer deadline (or forgets it once the ticket no longer waits on the buyer)."""
-    found = await uow.deadlines.get(view.ticket_id)
+    found = await uow.deadlines.get(view.ticket_id, view.order_id)
     deadline_at = view.deadline_at
     if status not in rules.BUYER_DEADLINES or deadline_at is None:
         if found is not None:
-            await uow.deadlines.forget(view.ticket_id)
+            await uow.deadlines.remove(view.ticket_id)
         return
     if found is not None and found.status == status and found.deadline_at == deadline_at:
         return  # the same deadline again: its reminder (sent or not) stands
@@ -70,7 +70,7 @@ def remind(deps: Deps) -> PeriodicJob[NotificationsUnitOfWork]:
         return await uow.deadlines.reminders_due(deps.clock(), skip)
 
     async def run(uow: NotificationsUnitOfWork, item: DueItem) -> bool:
-        deadline = await uow.deadlines.get(item.id)
+        deadline = await uow.deadlines.get(item.id, item.order_id)
         now = deps.clock()
         if deadline is None:
             return False

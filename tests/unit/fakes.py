@@ -793,14 +793,14 @@ class FakeDeadlines:
     def __init__(self, state: State) -> None:
         self.rows = state.buyer_deadlines
 
-    async def get(self, ticket_id: str) -> BuyerDeadline | None:
+    async def get(self, ticket_id: str, order_id: str) -> BuyerDeadline | None:
         found = self.rows.get(ticket_id)
-        return None if found is None else replace(found)
+        return None if found is None or found.order_id != order_id else replace(found)
 
     async def save(self, deadline: BuyerDeadline) -> None:
         self.rows[deadline.ticket_id] = replace(deadline)
 
-    async def forget(self, ticket_id: str) -> None:
+    async def remove(self, ticket_id: str) -> None:
         self.rows.pop(ticket_id, None)
 
     async def reminders_due(self, now: datetime, skip: Any) -> list[DueItem]:
