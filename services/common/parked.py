@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
 
 from .tables import ParkedOrderEvent
 
@@ -22,5 +25,5 @@ class Parked:
     reason: str
 
     @classmethod
-    def of(cls, row: ParkedOrderEvent) -> Parked:
+    def of(cls, row: ParkedOrderEvent | Row[Any]) -> Parked:
         return cls(row.id, row.order_id, row.event_id, row.type, row.value, row.reason)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import Contract, Envelope, Money
@@ -51,7 +51,7 @@ _SAVE_TICKET = update(_TICKETS).where(  # type: ignore[arg-type]
     _TICKETS.c.ticket_id == bindparam("key"), _TICKETS.c.version == bindparam("expected_version"))
 
 
-def to_domain(row: TicketRow) -> Ticket:
+def to_domain(row: TicketRow | Row[Any]) -> Ticket:
     fields = {name: getattr(row, name) for name in _COPIED}
     return Ticket(type=AfterSalesType(row.type), status=TicketStatus(row.status),
                   lines=[_line_from_json(d) for d in row.lines], evidence=tuple(row.evidence),

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,7 +89,7 @@ def _copy(order: Order) -> Order:
     return replace(order, lines=[replace(line) for line in order.lines], _lines_by_no={})
 
 
-def _order(row: OrderRow) -> Order:
+def _order(row: OrderRow | Row[Any]) -> Order:
     return Order(
         order_id=row.order_id, shop_id=row.shop_id, buyer_id=row.buyer_id,
         placed_at=row.placed_at, lines=[OrderLine(**ln) for ln in row.lines],

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,7 +149,7 @@ def _item(row: MonitoringWorkItemRow) -> WorkItem:
         resolved_by=row.resolved_by, note=row.note)
 
 
-def _line(row: MonitoringLineRow) -> Line:
+def _line(row: MonitoringLineRow | Row[Any]) -> Line:
     return Line(order_id=row.order_id, line_no=row.line_no, sku=row.sku, quantity=row.quantity,
                 in_progress=tuple(InProgress(p["ticket_id"], AfterSalesType(p["type"]), p["units"])
                                   for p in row.in_progress),
@@ -171,12 +171,12 @@ _SAVE_LINE = insert(_LINES).on_conflict_do_update(index_elements=["order_id", "l
 _ADD_ORDER = insert(_ORDERS).on_conflict_do_nothing().returning(_ORDERS.c.order_id)
 
 
-def _tracked(row: MonitoringTicketRow) -> TrackedTicket:
+def _tracked(row: MonitoringTicketRow | Row[Any]) -> TrackedTicket:
     return TrackedTicket(row.ticket_id, row.order_id, row.shop_id, row.buyer_id, row.type, row.reason_code,
                          row.status, row.status_since, row.opened_at)
 
 
-def _facts(row: MonitoringOrderRow) -> OrderFacts:
+def _facts(row: MonitoringOrderRow | Row[Any]) -> OrderFacts:
     return OrderFacts(row.order_id, row.shop_id, row.buyer_id, row.placed_at, row.lines)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,7 +63,7 @@ class SqlNotificationsUnitOfWork(SqlUnitOfWork, NotificationsUnitOfWork):
         return (self.deadlines,)
 
 
-def _deadline(row: BuyerDeadlineRow) -> BuyerDeadline:
+def _deadline(row: BuyerDeadlineRow | Row[Any]) -> BuyerDeadline:
     return BuyerDeadline(row.ticket_id, row.ticket_no, row.order_id, row.buyer_id, row.status, row.deadline_at,
                          row.remind_at, row.reminded_at)
 

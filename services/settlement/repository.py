@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +74,7 @@ class SqlSettlementUnitOfWork(SqlUnitOfWork, SettlementUnitOfWork):
         return (self.orders,)
 
 
-def _order(row: SettlementOrderRow) -> SettlementOrder:
+def _order(row: SettlementOrderRow | Row[Any]) -> SettlementOrder:
     amounts = None if row.paid_cents is None else Amounts(row.paid_cents, row.subsidy_cents, row.fee_cents)
     return SettlementOrder(row.order_id, row.shop_id, row.currency, amounts, row.paid, row.completed, row.closed,
                            set(row.open_tickets), row.entered_on is not None)

@@ -95,13 +95,17 @@ async def test_a_batch_reads_its_orders_deadlines_once_and_keeps_them_current(st
                                              later), uow, deps)
         assert (await uow.deadlines.get(waiting.ticket_id, order_id)).deadline_at == later
         assert (await uow.deadlines.get(other.ticket_id, order_id)).status == "AWAITING_RETURN"
-        with pytest.raises(RuntimeError):  # a message that fails alone: what it did is undone, the rest read again
+
+        async def received_then_failed() -> None:  # a message that fails alone: what it did is undone
             async with uow.savepoint():
                 await service.ticket_changed(changed(waiting, c.TicketStatus.AWAITING_RETURN,
                                                      c.TicketStatus.AWAITING_RECEIPT), uow, deps)
                 assert await uow.deadlines.get(waiting.ticket_id, order_id) is None  # no longer waits on the buyer
                 raise RuntimeError("the rest of the message failed")
+        with pytest.raises(RuntimeError):
+            await received_then_failed()
         assert (await uow.deadlines.get(waiting.ticket_id, order_id)).deadline_at == later
-        await service.ticket_changed(changed(other, c.TicketStatus.AWAITING_RETURN, c.TicketStatus.CLOSED), uow, deps)
+        await service.ticket_changed(changed(other, c.TicketStatus.AWAITING_RETURN, c.TicketStatus.CLOSED),
+                                     uow, deps)
         await uow.commit()
     assert await deadlines_of(sessions, order_id) == {waiting.ticket_id: ("AWAITING_RETURN", later)}

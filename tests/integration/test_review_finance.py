@@ -281,6 +281,7 @@ async def test_a_ledger_the_batch_did_not_find_is_made_by_one_insert_or_taken_fr
         taken = await ledgers.get(second.order_id)
         taken.shipping_refunded_cents = 1
         await ledgers.save(taken)
+        await ledgers.write()  # as the unit of work does before it commits
     async with sessions() as session:
         rows = (await session.execute(select(RefundLedgerRow).where(
             RefundLedgerRow.order_id == second.order_id))).scalars().all()
