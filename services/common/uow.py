@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Executable, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +37,10 @@ _RECORD_IN_INBOX = (insert(InboxRow.__table__).on_conflict_do_nothing()  # type:
 # published: the relay sends them in id order); building an ORM object for each cost a quarter
 # of a relaying worker's time.
 _STAGE_IN_OUTBOX = insert(OutboxRow.__table__)  # type: ignore[arg-type]
+
+Stage = Callable[[Executable, dict[str, Any]], None]
+"""Keeps a row back for a statement built once, to be executed with every row kept back for it
+when the transaction writes (``SqlUnitOfWork.stage``)."""
 
 
 def _system_clock() -> datetime:
@@ -163,7 +167,7 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], producer: str) -> None:
         super().__init__(producer)
         self._sessions = sessions
-        self._outbox: list[dict[str, Any]] = []  # staged since the last write
+        self._staged: dict[Executable, list[dict[str, Any]]] = {}  # rows kept back since the last write
 
     def _open(self, session: AsyncSession) -> None:
         """Sets the worker's repositories on this session (a worker's subclass overrides it)."""
@@ -201,11 +205,18 @@ class SqlUnitOfWork(UnitOfWork):
         await self.session.commit()
         self.committed = True
 
+    def stage(self, statement: Executable, row: dict[str, Any]) -> None:
+        """Keeps ``row`` back for ``statement`` (an insert built once): before the commit, and
+        before a savepoint, each statement is executed once with all its rows, in the order they
+        were staged; a savepoint that rolls back drops the rows it staged. The outbox and the
+        ticket audit trail are written this way: one statement per transaction, not one per row."""
+        self._staged.setdefault(statement, []).append(row)
+
     async def _write_all(self) -> None:
         await self._write_pending()
-        if self._outbox:
-            staged, self._outbox = self._outbox, []
-            await self.session.execute(_STAGE_IN_OUTBOX, staged)
+        staged, self._staged = self._staged, {}
+        for statement, rows in staged.items():
+            await self.session.execute(statement, rows)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -218,7 +229,7 @@ class SqlUnitOfWork(UnitOfWork):
             await nested.rollback()
             self._unpublish_from(published)
             self._drop_pending()
-            self._outbox.clear()
+            self._staged.clear()
             raise
         await nested.commit()
 
@@ -248,5 +259,6 @@ class SqlUnitOfWork(UnitOfWork):
         ).on_conflict_do_nothing())
 
     def _stage(self, envelope: Envelope[Any], topic: str) -> None:
-        self._outbox.append({"producer": self.producer, "topic": topic, "key": envelope.key,
-                             "event_id": envelope.event_id, "type": envelope.type, "value": encode(envelope)})
+        self.stage(_STAGE_IN_OUTBOX, {"producer": self.producer, "topic": topic, "key": envelope.key,
+                                      "event_id": envelope.event_id, "type": envelope.type,
+                                      "value": encode(envelope)})

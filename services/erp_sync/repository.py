@@ -48,7 +48,7 @@ class ErpUnitOfWork(UnitOfWork):
 
 class SqlErpUnitOfWork(SqlUnitOfWork, ErpUnitOfWork):
     def _open(self, session: AsyncSession) -> None:
-        self.tickets = TicketStore(session)
+        self.tickets = TicketStore(session, self.stage)
         self.erp_orders = ErpOrderRepository(session)
 
 

@@ -118,7 +118,7 @@ class SqlFinanceUnitOfWork(SqlUnitOfWork, FinanceUnitOfWork):
     orders: PaidOrderRepository
 
     def _open(self, session: AsyncSession) -> None:
-        self.tickets = TicketStore(session)
+        self.tickets = TicketStore(session, self.stage)
         self.refunds = RefundRepository(session)
         self.orders = PaidOrderRepository(session)
         self.ledgers = LedgerRepository(session, self.orders)

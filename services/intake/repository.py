@@ -68,7 +68,7 @@ class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
     orders: OrderRepository
 
     def _open(self, session: AsyncSession) -> None:
-        self.tickets = TicketStore(session)
+        self.tickets = TicketStore(session, self.stage)
         self.orders = OrderRepository(session)
         self.reasons = ReasonRepository(session)
 

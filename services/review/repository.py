@@ -25,7 +25,7 @@ class SqlReviewUnitOfWork(SqlUnitOfWork, ReviewUnitOfWork):
     tickets: TicketStore
 
     def _open(self, session: AsyncSession) -> None:
-        self.tickets = TicketStore(session)
+        self.tickets = TicketStore(session, self.stage)
 
     def _batch_rows(self) -> Sequence[BatchRows]:
         return (self.tickets,)

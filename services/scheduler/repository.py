@@ -67,7 +67,7 @@ class SchedulerUnitOfWork(UnitOfWork):
 class SqlSchedulerUnitOfWork(SqlUnitOfWork, SchedulerUnitOfWork):
     def _open(self, session: AsyncSession) -> None:
         repository = SchedulerRepository(session)
-        self.tickets = TicketStore(session)
+        self.tickets = TicketStore(session, self.stage)
         self.deadlines = self.unpaid = self.parked = repository
 
 

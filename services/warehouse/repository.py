@@ -78,7 +78,7 @@ class SqlWarehouseUnitOfWork(SqlUnitOfWork, WarehouseUnitOfWork):
     tickets: TicketStore
 
     def _open(self, session: AsyncSession) -> None:
-        self.tickets = TicketStore(session)
+        self.tickets = TicketStore(session, self.stage)
         self.receipts = ReceiptRepository(session)
         self.shipments = ShipmentRepository(session)
         self.intercepts = InterceptRepository(session)

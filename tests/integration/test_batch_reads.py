@@ -18,6 +18,7 @@ READ_BY_ORDER = [
     ("refunds", "order_id"), ("refund_ledger", "order_id"), ("finance_orders", "order_id"),  # finance
     ("monitoring_orders", "order_id"), ("monitoring_lines", "order_id"), ("monitoring_tickets", "order_id"),
     ("settlement_orders", "order_id"),
+    ("buyer_deadlines", "order_id"),  # notifications
 ]
 
 

@@ -73,6 +73,40 @@ async def test_double_approve_resolves_to_one_approval(stack, sessions):
     assert (await actions(sessions, t.ticket_id)).count("approve") == 1
 
 
+async def test_a_transitions_audit_rows_commit_with_it_and_a_savepoint_that_rolls_back_drops_its_own(stack,
+                                                                                                      sessions):
+    """Audit rows are kept back and written with the outbox in one statement at the commit: what
+    a failed message did inside its savepoint leaves no audit row and no message, and what came
+    before the savepoint stays."""
+    adjusted, approved = await open_ticket(sessions, stack), await open_ticket(sessions, stack)
+    deps = review.Deps(stack, clock)
+    ops = c.Actor(role=c.Role.OPS, id="ops-audit")
+
+    def command(message: type, ticket: Any, **kw: Any) -> Any:
+        payload = message(ticket_id=ticket.ticket_id, order_id=ticket.order_id, actor=ops, **kw)
+        return new_envelope(payload, key=ticket.order_id, producer="test")
+
+    async def approved_then_failed(uow: SqlReviewUnitOfWork) -> None:
+        async with uow.savepoint():
+            await REVIEW_ROUTES[d.ApproveTicket](command(d.ApproveTicket, approved), uow, deps)
+            raise RuntimeError("the rest of the message failed")
+
+    async with SqlReviewUnitOfWork(sessions, "review") as uow:
+        await uow.prepare({adjusted.order_id, approved.order_id})
+        await REVIEW_ROUTES[d.AdjustRefundAmount](command(d.AdjustRefundAmount, adjusted, lines=[
+            d.LineAmount(line_no=1, refund_cents=5_000)], reason="partial"), uow, deps)
+        with pytest.raises(RuntimeError):
+            await approved_then_failed(uow)
+        await uow.commit()
+    assert (await actions(sessions, adjusted.ticket_id))[-1] == "adjust_refund"
+    assert await actions(sessions, approved.ticket_id) == ["open"]
+    assert (await reload(sessions, approved.ticket_id)).status.value == "PENDING_REVIEW"
+    async with sessions() as session:
+        staged = (await session.execute(select(OutboxRow.key, OutboxRow.type).where(
+            OutboxRow.key.in_([adjusted.order_id, approved.order_id]), OutboxRow.producer == "review"))).all()
+    assert {key for key, _ in staged} == {adjusted.order_id}
+
+
 async def test_approve_versus_withdraw_has_one_winner(stack, sessions):
     auto = stack.with_changes(policy='{"finance_auto_approve_refund_only": true}')
     for _ in range(3):
