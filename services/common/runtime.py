@@ -386,7 +386,7 @@ class Worker(Generic[U]):
         if ticket_id:
             structlog.contextvars.bind_contextvars(ticket_id=ticket_id)
         handler = sub.by_type.get(envelope.type)
-        if handler is None:
+        if handler is None or not handler.acts_on(envelope.payload):
             self._count("not_for_this_worker")  # the topic carries it; this worker has no part in it
             return
         with self.tracing.handling(envelope, record.topic, record.partition, record.offset):
@@ -456,8 +456,11 @@ class Worker(Generic[U]):
             if envelope.type == ReplayDeadLetter.event_type:  # handles another message inside: alone
                 return await self._one_by_one(records, by_topic)
             handler = by_topic[record.topic].by_type.get(envelope.type)
-            if handler is not None:
+            if handler is not None and handler.acts_on(envelope.payload):
                 work.append((envelope, handler, content_hash(record.value), record))
+        if not work:  # nothing in the batch for this worker: no transaction at all
+            self._count("not_for_this_worker", len(records))
+            return
         digests: dict[Any, set[bytes]] = {}
         for envelope, _, digest, _ in work:
             digests.setdefault(envelope.event_id, set()).add(digest)

@@ -15,7 +15,7 @@ from .repository import ErpUnitOfWork
 
 def subscriptions() -> list[Subscription[ErpUnitOfWork]]:
     return [
-        Subscription(TICKETS, [route(c.TicketStatusChanged, service.on_ticket_changed)]),
+        Subscription(TICKETS, [route(c.TicketStatusChanged, service.on_ticket_changed, only=service.concerns_the_erp)]),
         Subscription(ERP_ACKS, [route(ErpOrderAcknowledged, service.on_ack),
                                 route(ErpOrderCancelled, service.on_cancelled)]),
         Subscription(ADMIN_COMMANDS, [route(RestartErpOrder, service.restart)], on_rejected=command_rejected),

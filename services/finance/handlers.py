@@ -18,7 +18,7 @@ from .repository import FinanceUnitOfWork
 def subscriptions() -> list[Subscription[FinanceUnitOfWork]]:
     return [
         Subscription(ORDER_EVENTS, [route(OrderPlaced, service.on_order_placed)]),
-        Subscription(TICKETS, [route(c.TicketStatusChanged, service.on_ticket_changed)],
+        Subscription(TICKETS, [route(c.TicketStatusChanged, service.on_ticket_changed, only=service.starts_money)],
                      on_rejected=command_rejected),
         Subscription(REFUND_RESULTS, [route(RefundSucceeded, service.on_refund_succeeded),
                                       route(RefundFailed, service.on_refund_failed)]),

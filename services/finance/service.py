@@ -70,11 +70,15 @@ def _backoff(deps: Deps) -> Callable[[int], timedelta]:
     return lambda attempts: backoff(deps.settings.refund_retry_base_seconds, attempts)
 
 
+def starts_money(event: c.TicketStatusChanged) -> bool:
+    """Money starts on the transition into REFUNDING only: a self-transition never starts it
+    (the route's ``only``: finance skips every other transition without a transaction)."""
+    return event.to_status == c.TicketStatus.REFUNDING and event.from_status != c.TicketStatus.REFUNDING
+
+
 async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: FinanceUnitOfWork, deps: Deps) -> None:
-    """Money starts on the transition into REFUNDING only: a self-transition never starts it."""
-    event = envelope.payload
-    if event.to_status == c.TicketStatus.REFUNDING and event.from_status != c.TicketStatus.REFUNDING:
-        await start_refund(event.ticket.ticket_id, uow, deps, envelope, order_id=envelope.key)
+    if starts_money(envelope.payload):
+        await start_refund(envelope.payload.ticket.ticket_id, uow, deps, envelope, order_id=envelope.key)
 
 
 async def start_refund(ticket_id: str, uow: FinanceUnitOfWork, deps: Deps, cause: Envelope[Any] | None,

@@ -15,8 +15,9 @@ from .repository import ReviewUnitOfWork
 
 def subscriptions() -> list[Subscription[ReviewUnitOfWork]]:
     return [
-        Subscription(TICKETS, [route(c.TicketOpened, service.on_ticket_opened),
-                               route(c.TicketStatusChanged, service.on_ticket_changed)], on_rejected=command_rejected),
+        Subscription(TICKETS, [route(c.TicketOpened, service.on_ticket_opened, only=service.intercepts),
+                               route(c.TicketStatusChanged, service.on_ticket_changed, only=service.releases)],
+                     on_rejected=command_rejected),
         Subscription(DECISIONS, [
             route(d.ApproveTicket, service.approve),
             route(d.RejectTicket, service.reject),

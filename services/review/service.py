@@ -42,12 +42,27 @@ __all__ = [
 ]
 
 
+def refund_only_before_shipment(view: c.TicketView) -> bool:
+    return view.type == c.AfterSalesType.REFUND_ONLY and view.before_shipment
+
+
+def intercepts(opened: c.TicketOpened) -> bool:
+    """The route's ``only``, as is ``releases``: review skips every other ticket event without a
+    transaction."""
+    return refund_only_before_shipment(opened.ticket)
+
+
+def releases(event: c.TicketStatusChanged) -> bool:
+    return (event.to_status == c.TicketStatus.CLOSED and event.from_status != c.TicketStatus.CLOSED
+            and refund_only_before_shipment(event.ticket))
+
+
 async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: ReviewUnitOfWork, deps: Deps) -> None:
     """Refund only before shipment: ask the warehouse to intercept; within 30 minutes of
     payment, approve at once (the system is the reviewer). The money itself waits for the
     intercept (``Ticket.goods_not_stopped_yet``)."""
     opened = envelope.payload
-    if opened.ticket.type != c.AfterSalesType.REFUND_ONLY or not opened.ticket.before_shipment:
+    if not intercepts(opened):
         return
     ticket = await ticket_of(uow, opened.ticket.ticket_id, envelope.key)
     if ticket.is_final or ticket.intercept != InterceptState.NONE:
@@ -86,8 +101,7 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Revi
     """A refund-only that ended without a refund (withdrawn, rejected, closed) releases its
     intercept, so the buyer's parcel is not held for ever."""
     event = envelope.payload
-    if event.to_status != c.TicketStatus.CLOSED or event.from_status == c.TicketStatus.CLOSED \
-            or event.ticket.type != c.AfterSalesType.REFUND_ONLY or not event.ticket.before_shipment:
+    if not releases(event):
         return
     ticket = await ticket_of(uow, event.ticket.ticket_id, envelope.key)
     if ticket.release_intercept(deps.clock()):

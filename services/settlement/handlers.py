@@ -18,7 +18,7 @@ def subscriptions() -> list[Subscription[SettlementUnitOfWork]]:
                                     route(o.OrderShipped, service.order_shipped),
                                     route(o.OrderCompleted, service.order_completed),
                                     route(o.OrderClosed, service.order_closed)]),
-        Subscription(TICKETS, [route(c.TicketOpened, service.ticket_opened),
-                               route(c.TicketStatusChanged, service.ticket_changed)]),
+        Subscription(TICKETS, [route(c.TicketOpened, service.ticket_opened, only=service.holds_the_order),
+                               route(c.TicketStatusChanged, service.ticket_changed, only=service.ends)]),
         Subscription(SETTLEMENT, [route(SettlementAdjusted, service.settlement_adjusted)]),
     ]

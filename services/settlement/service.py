@@ -70,10 +70,20 @@ async def order_closed(envelope: Envelope[o.OrderClosed], uow: SettlementUnitOfW
     await _enter_if_ready(uow, order, envelope, deps)
 
 
+def holds_the_order(opened: c.TicketOpened) -> bool:
+    """A ticket that opens unfinished holds its order out of the statement (a cancelled unpaid
+    order's opens finished: nothing to hold for). The route's ``only``, as is ``ends``."""
+    return TicketStatus(opened.ticket.status) not in FINAL_STATUSES
+
+
+def ends(event: c.TicketStatusChanged) -> bool:
+    return TicketStatus(event.to_status) in FINAL_STATUSES
+
+
 async def ticket_opened(envelope: Envelope[c.TicketOpened], uow: SettlementUnitOfWork, deps: Deps) -> None:
+    if not holds_the_order(envelope.payload):
+        return
     view = envelope.payload.ticket
-    if TicketStatus(view.status) in FINAL_STATUSES:
-        return  # opened already finished (a cancelled unpaid order): nothing to hold for
     order = await uow.orders.get(view.order_id)
     order.open_tickets.add(view.ticket_id)
     await uow.orders.save(order)
@@ -82,7 +92,7 @@ async def ticket_opened(envelope: Envelope[c.TicketOpened], uow: SettlementUnitO
 async def ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: SettlementUnitOfWork, deps: Deps) -> None:
     """An after-sales that ends releases its order; the last to end enters it."""
     event = envelope.payload
-    if TicketStatus(event.to_status) not in FINAL_STATUSES:
+    if not ends(event):
         return
     order = await uow.orders.get(event.ticket.order_id)
     order.open_tickets.discard(event.ticket.ticket_id)

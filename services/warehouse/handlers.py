@@ -13,8 +13,8 @@ from .repository import WarehouseUnitOfWork
 
 def subscriptions() -> list[Subscription[WarehouseUnitOfWork]]:
     return [
-        Subscription(TICKETS, [route(c.TicketOpened, service.on_ticket_opened),
-                               route(c.TicketStatusChanged, service.on_ticket_changed)]),
+        Subscription(TICKETS, [route(c.TicketOpened, service.on_ticket_opened, only=service.intercepted),
+                               route(c.TicketStatusChanged, service.on_ticket_changed, only=service.needs_the_wms)]),
         Subscription(WMS_EVENTS, [route(w.GoodsReceived, service.on_goods_received),  # impossible ones: DLQ
                                   route(w.AfterSalesDispatched, service.on_dispatched),
                                   route(w.InterceptResult, service.on_intercept_result),

@@ -47,10 +47,22 @@ def _sku_lines(view: c.TicketView) -> list[w.SkuQuantity]:
             for ln in sku_totals([(ln.sku, ln.quantity) for ln in view.lines])]
 
 
+def intercepted(opened: c.TicketOpened) -> bool:
+    """A refund-only ticket before shipment: review asks the WMS to stop the parcel (the route's
+    ``only``: the warehouse skips every other opened ticket without a transaction)."""
+    return opened.ticket.type == c.AfterSalesType.REFUND_ONLY and opened.ticket.before_shipment
+
+
+def needs_the_wms(event: c.TicketStatusChanged) -> bool:
+    """A transition into waiting for the goods back, or into a shipment (the route's ``only``)."""
+    return event.from_status != event.to_status and (
+        event.to_status == c.TicketStatus.AWAITING_RECEIPT or event.to_status in _SHIPMENT_FOR)
+
+
 async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: WarehouseUnitOfWork, deps: Deps) -> None:
     """Keeps the warehouse's record of intercept requests (review sends the request itself)."""
-    view = envelope.payload.ticket
-    if view.type == c.AfterSalesType.REFUND_ONLY and view.before_shipment:
+    if intercepted(envelope.payload):
+        view = envelope.payload.ticket
         await uow.intercepts.requested(view.ticket_id, view.order_id, deps.clock())
 
 
@@ -59,8 +71,7 @@ async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: Ware
     """Tells the WMS what to expect back, or what to ship (once per ticket)."""
     event = envelope.payload
     view = event.ticket
-    if event.from_status == event.to_status or (
-            event.to_status != c.TicketStatus.AWAITING_RECEIPT and event.to_status not in _SHIPMENT_FOR):
+    if not needs_the_wms(event):
         return
     if not await uow.tickets.exists(view.ticket_id, envelope.key):
         raise Unprocessable(f"transition of unknown ticket {view.ticket_id}", code="UNKNOWN_TICKET")

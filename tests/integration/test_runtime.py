@@ -123,6 +123,41 @@ async def test_a_crash_after_a_batch_commit_creates_no_duplicate(stack, sessions
     assert await outbox_count(sessions, name) == 5
 
 
+async def test_messages_a_route_does_not_act_on_are_skipped_without_a_transaction_or_an_inbox_row(stack, sessions):
+    """A route's ``only`` leaves out the messages of its type that the use case would ignore: in a
+    batch and alone, they reach no handler and leave no inbox row, as a type with no route."""
+    from services.common.tables import InboxRow
+
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-only-{uuid.uuid4().hex[:6]}"
+    calls: list[str] = []
+    sub = Subscription(topic, [route(OpsAlert, echo_handler(calls), only=lambda a: a.severity is Severity.CRITICAL)])
+    worker = plain_worker(name, stack, [sub])
+    sent = [("O-o1", Severity.INFO), ("O-o2", Severity.CRITICAL), ("O-o3", Severity.INFO), ("O-o4", Severity.INFO)]
+    async with AsyncExitStack() as resources:
+        await worker.open(resources)
+        async with Bus(stack) as bus:
+            for key, severity in sent:
+                probe = OpsAlert(kind="TEST", severity=severity, message="probe", order_id=key)
+                await bus.send_raw(topic, encode(new_envelope(probe, key=key, producer="t")), key=key)
+        consumer = AIOKafkaConsumer(topic, **stack.kafka_client(), group_id=worker.group, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        records: list[Any] = []
+        while len(records) < len(sent):
+            batch = await consumer.getmany(timeout_ms=1000)
+            records += [r for rs in batch.values() for r in rs]
+        await consumer.stop()
+        await worker.handle_batch(tuple(records[:3]), {topic: sub})  # two skipped, one applied
+        await worker.handle_batch(tuple(records[2:3] + records[3:]), {topic: sub})  # none to act on
+        await worker.handle(records[3], sub)  # alone
+    assert calls == ["O-o2"]
+    async with sessions() as session:
+        recorded = (await session.execute(select(func.count()).select_from(InboxRow).where(
+            InboxRow.consumer == worker.group))).scalar_one()
+    assert recorded == 1
+
+
 async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_keeps_going(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-dlq-{uuid.uuid4().hex[:6]}"
