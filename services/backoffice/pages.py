@@ -142,9 +142,9 @@ def create_pages(units: Callable[[], BackOfficeUnitOfWork], clock: Callable[[], 
 
     async def ticket_page(request: Request, staff: Staff, ticket_id: str, decision_id: uuid.UUID | None,
                           error: str | None = None, status_code: int = 200) -> HTMLResponse:
-        async with units() as uow:
-            detail = await service.ticket_detail(uow, staff, ticket_id)
+        async with units() as uow:  # the answer first: a ticket read after it is at least as new as it says
             decision = await service.decision(uow, staff, decision_id) if decision_id else None
+            detail = await service.ticket_detail(uow, staff, ticket_id)
         return page(request, "ticket.html", status_code, staff=staff, d=detail, decision=decision, error=error,
                     actions=ACTIONS.get((staff.role, detail.ticket.status), ()))
 
