@@ -230,6 +230,11 @@ def _ledger_values(ledger: RefundLedger) -> dict[str, Any]:
                 close_requested=ledger.close_requested)
 
 
+def _ledger_values_of(row: Row[Any]) -> dict[str, Any]:
+    """A stored ledger's columns but its key, as ``_ledger_values`` gives them."""
+    return {name: value for name, value in row._mapping.items() if name != "order_id"}
+
+
 def _ledger(order_id: str, values: dict[str, Any]) -> RefundLedger:
     return RefundLedger({int(k): LedgerLine(**v) for k, v in values["lines"].items()},
                         values["shipping_fee_cents"], values["shipping_refunded_cents"], order_id=order_id,
@@ -304,10 +309,6 @@ class LedgerRepository:
             raise LookupError(f"ledger of order {ledger.order_id} was not loaded")
         self._kept[ledger.order_id] = _ledger_values(ledger)
         self._changed.add(ledger.order_id)
-
-
-def _ledger_values_of(row: Row[Any]) -> dict[str, Any]:
-    return {name: value for name, value in row._mapping.items() if name != "order_id"}
 
 
 class CompensationRepository:

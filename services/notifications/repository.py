@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,11 +68,12 @@ def _deadline(row: BuyerDeadlineRow | Row[Any]) -> BuyerDeadline:
                          row.remind_at, row.reminded_at)
 
 
-_INSERT_DEADLINE = insert(BuyerDeadlineRow.__table__)  # type: ignore[arg-type]
+_DEADLINES = cast(Table, BuyerDeadlineRow.__table__)
+_INSERT_DEADLINE = insert(_DEADLINES)
 # Built once, executed with each deadline's values: a new deadline replaces the ticket's last one.
 _SAVE_DEADLINE = _INSERT_DEADLINE.on_conflict_do_update(
     index_elements=["ticket_id"],
-    set_={column.name: _INSERT_DEADLINE.excluded[column.name] for column in BuyerDeadlineRow.__table__.columns
+    set_={column.name: _INSERT_DEADLINE.excluded[column.name] for column in _DEADLINES.columns
           if column.name != "ticket_id"})
 
 
@@ -96,7 +97,7 @@ class DeadlineRepository:
         self._read.update(wanted)
 
     async def write(self) -> None:
-        """Nothing is kept back: saves and forgets are written at once."""
+        """Nothing is kept back: saves and removals are written at once."""
 
     def forget(self) -> None:
         """A savepoint rolled back: deadlines are read again."""
