@@ -489,8 +489,7 @@ class Worker(Generic[U]):
         self._count("processed", applied)
         self._count("duplicates", duplicates)
         self._count("not_for_this_worker", len(records) - len(work))
-        if uow.published:
-            ctx.relay.wake()
+        ctx.relay.hand_over(uow.outgoing)
 
     async def _one_by_one(self, records: tuple[ConsumerRecord, ...], by_topic: dict[str, Subscription[U]]) -> None:
         for record in records:
@@ -507,8 +506,7 @@ class Worker(Generic[U]):
             await uow.commit()
         self.tracing.published(uow.published)
         self._outage_over()
-        if uow.published:
-            ctx.relay.wake()
+        ctx.relay.hand_over(uow.outgoing)
 
     async def _refused(self, record: ConsumerRecord, envelope: Envelope[Any], digest: bytes,
                        err: DomainError, sub: Subscription[U]) -> None:
@@ -526,7 +524,7 @@ class Worker(Generic[U]):
                     return
                 uow.publish(rejector(envelope, err), key=envelope.key, cause=envelope)
                 await uow.commit()
-            ctx.relay.wake()
+            ctx.relay.hand_over(uow.outgoing)
 
         try:
             await self._retrying("reject", write_rejection)
@@ -742,15 +740,26 @@ async def _left_to_the_runtime(message: Any) -> None:
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tells readiness and /metrics which partitions this process holds in its group."""
+    """Keeps the order per key when partitions move, and tells readiness and /metrics which
+    partitions this process holds in its group.
+
+    aiokafka runs every member's ``on_partitions_revoked`` before any member's
+    ``on_partitions_assigned``. The old owner waits there for its running batch, commits its
+    position and sends the rows it committed; the new owner's relay reads the table before it
+    sends anything it hands over. So for any key, what the old owner committed leaves first."""
 
     def __init__(self, worker: Worker[Any]) -> None:
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
+        if revoked and self.worker.ctx is not None:
+            grace = self.worker.settings.shutdown_grace_seconds
+            await self.worker.offsets.flush(timeout=grace)  # waits for the running batch, commits after it
+            await self.worker.ctx.relay.flush(timeout=grace)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self.worker.ctx is not None:
+            self.worker.ctx.relay.read_table_first()
         self.worker.readiness.assignment_received = True
         self.worker.metrics.assigned.set(len(assigned))
         log.info("partitions_assigned", worker=self.worker.name, partitions=len(assigned))
@@ -793,7 +802,7 @@ class OffsetCommitter:
         try:
             await asyncio.wait_for(self._lock.acquire(), timeout)
         except TimeoutError:
-            log.warning("shutdown_without_final_commit", reason="a handler is still running")
+            log.warning("flush_without_final_commit", reason="a handler is still running")
             return
         try:
             await self._commit()

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contracts import Contract, Envelope, encode, new_envelope, topic_of
 from services.domain import ids
 
+from .outbox import OutboxMessage
 from .tables import InboxRow, OutboxRow, QuarantinedItem
 
 # One statement for any number of events: executed with a list of rows, SQLAlchemy sends them as
@@ -75,6 +76,7 @@ class UnitOfWork(ABC):
     def __init__(self, producer: str) -> None:
         self.producer = producer
         self.published: list[Envelope[Any]] = []
+        self.outgoing: list[OutboxMessage] = []  # their outbox rows: handed to the relay after the commit
         self.committed = False
         self.clock: Callable[[], datetime] = _system_clock  # the worker's (a rebuild's is the log's)
         self._caused: Counter[uuid.UUID] = Counter()
@@ -102,8 +104,11 @@ class UnitOfWork(ABC):
             self._caused[cause.event_id] += 1
         envelope = new_envelope(payload, key=key, producer=self.producer, cause=cause, event_id=event_id,
                                 occurred_at=self.clock())
-        self._stage(envelope, topic or topic_of(type(payload)).name)
+        row = {"producer": self.producer, "topic": topic or topic_of(type(payload)).name, "key": envelope.key,
+               "event_id": envelope.event_id, "type": envelope.type, "value": encode(envelope)}
+        self._stage(envelope, row)
         self.published.append(envelope)
+        self.outgoing.append(row)
         return envelope
 
     def _unpublish_from(self, index: int) -> None:
@@ -112,6 +117,7 @@ class UnitOfWork(ABC):
             if undone.causation_id is not None:
                 self._caused[undone.causation_id] -= 1
         del self.published[index:]
+        del self.outgoing[index:]
 
     async def first_time(self, consumer: str, event_id: uuid.UUID, digest: bytes | None = None) -> bool:
         """Records the event as processed by ``consumer``; False if it already was (a redelivery).
@@ -156,7 +162,7 @@ class UnitOfWork(ABC):
     async def _close(self) -> None: ...
 
     @abstractmethod
-    def _stage(self, envelope: Envelope[Any], topic: str) -> None: ...
+    def _stage(self, envelope: Envelope[Any], row: OutboxMessage) -> None: ...
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -258,7 +264,5 @@ class SqlUnitOfWork(UnitOfWork):
             worker=worker, job=job, item_id=item_id, order_id=order_id, error=error[:300]
         ).on_conflict_do_nothing())
 
-    def _stage(self, envelope: Envelope[Any], topic: str) -> None:
-        self.stage(_STAGE_IN_OUTBOX, {"producer": self.producer, "topic": topic, "key": envelope.key,
-                                      "event_id": envelope.event_id, "type": envelope.type,
-                                      "value": encode(envelope)})
+    def _stage(self, envelope: Envelope[Any], row: OutboxMessage) -> None:
+        self.stage(_STAGE_IN_OUTBOX, row)

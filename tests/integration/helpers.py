@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from contracts import InvalidMessage, decode
 from services.common.routes import Subscription
@@ -178,3 +178,21 @@ async def open_ticket(sessions: Any, settings: Settings, *, type_: str = "REFUND
         await uow.commit()
     async with sessions() as session:
         return await TicketStore(session).get(ticket_id, lock=False)
+
+
+class Statements:
+    """Counts the statements the engine sends while it is entered."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.engine = sessions.kw["bind"].sync_engine
+        self.sent: list[str] = []
+
+    def _seen(self, *args: Any) -> None:
+        self.sent.append(args[2])
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from contracts import Money, new_envelope
@@ -18,6 +18,8 @@ from services.common.settings import Settings
 from services.common.tables import BuyerDeadlineRow
 from services.notifications import service
 from services.notifications.repository import SqlNotificationsUnitOfWork
+
+from .helpers import Statements
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -38,24 +40,6 @@ def changed(ticket: c.TicketView, before: c.TicketStatus, after: c.TicketStatus,
     return new_envelope(c.TicketStatusChanged(ticket=moved, from_status=before, to_status=after,
                                               actor=c.Actor(role=c.Role.OPS, id="ops-it"), reason=""),
                         key=ticket.order_id, producer="review")
-
-
-class Statements:
-    """Counts the statements the engine sends while it is entered."""
-
-    def __init__(self, sessions: Any) -> None:
-        self.engine = sessions.kw["bind"].sync_engine
-        self.sent: list[str] = []
-
-    def _seen(self, *args: Any) -> None:
-        self.sent.append(args[2])
-
-    def __enter__(self) -> Statements:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 async def deadlines_of(sessions: Any, order_id: str) -> dict[str, tuple[str, datetime]]:

@@ -197,9 +197,10 @@ class FakeUnitOfWork:
     async def set_aside(self, worker: str, job: str, item_id: str, order_id: str, error: str) -> None:
         self.state.quarantined.add((worker, job, item_id))
 
-    def _stage(self, envelope: Envelope[Any], topic: str) -> None:
+    def _stage(self, envelope: Envelope[Any], row: dict[str, Any]) -> None:
         """Also holds what the broker's ACLs hold: a worker writes only the topics the catalogue
         names it a producer of (a use case publishing elsewhere would be refused in production)."""
+        topic = row["topic"]
         catalogued = BY_NAME.get(topic)
         if catalogued is not None and self.producer in PRINCIPALS and self.producer not in catalogued.producers:  # type: ignore[attr-defined]
             raise AssertionError(f"{self.producer} may not write {topic} (contracts/topics.py)")  # type: ignore[attr-defined]
