@@ -29,7 +29,7 @@ def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     """Idempotent producer, acks from all in-sync replicas: no duplicates from producer retries."""
     return AIOKafkaProducer(
         **settings.kafka_client(), client_id=client_id,
-        enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=30_000)
+        enable_idempotence=True, acks="all", linger_ms=settings.kafka_linger_ms, request_timeout_ms=30_000)
 
 
 # After a broker restart the broker may no longer know this producer's id or sequence numbers:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     conflict_attempts: int = Field(3, description="Tries of a message that keeps hitting a unique-key conflict")
     shutdown_grace_seconds: float = Field(5.0, description="How long shutdown waits for a running handler")
     kafka_session_timeout_ms: int = 10_000
+    kafka_linger_ms: int = Field(
+        0, description="How long a producer waits to fill a batch. The outbox relay sends a transaction's "
+                       "rows in one go, which batches them anyway: waiting only delays each hop (measured "
+                       "2026-12-06, after the hand-over: bursts +25 % tickets/s and -15 % worker CPU, one at "
+                       "a time -20 % against 2 ms)")
     commit_timeout_seconds: float = Field(10.0, description="An offset commit taking longer is retried later")
     dead_letter_summary_seconds: float = Field(60.0, description="How often dead-letter counts go to ops")
     batch_max_records: int = Field(
