@@ -12,8 +12,8 @@ Two ways in, one sender:
   are dropped from the hand-over, and what is handed over after the read goes after it.
 
 A process whose partitions are revoked waits for its running batch and sends what it holds
-before the group moves on (the runtime's rebalance listener), so the new owner's first read sees every row the
-old owner committed for the keys it takes over.
+before the group moves on (the runtime's rebalance listener), so the new owner's first read
+sees every row the old owner committed for the keys it takes over.
 
 At-least-once: a crash after Kafka acknowledged a batch but before the rows were marked, or a
 read that overlaps another process's hand-over, publishes rows again; consumers' inboxes drop
@@ -29,7 +29,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import BigInteger, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .failures import describe
@@ -41,9 +42,14 @@ log = get_logger("outbox")
 
 INBOX_RETENTION = timedelta(days=8)  # > log.retention.hours=168 of the broker
 
-# Rows handed over are marked by their event ids (unique, indexed): one statement per batch.
-_MARK_PUBLISHED = (update(OutboxRow).where(OutboxRow.event_id.in_(bindparam("event_ids", expanding=True)))
-                   .values(published_at=func.now()))
+# Rows sent are marked in one statement per batch, by id (read from the table) or by event id
+# (handed over; unique, indexed). An array parameter keeps one SQL text for every batch size,
+# where an IN list made a new one (and a new prepared statement) for each.
+_MARK_READ = (update(OutboxRow).where(OutboxRow.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+              .values(published_at=func.now()))
+_MARK_HANDED = (update(OutboxRow)
+                .where(OutboxRow.event_id == any_(bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True)))))
+                .values(published_at=func.now()))
 
 OutboxMessage = dict[str, Any]
 """An outbox row as the unit of work wrote it: producer, topic, key, event_id, type, value."""
@@ -167,7 +173,7 @@ class OutboxRelay:
         del self._handed[:len(rows)]  # sent: a failed mark below resends them (a copy), never loses them
         self._settle(len(rows))
         async with self._sessions() as session, session.begin():
-            await session.execute(_MARK_PUBLISHED, {"event_ids": [row["event_id"] for row in rows]})
+            await session.execute(_MARK_HANDED, {"event_ids": [row["event_id"] for row in rows]})
         self._count([row["topic"] for row in rows])
         return len(rows)
 
@@ -175,6 +181,13 @@ class OutboxRelay:
         self.relayed += len(topics)
         for topic, n in Counter(topics).items():
             self._on_published(topic, n)
+
+    def _drop_handed(self, held: int, read: set[Any]) -> None:
+        """Drops from the hand-over what a read sends: the rows held when it started (committed,
+        so read now or by the reads that follow) and any handed over since that it found."""
+        kept = [row for row in self._handed[held:] if row["event_id"] not in read]
+        self._settle(len(self._handed) - len(kept))
+        self._handed[:] = kept
 
     async def relay_once(self) -> int:
         """Publishes one batch read from the table and marks it; returns how many rows it published."""
@@ -192,20 +205,18 @@ class OutboxRelay:
             self._last_read = asyncio.get_running_loop().time()
             asked, held = self._asked, len(self._handed)  # held: committed before this read, which sends them
             rows = (await session.execute(
-                select(OutboxRow.id, OutboxRow.topic, OutboxRow.key, OutboxRow.value, OutboxRow.type)
+                select(OutboxRow.id, OutboxRow.event_id, OutboxRow.topic, OutboxRow.key, OutboxRow.value,
+                       OutboxRow.type)
                 .where(OutboxRow.producer == self.producer_name, OutboxRow.published_at.is_(None))
                 .order_by(OutboxRow.id).limit(self._batch))).all()
-            del self._handed[:held]
-            self._settle(held)
+            self._drop_handed(held, {row.event_id for row in rows})
             if len(rows) < self._batch and asked == self._asked:  # drained, and nobody asked since
                 self._read_table = False
             if not rows:
                 return 0
             await self._producer.send_batch(
                 [(row.topic, row.value, row.key.encode(), [("type", row.type.encode())]) for row in rows])
-            await session.execute(
-                update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
-                .values(published_at=func.now()))
+            await session.execute(_MARK_READ, {"ids": [row.id for row in rows]})
         self._count([row.topic for row in rows])
         return len(rows)
 
