@@ -75,6 +75,7 @@ class OutboxRelay:
         self.relayed = 0
         self._on_published = on_published
         self._handed: list[OutboxMessage] = []  # committed, not yet sent, in commit order
+        self._running = False
         self._read_table = True  # rows a crash left may wait: the first round reads the table
         self._asked = 0  # reads asked for (wake, assignment); a read clears only those before it
         self._last_read = 0.0
@@ -87,8 +88,10 @@ class OutboxRelay:
         self._ask_for_read()
 
     def hand_over(self, rows: Sequence[OutboxMessage]) -> None:
-        """Rows a transaction of this process has just committed, in the order it wrote them."""
-        if rows:
+        """Rows a transaction of this process has just committed, in the order it wrote them.
+        A relay that is not running keeps none: they wait in the table for whoever reads it (a
+        rebuild drives the workers without their relays and drains the outbox itself)."""
+        if rows and self._running:
             self._handed.extend(rows)
             self._handed_total += len(rows)
             self._wake.set()
@@ -125,6 +128,14 @@ class OutboxRelay:
         self._settled.set()
 
     async def run(self) -> None:
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._running = False
+            self._give_back()  # nothing held outlives the loop: the table has it
+
+    async def _run(self) -> None:
         last_cleanup = datetime.now(UTC)
         while True:
             try:
@@ -210,13 +221,12 @@ class OutboxRelay:
                 .where(OutboxRow.producer == self.producer_name, OutboxRow.published_at.is_(None))
                 .order_by(OutboxRow.id).limit(self._batch))).all()
             self._drop_handed(held, {row.event_id for row in rows})
-            if len(rows) < self._batch and asked == self._asked:  # drained, and nobody asked since
-                self._read_table = False
-            if not rows:
-                return 0
-            await self._producer.send_batch(
-                [(row.topic, row.value, row.key.encode(), [("type", row.type.encode())]) for row in rows])
-            await session.execute(_MARK_READ, {"ids": [row.id for row in rows]})
+            if rows:
+                await self._producer.send_batch(
+                    [(row.topic, row.value, row.key.encode(), [("type", row.type.encode())]) for row in rows])
+                await session.execute(_MARK_READ, {"ids": [row.id for row in rows]})
+        if len(rows) < self._batch and asked == self._asked:  # drained, sent, and nobody asked since
+            self._read_table = False
         self._count([row.topic for row in rows])
         return len(rows)
 

@@ -108,6 +108,7 @@ def _type_of(value: bytes) -> str:
 async def read_inputs(settings: Settings, *, topics: Iterable[Topic] = INPUTS,
                       progress: Callable[[int, int], None] = lambda done, total: None) -> RecordedLog:
     """Everything the input topics hold now (up to their end offsets when the read starts)."""
+    topics = list(topics)
     partitions = await _partitions(settings, [topic.name for topic in topics])
     consumer = AIOKafkaConsumer(**settings.kafka_client(), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)
@@ -141,8 +142,17 @@ async def read_inputs(settings: Settings, *, topics: Iterable[Topic] = INPUTS,
         reach = [Reach(tp.topic, tp.partition, first[tp], end[tp]) for tp in partitions]
     finally:
         await consumer.stop()
-    merged = list(heapq.merge(*per_partition.values(), key=lambda r: r.at))
-    return RecordedLog(merged, reach)
+    return RecordedLog(merged(per_partition.values(), [topic.name for topic in topics]), reach)
+
+
+def merged(partitions: Iterable[list[Recorded]], topics: list[str]) -> list[Recorded]:
+    """The partitions (each in offset order) merged by record time. Records of the same
+    millisecond come in the order of their topics in ``topics`` (``INPUTS`` is the order of the
+    flow: a request before the decision on its ticket), not in the order the partitions were
+    listed: a decision written in the millisecond of its request was replayed before the request,
+    and refused as a decision on no ticket."""
+    place = {name: index for index, name in enumerate(topics)}
+    return list(heapq.merge(*partitions, key=lambda record: (record.at, place.get(record.topic, len(place)))))
 
 
 async def _partitions(settings: Settings, names: list[str]) -> list[TopicPartition]:

@@ -51,10 +51,12 @@ async def relaying(stack: Settings, sessions: Any, name: str, wrap: Callable[[Pr
     asked or idle (unless told to read it often), running until the block ends."""
     producer = Producer(stack, client_id=name)
     await producer.start()
-    relay = OutboxRelay(name, sessions, wrap(producer), batch=50, poll_seconds=5.0,
+    relay = OutboxRelay(name, sessions, wrap(producer), batch=50, poll_seconds=60.0,
                         read_every_seconds=read_every_seconds)
     await relay.relay_once()
     task = asyncio.create_task(relay.run())
+    while not relay._running:  # noqa: ASYNC110 - a flag its loop sets: it keeps what is handed over from then on
+        await asyncio.sleep(0)
     try:
         yield relay
     finally:

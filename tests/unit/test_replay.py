@@ -18,7 +18,7 @@ from contracts import orders as o
 from contracts.admin import ReplayDeadLetter
 from services.common.settings import Settings
 from services.replay.engine import KeptProducer, LogClock
-from services.replay.log import Reach, Recorded, RecordedLog
+from services.replay.log import INPUTS, Reach, Recorded, RecordedLog, merged
 from services.replay.report import reach_lines
 from services.replay.whatif import CHANGES, Outcome, in_period, policy_settings
 
@@ -125,3 +125,14 @@ async def test_the_replay_keeps_what_workers_send_straight_to_kafka_and_its_cloc
     clock.advance(T0 + timedelta(seconds=5))
     clock.advance(T0)  # an input recorded a little earlier on another partition
     assert clock() == T0 + timedelta(seconds=5)
+
+
+def test_inputs_of_the_same_millisecond_come_back_in_the_order_of_the_flow():
+    """A decision written in the millisecond of its ticket's request is replayed after it, however
+    the partitions are listed (decisions sort before requests by name)."""
+    _, request = asked("O-1", 0, T0)
+    decision = Recorded("aftersales.decisions", 3, 0, T0, "O-1", b"{}", "ApproveTicket")
+    later = Recorded("aftersales.decisions", 3, 1, T0 + timedelta(milliseconds=1), "O-1", b"{}", "ApproveRefund")
+    inputs = merged([[decision, later], [request]], [topic.name for topic in INPUTS])
+    assert [r.type for r in inputs] == ["RequestAfterSales", "ApproveTicket", "ApproveRefund"]
+
