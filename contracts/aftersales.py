@@ -266,3 +266,8 @@ class TicketStatusChanged(Contract):
     amount_before: Money | None = None
     amount_after: Money | None = None
     action: str = Field("", max_length=64, description="What was done (approve, inspection, repair_progress, …)")
+
+    def enters(self, status: TicketStatus) -> bool:
+        """Whether this transition moved the ticket into ``status``: a change within a status (an
+        amount lowered in PENDING_REVIEW, a repair's progress) enters nothing."""
+        return self.to_status == status and self.from_status != status

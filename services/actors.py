@@ -156,11 +156,10 @@ class World:
         def entered(e: Envelope[Any]) -> bool:
             if e.type != "TicketStatusChanged" or e.payload.ticket.ticket_id != ticket.ticket_id:
                 return False
-            if e.payload.to_status != status or e.payload.from_status == status:
+            if not e.payload.enters(status):
                 return False
             earlier = [m for m in self.watcher.messages(ticket.order_id, "TicketStatusChanged")
-                       if m.payload.ticket.ticket_id == ticket.ticket_id and m.payload.to_status == status
-                       and m.payload.from_status != status]
+                       if m.payload.ticket.ticket_id == ticket.ticket_id and m.payload.enters(status)]
             return len(earlier) >= nth
         return await self.watcher.wait_for(ticket.order_id, entered, timeout)
 

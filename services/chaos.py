@@ -230,7 +230,7 @@ async def _react(change: Envelope[Any], flow: Flow, sender: Bus, redis: Redis) -
     ids = {"ticket_id": view.ticket_id, "order_id": oid}
     if status in TERMINAL:
         return False
-    if status == c.TicketStatus.PENDING_REVIEW and event.from_status != status:
+    if event.enters(c.TicketStatus.PENDING_REVIEW):
         await sender.publish(d.ApproveTicket(ticket_id=view.ticket_id, order_id=oid, actor=OPS), key=oid)
     elif status == c.TicketStatus.PENDING_REFUND:
         await sender.publish(d.ApproveRefund(**ids, actor=FINANCE), key=oid)

@@ -55,21 +55,17 @@ def _kinds_for(event: c.TicketStatusChanged) -> tuple[ErpOrderKind, ...]:
     return ()
 
 
-def _closes(event: c.TicketStatusChanged) -> bool:
-    return event.to_status == c.TicketStatus.CLOSED and event.from_status != c.TicketStatus.CLOSED
-
-
 def concerns_the_erp(event: c.TicketStatusChanged) -> bool:
     """A transition that creates ERP orders, or closes a ticket whose open ones are cancelled
     (the route's ``only``: every other transition is skipped without a transaction)."""
-    return bool(_kinds_for(event)) or _closes(event)
+    return bool(_kinds_for(event)) or event.enters(c.TicketStatus.CLOSED)
 
 
 async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: ErpUnitOfWork, deps: Deps) -> None:
     event = envelope.payload
     view = event.ticket
     kinds = _kinds_for(event)
-    closed = _closes(event)
+    closed = event.enters(c.TicketStatus.CLOSED)
     if not (kinds or closed) or not deps.settings.policy_for(view.shop_id).has_erp:
         return
     if not await uow.tickets.exists(view.ticket_id, envelope.key):

@@ -73,7 +73,7 @@ def _backoff(deps: Deps) -> Callable[[int], timedelta]:
 def starts_money(event: c.TicketStatusChanged) -> bool:
     """Money starts on the transition into REFUNDING only: a self-transition never starts it
     (the route's ``only``: finance skips every other transition without a transaction)."""
-    return event.to_status == c.TicketStatus.REFUNDING and event.from_status != c.TicketStatus.REFUNDING
+    return event.enters(c.TicketStatus.REFUNDING)
 
 
 async def on_ticket_changed(envelope: Envelope[c.TicketStatusChanged], uow: FinanceUnitOfWork, deps: Deps) -> None:

@@ -53,8 +53,7 @@ def intercepts(opened: c.TicketOpened) -> bool:
 
 
 def releases(event: c.TicketStatusChanged) -> bool:
-    return (event.to_status == c.TicketStatus.CLOSED and event.from_status != c.TicketStatus.CLOSED
-            and refund_only_before_shipment(event.ticket))
+    return event.enters(c.TicketStatus.CLOSED) and refund_only_before_shipment(event.ticket)
 
 
 async def on_ticket_opened(envelope: Envelope[c.TicketOpened], uow: ReviewUnitOfWork, deps: Deps) -> None:
