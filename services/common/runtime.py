@@ -145,10 +145,14 @@ class Worker(Generic[U]):
                  background: list[PeriodicJob[U]] | None = None,
                  on_start: Callable[[Context[U]], Awaitable[None]] | None = None,
                  needs_schema: str | None = None, replayable: bool | None = None,
-                 traces: TracerProvider | None = None) -> None:
+                 traces: TracerProvider | None = None, prompt: bool = True) -> None:
         """``replayable``: whether the worker takes ReplayDeadLetter for its group; by default,
         when the topic catalogue names it a consumer of the admin topic (a tool's worker never).
-        ``traces``: where spans go (by default an OTLP exporter when one is configured, else none)."""
+        ``traces``: where spans go (by default an OTLP exporter when one is configured, else none).
+        ``prompt``: someone waits on what the worker does next (a buyer on a refund, ops on a
+        review). A worker that is not prompt (figures, buyer messages, statements) gathers each
+        batch for up to ``gather_wait_ms``: it pays its fixed costs per fetch and transaction
+        once for many events instead of waking with every one beside the prompt workers."""
         self.name = name
         self.needs_schema = needs_schema  # None: the head this code ships (simulators, tests)
         self.settings = settings
@@ -160,6 +164,7 @@ class Worker(Generic[U]):
         self.subscriptions = self._with_replay(subscriptions) if replayable and subscriptions else subscriptions
         self.background = background or []
         self.on_start = on_start
+        self.prompt = prompt
         self.ctx: Context[U] | None = None
         self.offsets = OffsetCommitter(settings.commit_every_messages, settings.commit_every_seconds,
                                        timeout=settings.commit_timeout_seconds)
@@ -342,12 +347,13 @@ class Worker(Generic[U]):
     def _subscribe(self, broker: KafkaBroker) -> None:
         """One consumer (one group member) per worker process, reading all of its topics."""
         by_topic = {sub.topic_name: sub for sub in self.subscriptions}
-
+        fetch_wait_ms, fetch_min_bytes = self._fetching()
         subscriber = broker.subscriber(
             *by_topic, group_id=self.group, ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest",
             max_poll_interval_ms=300_000, session_timeout_ms=self.settings.kafka_session_timeout_ms,
             batch=True, max_records=self.settings.batch_max_records, batch_timeout_ms=_POLL_MS,
-            title=self.name, listener=_Assignment(self), decoder=_left_to_the_runtime)
+            title=self.name, listener=_Assignment(self), decoder=_left_to_the_runtime,
+            fetch_max_wait_ms=fetch_wait_ms, fetch_min_bytes=fetch_min_bytes)
         _without_idle_sleep(subscriber)
 
         @subscriber
@@ -367,6 +373,15 @@ class Worker(Generic[U]):
             except Exception as exc:  # the runtime itself broke: never commit past this batch
                 self._die("delivery_broken", exc)
                 raise
+
+    def _fetching(self) -> tuple[int, int]:
+        """How long the broker may hold a fetch, and for how many bytes. A prompt worker's fetch
+        returns as soon as one record is there (aiokafka's defaults: 500 ms, 1 byte). Any other's
+        is held until ``gather_wait_ms`` has passed or a batch's worth of bytes has come
+        (``batch_max_records`` records of 10 kB, far more than they are)."""
+        if self.prompt or not self.settings.gather_wait_ms:
+            return 500, 1
+        return self.settings.gather_wait_ms, self.settings.batch_max_records * 10_000
 
     # ------------------------------------------------------------------ delivery
     async def handle(self, record: ConsumerRecord, sub: Subscription[U]) -> None:

@@ -14,4 +14,4 @@ def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[DeadLet
     """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     deps = deps or Deps(settings)
     return Worker("dead_letters", settings, handlers.subscriptions(), unit_of_work=SqlDeadLetterUnitOfWork,
-                  deps=deps, background=[service.summarize(deps)], needs_schema=SCHEMA)
+                  deps=deps, background=[service.summarize(deps)], needs_schema=SCHEMA, prompt=False)  # records for ops

@@ -15,4 +15,4 @@ def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[Monitor
     deps = deps or Deps(settings)
     return Worker("monitoring", settings, handlers.subscriptions(), unit_of_work=SqlMonitoringUnitOfWork,
                   deps=deps, background=[service.escalate(deps), service.publish_figures(deps)],
-                  needs_schema=SCHEMA)
+                  needs_schema=SCHEMA, prompt=False)  # figures: nobody waits on the next one

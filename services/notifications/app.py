@@ -14,4 +14,5 @@ def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[Notific
     """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     deps = deps or Deps(settings)
     return Worker("notifications", settings, handlers.subscriptions(), unit_of_work=SqlNotificationsUnitOfWork,
-                  deps=deps, background=[service.remind(deps)], needs_schema=SCHEMA)
+                  deps=deps, background=[service.remind(deps)], needs_schema=SCHEMA,
+                  prompt=False)  # a buyer's message may leave a tenth of a second later

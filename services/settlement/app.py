@@ -13,4 +13,4 @@ from .repository import SCHEMA, SettlementUnitOfWork, SqlSettlementUnitOfWork
 def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[SettlementUnitOfWork]:
     """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     return Worker("settlement", settings, handlers.subscriptions(), unit_of_work=SqlSettlementUnitOfWork,
-                  deps=deps or Deps(settings), needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), needs_schema=SCHEMA, prompt=False)  # statements

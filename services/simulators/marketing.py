@@ -20,4 +20,4 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
                     key=msg.order_id, cause=envelope)
 
     return Worker("marketing", settings, [Subscription(COMPENSATIONS, [route(ReturnCompensation, on_compensation)])],
-                  unit_of_work=SqlUnitOfWork)
+                  unit_of_work=SqlUnitOfWork, prompt=False)

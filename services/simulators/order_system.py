@@ -53,4 +53,4 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
         Subscription(ORDER_COMMANDS, [route(CloseOrder, on_close_order)]),
         Subscription(ORDER_EVENTS, [route(OrderPaid, on_order_paid)]),
         Subscription(LINE_STATES, [route(LineAfterSalesChanged, on_line_state)]),
-    ], unit_of_work=SqlUnitOfWork)
+    ], unit_of_work=SqlUnitOfWork, prompt=False)  # an outside system's pace, not a buyer's

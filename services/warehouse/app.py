@@ -13,4 +13,5 @@ from .repository import SCHEMA, SqlWarehouseUnitOfWork, WarehouseUnitOfWork
 def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[WarehouseUnitOfWork]:
     """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     return Worker("warehouse", settings, handlers.subscriptions(), unit_of_work=SqlWarehouseUnitOfWork,
-                  deps=deps or Deps(settings), needs_schema=SCHEMA)
+                  deps=deps or Deps(settings), needs_schema=SCHEMA,
+                  prompt=False)  # parcels and receipts move in hours

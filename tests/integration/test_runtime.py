@@ -158,6 +158,32 @@ async def test_messages_a_route_does_not_act_on_are_skipped_without_a_transactio
     assert recorded == 1
 
 
+async def test_a_worker_nobody_waits_on_gathers_events_that_come_apart_into_one_batch(stack, sessions):
+    """A worker that is not prompt lets the broker hold its fetch for ``gather_wait_ms``: events
+    published 50 ms apart are applied together, in one transaction, instead of one each."""
+    topic = await new_topic(stack, partitions=1)
+    name = f"t-gather-{uuid.uuid4().hex[:6]}"
+    batches: list[Any] = []  # the unit of work each event was applied in: one per transaction (kept alive)
+
+    async def record(envelope: Any, uow: Any, deps: Any) -> None:
+        batches.append(uow)
+
+    settings = stack.model_copy(update={"gather_wait_ms": 2000})
+    app = await started(plain_worker(name, settings, [Subscription(topic, [route(OpsAlert, record)])], prompt=False))
+    try:
+        async with Bus(stack) as bus:
+            await bus.send_raw(topic, encode(new_envelope(alert("O-g0"), key="O-g0", producer="t")), key="O-g0")
+            await eventually(lambda: _done(batches, 1))  # joined and caught up: what follows is gathered
+            for i in range(1, 6):
+                key = f"O-g{i}"
+                await bus.send_raw(topic, encode(new_envelope(alert(key), key=key, producer="t")), key=key)
+                await asyncio.sleep(0.05)
+        await eventually(lambda: _done(batches, 6))
+    finally:
+        await app.stop()
+    assert len({id(uow) for uow in batches[1:]}) <= 2  # one fetch, or two if a held fetch ended between the sends
+
+
 async def test_malformed_messages_go_to_the_dlq_with_a_reason_and_the_consumer_keeps_going(stack, sessions, marks):
     topic = await new_topic(stack, partitions=1)
     name = f"t-dlq-{uuid.uuid4().hex[:6]}"
