@@ -80,8 +80,6 @@ class Tickets(Protocol):
 
     async def exists(self, ticket_id: str, order_id: str) -> bool: ...
 
-    async def opened_for_request(self, request_id: uuid.UUID) -> bool: ...
-
     async def add(self, ticket: Ticket, request_id: uuid.UUID) -> None: ...
 
     async def save(self, ticket: Ticket) -> None: ...
@@ -132,11 +130,6 @@ class TicketStore:
     async def exists(self, ticket_id: str, order_id: str) -> bool:
         return (await self.session.execute(select(TicketRow.ticket_id).where(
             TicketRow.ticket_id == ticket_id, TicketRow.order_id == order_id))).first() is not None
-
-    async def opened_for_request(self, request_id: uuid.UUID) -> bool:
-        """Whether this buyer request already opened a ticket (the same request twice opens one)."""
-        return (await self.session.execute(select(TicketRow.ticket_id).where(
-            TicketRow.request_id == request_id))).first() is not None
 
     async def get(self, ticket_id: str, *, lock: bool = True) -> Ticket | None:
         if ticket_id in self._locked:

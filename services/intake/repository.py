@@ -62,10 +62,12 @@ class IntakeUnitOfWork(UnitOfWork):
 
 
 class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
-    """A batch's orders and what is parked for them are locked in two statements; each fact or
-    request then finds its order without one."""
+    """A batch's orders, what is parked for them and their tickets are locked in three statements;
+    each fact or request then finds its order and the order's tickets without one (a request read
+    the tickets by request id and then by order, two statements each, before)."""
 
     orders: OrderRepository
+    tickets: TicketStore
 
     def _open(self, session: AsyncSession) -> None:
         self.tickets = TicketStore(session, self.stage)
@@ -73,7 +75,7 @@ class SqlIntakeUnitOfWork(SqlUnitOfWork, IntakeUnitOfWork):
         self.reasons = ReasonRepository(session)
 
     def _batch_rows(self) -> Sequence[BatchRows]:
-        return (self.orders,)
+        return (self.orders, self.tickets)  # tickets after orders: intake's lock order
 
 
 _ORDERS = OrderRow.__table__

@@ -182,10 +182,15 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
     """Checks every rule and opens a ticket (returns "opened"), waits for lagging order facts
     ("parked"), ignores a repeat ("duplicate"), or raises a named error (→ RequestRejected)."""
     req = envelope.payload
-    if await uow.tickets.opened_for_request(req.request_id):
-        return "duplicate"  # the same request twice opens one ticket
     orders = uow.orders
     order = await orders.get(req.order_id)  # row lock: requests on one order run one at a time
+    new_id = ids.ticket_id(req.request_id)
+    tickets = [] if order is None else await uow.tickets.for_order(order.order_id)
+    if any(t.ticket_id == new_id for t in tickets):
+        # the same request twice opens one ticket. Its id comes from the request's, so the order's
+        # tickets (read for the claims anyway) tell; a request id reused on another order takes
+        # a ticket id that is taken, and the insert's unique key sends it to the dead letters
+        return "duplicate"
     ticket_type = AfterSalesType(req.type.value)
     if order is None or may_become_allowed(order.state, ticket_type):
         # the order's facts may still be on their way: wait for them rather than refuse
@@ -194,7 +199,7 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
         return "parked"
     now = deps.clock()
     policy = deps.settings.policy_for(order.shop_id)
-    claims = _claims(await uow.tickets.for_order(order.order_id))
+    claims = _claims(tickets)
     reason = await uow.reasons.get(ticket_type, req.reason_code)
     request = AfterSalesRequest(
         buyer_id=req.buyer_id, type=ticket_type, reason_code=req.reason_code,
@@ -202,7 +207,6 @@ async def request_after_sales(envelope: Envelope[c.RequestAfterSales], uow: Inta
     # the window is measured to when the buyer asked, not to when a lagging request got here
     asked_at = min(req.requested_at or envelope.occurred_at, now)
     planned = assess(order, request, claims, reason, policy, asked_at)
-    new_id = ids.ticket_id(req.request_id)
     ticket = Ticket(
         ticket_id=new_id, ticket_no=ids.ticket_no(new_id, now), order_id=order.order_id,
         shop_id=order.shop_id, buyer_id=order.buyer_id, type=ticket_type,

@@ -14,12 +14,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from contracts import Money, encode, new_envelope
 from contracts import aftersales as c
 from contracts import orders as o
 from contracts.topics import DLQ, REJECTIONS, REQUESTS
 from services.common.bus import Bus
+from services.common.failures import Failure, classify
 from services.common.runtime import run_due
 from services.common.settings import Settings
 from services.common.tables import OutboxRow, ParkedOrderEvent, TicketRow
@@ -32,7 +34,7 @@ from services.intake.repository import OrderRepository, SqlIntakeUnitOfWork
 from services.scheduler.repository import SqlSchedulerUnitOfWork
 from services.scheduler.service import parked_events
 
-from .helpers import read_topic
+from .helpers import Statements, read_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 NOW = datetime.now(UTC)
@@ -155,6 +157,47 @@ async def test_the_same_request_id_twice_opens_one_ticket(sessions, deps):
     assert None in results
     await request(sessions, deps, oid, 1, rid)  # a later retry (as the runtime would do) is a no-op
     assert len(await tickets_of(sessions, oid)) == 1
+
+
+async def test_a_batch_finds_repeated_requests_in_the_tickets_it_read_with_its_orders(sessions, deps):
+    """``prepare`` locks the batch's orders and their tickets: requests then read no ticket, by
+    request id or by order, and a request repeated in the same batch opens nothing more."""
+    first, second = f"O-{uuid.uuid4().hex[:8]}", f"O-{uuid.uuid4().hex[:8]}"
+    for oid in (first, second):
+        await apply(sessions, env(placed(oid), oid))
+        await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    await request(sessions, deps, first, 1)  # a ticket from an earlier batch: its units are claimed
+
+    def asked(oid: str, rid: uuid.UUID) -> Any:
+        return env(c.RequestAfterSales(request_id=rid, order_id=oid, buyer_id="buyer-it",
+                                       type=c.AfterSalesType.REFUND_ONLY,
+                                       lines=[c.RequestedLine(line_no=1, quantity=1)],
+                                       reason_code="NO_LONGER_WANTED"), oid)
+    again, other = uuid.uuid4(), uuid.uuid4()
+    async with SqlIntakeUnitOfWork(sessions, "intake") as uow:
+        await uow.prepare({first, second})
+        with Statements(sessions) as statements:
+            outcomes = [await service.request_after_sales(asked(oid, rid), uow, deps)
+                        for oid, rid in ((first, again), (second, other), (first, again))]
+        await uow.commit()
+    assert outcomes == ["opened", "opened", "duplicate"]
+    assert [sql for sql in statements.sent if "FROM tickets" in sql] == []
+    assert [len(await tickets_of(sessions, oid)) for oid in (first, second)] == [2, 1]
+
+
+async def test_a_request_id_reused_on_another_order_opens_nothing_there(sessions, deps):
+    """The ticket id comes from the request id: the insert's unique key refuses the second
+    order's ticket, a conflict the runtime retries and then dead-letters with its reason."""
+    first, second = f"O-{uuid.uuid4().hex[:8]}", f"O-{uuid.uuid4().hex[:8]}"
+    for oid in (first, second):
+        await apply(sessions, env(placed(oid), oid))
+        await apply(sessions, env(o.OrderPaid(order_id=oid, paid_at=NOW), oid))
+    rid = uuid.uuid4()
+    await request(sessions, deps, first, 1, rid)
+    with pytest.raises(IntegrityError) as refused:
+        await request(sessions, deps, second, 1, rid)
+    assert classify(refused.value) is Failure.CONFLICT
+    assert [len(await tickets_of(sessions, oid)) for oid in (first, second)] == [1, 0]
 
 
 async def test_a_hidden_reason_is_refused_even_when_the_cache_is_stale(stack, sessions, deps):

@@ -228,9 +228,6 @@ class FakeTickets:
         ticket = self.state.tickets.get(ticket_id)
         return ticket is not None and ticket.order_id == order_id
 
-    async def opened_for_request(self, request_id: uuid.UUID) -> bool:
-        return request_id in self.state.ticket_requests
-
     async def add(self, ticket: Ticket, request_id: uuid.UUID) -> None:
         self.state.ticket_requests[request_id] = ticket.ticket_id
         self._store(ticket)
