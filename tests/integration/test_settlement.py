@@ -11,15 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from contracts import encode
 from services.common.bus import Bus
 from services.common.routes import Deps, Subscription
 from services.common.runtime import Worker
 from services.common.settings import Settings
-from services.domain.settlement import Amounts, CyclePeriod
+from services.common.tables import SettlementEntryRow
+from services.domain.settlement import Amounts, CyclePeriod, EntryKind
 from services.settlement import handlers, service
-from services.settlement.repository import SqlSettlementUnitOfWork
+from services.settlement.repository import Entry, SqlSettlementUnitOfWork
 from tests.unit.use_cases.settlement_cycle import (
     DAY_1,
     EXPECTED_DAY_1,
@@ -30,7 +32,7 @@ from tests.unit.use_cases.settlement_cycle import (
     cycle,
 )
 
-from .helpers import aftersales, eventually, new_topic
+from .helpers import Statements, aftersales, eventually, new_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -136,3 +138,40 @@ async def test_a_batch_reads_its_orders_once_writes_them_at_commit_and_a_savepoi
         stored = await uow.orders.get(known), await uow.orders.get(new)
     assert (stored[0].paid, stored[0].open_tickets, stored[0].amounts) == (True, set(), Amounts(1_000, 10, 20))
     assert (stored[1].completed, stored[1].paid) == (True, False)
+
+
+async def test_a_batchs_lines_are_written_at_commit_and_a_line_waiting_for_its_order_enters_with_it(sessions):
+    """Lines are kept back and written in one insert at the commit, the waiting lines of the
+    orders entered in one update after it: an adjustment that waited, even one added earlier in
+    the same batch, enters with its order; a line added again adds nothing; a savepoint that
+    rolls back takes its lines back."""
+    oid = f"O-se-{uuid.uuid4().hex[:8]}"
+    day = datetime(2026, 11, 10, tzinfo=UTC)
+
+    def line(kind: EntryKind, cents: int, ticket: str | None = None) -> Entry:
+        return Entry(uuid.uuid4(), oid, "shop-se", ticket, kind, "CNY", Amounts(cents, 0, 0), day)
+    waited_before, waited_now, settled = (line(EntryKind.REFUND, -300, "T-1"), line(EntryKind.REFUND, -200, "T-2"),
+                                          line(EntryKind.ORDER, 1_000))
+    async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+        await uow.entries.add(waited_before, None)
+        await uow.commit()
+    async with SqlSettlementUnitOfWork(sessions, "settlement") as uow:
+        with Statements(sessions) as statements:
+            await uow.entries.add(waited_now, None)  # waits: its order is not entered yet
+
+            async def fails_inside_a_savepoint() -> None:
+                async with uow.savepoint():
+                    await uow.entries.add(line(EntryKind.REFUND, -50, "T-3"), None)
+                    raise RuntimeError("the savepoint's use case failed")
+            with pytest.raises(RuntimeError):
+                await fails_inside_a_savepoint()
+            await uow.entries.add(settled, day.date())
+            await uow.entries.add(settled, day.date())  # the same fact again
+            await uow.entries.enter_waiting(oid, day.date())
+            await uow.commit()
+    writes = [sql.split()[0] for sql in statements.sent if "settlement_entries" in sql]
+    assert writes == ["INSERT", "INSERT", "UPDATE"]  # before the savepoint, then at the commit
+    async with sessions() as session:
+        stored = (await session.execute(select(SettlementEntryRow.paid_cents, SettlementEntryRow.entered_on)
+                                        .where(SettlementEntryRow.order_id == oid))).all()
+    assert sorted(stored) == [(-300, day.date()), (-200, day.date()), (1_000, day.date())]

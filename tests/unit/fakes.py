@@ -842,11 +842,8 @@ class FakeEntries:
     def __init__(self, state: State) -> None:
         self.rows = state.settlement_entries
 
-    async def add(self, entry: Entry, entered_on: date | None) -> bool:
-        if entry.entry_id in self.rows:
-            return False
-        self.rows[entry.entry_id] = (entry, entered_on)
-        return True
+    async def add(self, entry: Entry, entered_on: date | None) -> None:
+        self.rows.setdefault(entry.entry_id, (entry, entered_on))
 
     async def enter_waiting(self, order_id: str, entered_on: date) -> None:
         for entry_id, (entry, day) in list(self.rows.items()):
