@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Row, Table, delete, func, select
+from sqlalchemy import Row, Table, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,6 +169,13 @@ _LINE_COLUMNS = ("sku", "quantity", "currency", "in_progress", "tickets_done", "
 _SAVE_LINE = insert(_LINES).on_conflict_do_update(index_elements=["order_id", "line_no"], set_={
     name: getattr(insert(_LINES).excluded, name) for name in _LINE_COLUMNS})
 _ADD_ORDER = insert(_ORDERS).on_conflict_do_nothing().returning(_ORDERS.c.order_id)
+# The serial-returner rule's two counts, in one statement built once (each served by its
+# (shop, buyer, time) index): it runs for every ticket opened
+_BUYER_ACTIVITY = select(*(
+    select(func.count()).select_from(table).where(
+        table.c.shop_id == bindparam("shop_id"), table.c.buyer_id == bindparam("buyer_id"),
+        when >= bindparam("since")).scalar_subquery()
+    for table, when in ((_TICKETS, _TICKETS.c.opened_at), (_ORDERS, _ORDERS.c.placed_at))))
 
 
 def _tracked(row: MonitoringTicketRow | Row[Any]) -> TrackedTicket:
@@ -191,6 +198,7 @@ class MonitoringRepository:
         self._orders: dict[str, OrderFacts] = {}
         self._lines: dict[tuple[str, int], Line] = {}  # locked
         self._tickets: dict[str, TrackedTicket] = {}  # locked
+        self._saved: dict[str, TrackedTicket] = {}  # tickets saved since the last write, as last saved
         self._counts: Counter[tuple[str, date, str, str, str]] = Counter()
         self._days: set[tuple[str, date]] = set()  # changed days not written yet
 
@@ -215,6 +223,7 @@ class MonitoringRepository:
         self._orders.clear()
         self._lines.clear()
         self._tickets.clear()
+        self._saved.clear()
         self._counts.clear()
         self._days.clear()
 
@@ -234,13 +243,17 @@ class MonitoringRepository:
         return None if row is None else _facts(row)
 
     async def ticket(self, ticket_id: str) -> TrackedTicket | None:
+        if ticket_id in self._saved:
+            return replace(self._saved[ticket_id])
         if ticket_id in self._tickets:
             return replace(self._tickets[ticket_id])
         row = await self.session.get(MonitoringTicketRow, ticket_id, with_for_update=True)
         return None if row is None else _tracked(row)
 
     async def save_ticket(self, ticket: TrackedTicket) -> None:
-        await self.session.execute(_TRACK_TICKET, vars(ticket).copy())
+        """Kept back until ``write``: a ticket's every change in a batch costs one row of one
+        statement (the row's first values with its last status, as saving each would leave it)."""
+        self._saved[ticket.ticket_id] = replace(ticket)
         if ticket.ticket_id in self._tickets or ticket.order_id in self._read:
             self._tickets[ticket.ticket_id] = replace(ticket)  # it stays as its first row, but with this status
 
@@ -253,9 +266,17 @@ class MonitoringRepository:
         self._counts[shop_id, day, metric, key1[:128], key2[:128]] += n
         self._days.add((shop_id, day))
 
+    async def _write_tickets(self) -> None:
+        if self._saved:
+            rows = [vars(ticket).copy() for _, ticket in sorted(self._saved.items())]  # one lock order
+            self._saved.clear()
+            await self.session.execute(_TRACK_TICKET, rows)
+
     async def write(self) -> None:
-        """Adds the figures counted since the last write to their rows (one upsert for all, in one
-        row order for every process) and marks their days as changed."""
+        """Writes the tickets saved since the last write, adds the figures counted since then to
+        their rows (one upsert for all, in one row order for every process) and marks their days
+        as changed."""
+        await self._write_tickets()
         if self._counts:
             rows = [{"shop_id": shop_id, "day": day, "metric": metric, "key1": key1, "key2": key2, "value": n}
                     for (shop_id, day, metric, key1, key2), n in sorted(self._counts.items())]
@@ -270,15 +291,11 @@ class MonitoringRepository:
             await self.session.execute(insert(MonitoringDirtyDayRow).on_conflict_do_nothing(), days)
 
     async def buyer_activity(self, shop_id: str, buyer_id: str, since: datetime) -> tuple[int, int]:
-        """Both counts in one statement (each served by its (shop, buyer, time) index): it runs
-        for every ticket opened."""
-        tickets = select(func.count()).select_from(MonitoringTicketRow).where(
-            MonitoringTicketRow.shop_id == shop_id, MonitoringTicketRow.buyer_id == buyer_id,
-            MonitoringTicketRow.opened_at >= since).scalar_subquery()
-        orders = select(func.count()).select_from(MonitoringOrderRow).where(
-            MonitoringOrderRow.shop_id == shop_id, MonitoringOrderRow.buyer_id == buyer_id,
-            MonitoringOrderRow.placed_at >= since).scalar_subquery()
-        counted = (await self.session.execute(select(tickets, orders))).one()
+        """Both counts in one statement; the tickets saved in this batch are written first, so
+        they count (the ticket just opened among them)."""
+        await self._write_tickets()
+        counted = (await self.session.execute(
+            _BUYER_ACTIVITY, {"shop_id": shop_id, "buyer_id": buyer_id, "since": since})).one()
         return int(counted[0]), int(counted[1])
 
     async def flag_buyer(self, shop_id: str, buyer_id: str, ticket_id: str, flag: ReturnerFlag,

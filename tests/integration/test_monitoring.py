@@ -31,7 +31,7 @@ from tests.unit.use_cases.monitoring_day import (
     day,
 )
 
-from .helpers import aftersales, eventually, new_topic
+from .helpers import Statements, aftersales, eventually, new_topic
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -197,3 +197,34 @@ async def test_a_buyers_tickets_and_orders_in_the_window_are_counted_in_one_read
         assert await uow.monitoring.buyer_activity(shop, buyer, since) == (1, 2)
         assert await uow.monitoring.buyer_activity(shop, other, since) == (0, 1)
         assert await uow.monitoring.buyer_activity("shop-elsewhere", buyer, since) == (0, 0)
+
+
+async def test_a_batchs_ticket_saves_are_written_in_one_statement_and_the_buyer_count_sees_them(sessions):
+    """Every change of a ticket in a batch is kept back and written with the batch's other
+    tickets in one upsert; the serial-returner count, which runs for every ticket opened, writes
+    them first, so a ticket opened earlier in the same batch counts."""
+    from datetime import timedelta
+
+    from services.common.tables import MonitoringTicketRow
+    from services.monitoring.repository import TrackedTicket
+
+    shop, buyer = f"shop-{uuid.uuid4().hex[:8]}", "buyer-batched"
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    first, second = (TrackedTicket(str(uuid.uuid4()), f"O-{uuid.uuid4().hex[:10]}", shop, buyer, "REFUND_ONLY",
+                                   "NO_LONGER_WANTED", "PENDING_REVIEW", at, at) for _ in range(2))
+    async with SqlMonitoringUnitOfWork(sessions, "monitoring") as uow:
+        with Statements(sessions) as statements:
+            await uow.monitoring.save_ticket(first)
+            for status in ("REFUNDING", "COMPLETED"):
+                tracked = await uow.monitoring.ticket(first.ticket_id)
+                assert tracked is not None
+                tracked.status, tracked.status_since = status, at + timedelta(minutes=1)
+                await uow.monitoring.save_ticket(tracked)
+            await uow.monitoring.save_ticket(second)
+            assert await uow.monitoring.buyer_activity(shop, buyer, at - timedelta(days=1)) == (2, 0)
+            await uow.commit()
+    assert [sql.split()[0] for sql in statements.sent if "INTO monitoring_tickets" in sql] == ["INSERT"]
+    async with sessions() as session:
+        stored = dict((await session.execute(select(MonitoringTicketRow.ticket_id, MonitoringTicketRow.status).where(
+            MonitoringTicketRow.shop_id == shop))).all())
+    assert stored == {first.ticket_id: "COMPLETED", second.ticket_id: "PENDING_REVIEW"}
