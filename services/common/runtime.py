@@ -42,13 +42,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import heapq
 import logging
 import os
 import re
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -738,7 +739,20 @@ class _PromptBatchSubscriber(BatchSubscriber):
 
     async def get_msg(self, consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord, ...]:
         batches = await consumer.getmany(timeout_ms=self.batch_timeout_ms, max_records=self.max_records)
-        return tuple(record for records in batches.values() for record in records)
+        return in_log_order(batches.values())
+
+
+def in_log_order(partitions: Iterable[list[ConsumerRecord]]) -> tuple[ConsumerRecord, ...]:
+    """A fetched batch in the order it was written: each partition's records in offset order,
+    merged by record time (records of one millisecond in the order of the fetch). aiokafka hands
+    a fetch over partition by partition, so a gathered batch applied a ticket event before the
+    order fact written well before it on another topic: monitoring took the line's quantity from
+    the ticket, settlement entered an order on another event, and the live state parted from the
+    replay's, which merges the log by time too (``services.replay.log.merged``)."""
+    fetched = [records for records in partitions if records]
+    if len(fetched) == 1:
+        return tuple(fetched[0])
+    return tuple(heapq.merge(*fetched, key=lambda record: record.timestamp))
 
 
 def _without_idle_sleep(subscriber: Any) -> None:

@@ -17,7 +17,7 @@ midnight there, not in UTC).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -79,6 +79,12 @@ async def order_placed(envelope: Envelope[OrderPlaced], uow: MonitoringUnitOfWor
     day = day_of(deps, placed.placed_at)
     for ln in placed.lines:
         await uow.monitoring.count(placed.shop_id, day, figures.UNITS_SOLD, ln.sku, ln.category, ln.quantity)
+        line = await uow.monitoring.line(placed.order_id, ln.line_no)
+        if line is not None and line.quantity != ln.quantity:
+            # a ticket on the line came first (another topic, another partition): the line took the
+            # ticket's units for the ordered ones; the order page is told the line as it is
+            corrected = replace(line, quantity=ln.quantity)
+            await _line_changed(uow, corrected, _last_ticket(corrected), envelope)
 
 
 async def ticket_opened(envelope: Envelope[c.TicketOpened], uow: MonitoringUnitOfWork, deps: Deps) -> None:
@@ -148,6 +154,11 @@ async def _line(uow: MonitoringUnitOfWork, view: c.TicketView, ln: c.TicketLineV
     quantity = next((int(o["quantity"]) for o in order.lines if o["line_no"] == ln.line_no), ln.quantity) \
         if order else ln.quantity
     return Line(view.order_id, ln.line_no, ln.sku, quantity, currency=ln.refund.currency)
+
+
+def _last_ticket(line: Line) -> str:
+    """The ticket a line's latest change is told with: it has one, as a ticket made it."""
+    return line.in_progress[-1].ticket_id if line.in_progress else line.ticket_ids_done[-1]
 
 
 async def _line_changed(uow: MonitoringUnitOfWork, line: Line, ticket_id: str, cause: Envelope[Any]) -> None:

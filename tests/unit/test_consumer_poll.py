@@ -56,3 +56,31 @@ async def test_faststreams_own_batch_subscriber_would_sleep() -> None:
     subscriber = subscriber_of_a_worker()
     with pytest.raises(AssertionError, match="slept"):
         await usecase.BatchSubscriber.get_msg(subscriber, OnePollConsumer())
+
+
+class TwoPartitionsConsumer:
+    """One fetch over two topics, handed over partition by partition as aiokafka does."""
+
+    def __init__(self, batches: dict[str, list[Any]]) -> None:
+        self.batches = batches
+
+    async def getmany(self, timeout_ms: int, max_records: int | None) -> dict[str, list[Any]]:
+        return self.batches
+
+
+async def test_a_fetched_batch_comes_in_the_order_it_was_written_each_partition_in_offset_order() -> None:
+    """A ticket event fetched with the order fact written before it on another topic comes after
+    it; a partition's own records keep their offset order even where their times do not rise."""
+    from collections import namedtuple
+
+    record = namedtuple("record", "topic offset timestamp")
+    tickets = [record("aftersales.tickets", 0, 1_030), record("aftersales.tickets", 1, 1_050)]
+    orders = [record("orders.events", 7, 1_010), record("orders.events", 8, 1_040), record("orders.events", 9, 1_035)]
+    subscriber = subscriber_of_a_worker()
+
+    fetched = TwoPartitionsConsumer({"aftersales.tickets-0": tickets, "orders.events-0": orders})
+    batch = await subscriber.get_msg(fetched)
+
+    assert [(r.topic, r.offset) for r in batch] == [
+        ("orders.events", 7), ("aftersales.tickets", 0), ("orders.events", 8), ("orders.events", 9),
+        ("aftersales.tickets", 1)]

@@ -207,3 +207,20 @@ async def test_an_order_announced_twice_is_sold_once_and_a_ticket_opened_twice_c
                                                           producer=envelope.producer, occurred_at=envelope.occurred_at))
     figures = (await stats(shop, today.shop_id, DAY, DAY)).figures
     assert (figures.units_sold, figures.units_in_tickets, figures.tickets_opened) == (6, 4, 2)
+
+
+@pytest.mark.parametrize("ticket_first", [True, False])
+async def test_a_line_ticketed_before_its_order_facts_came_takes_the_ordered_quantity_when_they_come(
+        ticket_first: bool) -> None:
+    """A ticket event and the order fact it followed travel on two topics: when the ticket's comes
+    first, the line is made with the ticket's units, and the order fact puts the ordered ones
+    back and tells the order page; in the usual order the fact changes no line."""
+    shop, today = Shop(), day()
+    placed = next(e for _, e in today.messages if e.type == "OrderPlaced" and e.key.startswith("O-day1"))
+    opened = next(e for _, e in today.messages if e.type == "TicketOpened" and e.key == placed.key)
+    for envelope in ([opened, placed] if ticket_first else [placed, opened]):
+        await shop.consume("monitoring", envelope)
+    told = [(c.line_no, c.quantity, c.state.value, c.ticket_id) for c in shop.sent("LineAfterSalesChanged")]
+    ticket = opened.payload.ticket.ticket_id
+    assert told[-1] == (1, 2, "IN_PROGRESS", ticket)  # ordered 2, one of them in the ticket
+    assert len(told) == (2 if ticket_first else 1)
