@@ -84,7 +84,11 @@ async def order_placed(envelope: Envelope[OrderPlaced], uow: MonitoringUnitOfWor
             # a ticket on the line came first (another topic, another partition): the line took the
             # ticket's units for the ordered ones; the order page is told the line as it is
             corrected = replace(line, quantity=ln.quantity)
-            await _line_changed(uow, corrected, _last_ticket(corrected), envelope)
+            ticket_id = _last_ticket(corrected)
+            if ticket_id is None:  # not made by a ticket: nothing to tell the order page about
+                await uow.monitoring.save_line(corrected)
+            else:
+                await _line_changed(uow, corrected, ticket_id, envelope)
 
 
 async def ticket_opened(envelope: Envelope[c.TicketOpened], uow: MonitoringUnitOfWork, deps: Deps) -> None:
@@ -156,9 +160,11 @@ async def _line(uow: MonitoringUnitOfWork, view: c.TicketView, ln: c.TicketLineV
     return Line(view.order_id, ln.line_no, ln.sku, quantity, currency=ln.refund.currency)
 
 
-def _last_ticket(line: Line) -> str:
-    """The ticket a line's latest change is told with: it has one, as a ticket made it."""
-    return line.in_progress[-1].ticket_id if line.in_progress else line.ticket_ids_done[-1]
+def _last_ticket(line: Line) -> str | None:
+    """The ticket a line's latest change is told with (a line is made by a ticket's event)."""
+    if line.in_progress:
+        return line.in_progress[-1].ticket_id
+    return line.ticket_ids_done[-1] if line.ticket_ids_done else None
 
 
 async def _line_changed(uow: MonitoringUnitOfWork, line: Line, ticket_id: str, cause: Envelope[Any]) -> None:
