@@ -14,5 +14,4 @@ def build_worker(settings: Settings, deps: Deps | None = None) -> Worker[ErpUnit
     """``deps``: a rebuild's clock (the log's time) instead of the system's."""
     deps = deps or Deps(settings)
     return Worker("erp_sync", settings, handlers.subscriptions(), unit_of_work=SqlErpUnitOfWork, deps=deps,
-                  background=[service.resend_due(deps)], needs_schema=SCHEMA,
-                  prompt=False)  # the ERP answers in seconds at best
+                  background=[service.resend_due(deps)], needs_schema=SCHEMA)

@@ -45,5 +45,4 @@ def build_worker(settings: Settings) -> Worker[SqlUnitOfWork]:
                     key=cmd.order_id, cause=envelope)
 
     return Worker("erp", settings, [Subscription(ERP_OUTBOUND, [
-        route(ErpOrderRequested, on_erp_order), route(CancelErpOrder, on_cancel)])], unit_of_work=SqlUnitOfWork,
-                  prompt=False)
+        route(ErpOrderRequested, on_erp_order), route(CancelErpOrder, on_cancel)])], unit_of_work=SqlUnitOfWork)
