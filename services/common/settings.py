@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     commit_every_seconds: float = 0.2
     gather_wait_ms: int = Field(
         100, ge=0, description="How long the fetch of a worker nobody waits on in the moment (figures, buyer "
-                               "messages, statements, ERP and WMS orders) waits to gather a batch; 0: every "
+                               "messages, statements, warehouse orders) waits to gather a batch; 0: every "
                                "worker fetches what is there at once. Each fetch, transaction and relay round "
                                "has a fixed cost: gathered, those workers stop competing for the cores with "
                                "the ones a buyer waits on at every event (measured 2026-12-06, all workers on "
